@@ -1,0 +1,104 @@
+"""The output side of the contract: one ``Ready`` batch per call to ``node.ready()``.
+
+A driver handles a batch strictly in this order:
+
+1. ``write`` - persist it atomically and durably (``Storage.write``);
+2. ``messages`` - hand them to the transport;
+3. ``restore`` then ``committed`` - feed them to the state machine;
+4. ``replies`` - resolve the waiting requests.
+
+Every message and reply in a batch may depend on its write, so nothing may be
+sent or acknowledged before the write is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+from pyconsensus.core.errors import ConsensusError
+from pyconsensus.core.types import Entry, MetaValue, NodeId, RequestId, Snapshot
+
+
+class Message(Protocol):
+    """What every protocol message has: who sent it and to whom."""
+
+    @property
+    def src(self) -> NodeId: ...
+
+    @property
+    def dst(self) -> NodeId: ...
+
+
+@attrs.frozen(slots=True)
+class Write:
+    """One atomic durable write. Storage applies the parts in this order:
+
+    1. ``snapshot``: becomes the stored snapshot; entries at or below its index go.
+    2. ``truncate_from``: entries at or above this index go.
+    3. ``entries``: each is put at its index, replacing any entry there.
+    4. ``metadata``: these keys are set (others keep their values).
+    """
+
+    metadata: Mapping[str, MetaValue] = attrs.field(factory=dict)
+    entries: Sequence[Entry] = ()
+    truncate_from: int | None = None
+    snapshot: Snapshot | None = None
+
+    def is_empty(self) -> bool:
+        return (
+            not self.metadata
+            and not self.entries
+            and self.truncate_from is None
+            and self.snapshot is None
+        )
+
+
+@attrs.frozen(slots=True)
+class ProposalCommitted:
+    """The proposal ``request_id`` was committed as the entry at ``index``."""
+
+    request_id: RequestId
+    index: int
+
+
+@attrs.frozen(slots=True)
+class ReadReady:
+    """A linearizable read may be served once the state machine has applied
+    ``index``: no write acknowledged before the read began lies beyond it."""
+
+    request_id: RequestId
+    index: int
+
+
+@attrs.frozen(slots=True)
+class RequestFailed:
+    """The request failed with ``error`` (``NotLeader``, ``ProposalDropped``...)."""
+
+    request_id: RequestId
+    error: ConsensusError
+
+
+Reply = ProposalCommitted | ReadReady | RequestFailed
+
+
+@attrs.frozen(slots=True)
+class Ready:
+    """Everything a node wants done since the previous ``ready()`` call."""
+
+    write: Write | None = None
+    messages: Sequence[Message] = ()
+    restore: Snapshot | None = None
+    committed: Sequence[Entry] = ()
+    replies: Sequence[Reply] = ()
+
+    def is_empty(self) -> bool:
+        return (
+            self.write is None
+            and not self.messages
+            and self.restore is None
+            and not self.committed
+            and not self.replies
+        )

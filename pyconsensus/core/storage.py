@@ -1,0 +1,203 @@
+"""The ``Storage`` protocol and ``MemoryStorage``, an in-memory backend with crash semantics.
+
+One generic shape serves every protocol: a small metadata map (term and vote,
+epochs, promised ballot), entries by index (which may have holes: Paxos accepts
+slots out of order), and at most one snapshot. Cores only *read* storage, when
+they start; every change reaches storage as a ``Write`` from a ``Ready`` batch,
+applied by the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from pyconsensus.core.errors import StorageError
+from pyconsensus.core.ready import Write
+from pyconsensus.core.types import Entry, MetaValue, Snapshot
+
+
+class Storage(Protocol):
+    """Durable state of one node.
+
+    ``write`` is atomic and durable when it returns: after a crash, either all
+    of a write is visible or none of it is, and every write that returned is.
+    """
+
+    def metadata(self) -> Mapping[str, MetaValue]:
+        """All metadata keys and values."""
+        ...
+
+    def snapshot(self) -> Snapshot | None:
+        """The stored snapshot, if any."""
+        ...
+
+    def first_index(self) -> int:
+        """The lowest stored entry index, or ``last_index() + 1`` if none is stored."""
+        ...
+
+    def last_index(self) -> int:
+        """The highest stored entry index; else the snapshot's index; else 0."""
+        ...
+
+    def entries(self, lo: int, hi: int) -> list[Entry]:
+        """Stored entries with ``lo <= index < hi`` in index order (holes are skipped)."""
+        ...
+
+    def write(self, write: Write) -> None:
+        """Apply ``write`` atomically and durably (see ``Write`` for the order of its parts)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources. The storage must not be used afterwards."""
+        ...
+
+
+class _State:
+    """A plain copy of everything a storage holds."""
+
+    __slots__ = ("entries", "first", "last", "metadata", "snapshot")
+
+    def __init__(self) -> None:
+        self.metadata: dict[str, MetaValue] = {}
+        self.snapshot: Snapshot | None = None
+        self.entries: dict[int, Entry] = {}
+        self.first = 0  # lowest stored index, meaningful only if entries is non-empty
+        self.last = 0  # highest stored index, meaningful only if entries is non-empty
+
+    def copy(self) -> _State:
+        other = _State()
+        other.metadata = dict(self.metadata)
+        other.snapshot = self.snapshot
+        other.entries = dict(self.entries)
+        other.first = self.first
+        other.last = self.last
+        return other
+
+    def floor(self) -> int:
+        return self.snapshot.index if self.snapshot is not None else 0
+
+    def apply(self, write: Write) -> None:
+        if write.snapshot is not None:
+            self.snapshot = write.snapshot
+            self._remove_range(self.first, write.snapshot.index + 1)
+        if write.truncate_from is not None:
+            self._remove_range(write.truncate_from, self.last + 1)
+        floor = self.floor()
+        entries = self.entries
+        for entry in write.entries:
+            if entry.index <= floor:
+                raise StorageError(f"entry {entry.index} is at or below the snapshot index {floor}")
+            if not entries:
+                self.first = self.last = entry.index
+            elif entry.index > self.last:
+                self.last = entry.index
+            elif entry.index < self.first:
+                self.first = entry.index
+            entries[entry.index] = entry
+        if write.metadata:
+            self.metadata.update(write.metadata)
+
+    def _remove_range(self, lo: int, hi: int) -> None:
+        """Remove stored entries with ``lo <= index < hi`` and fix first/last."""
+        entries = self.entries
+        if not entries:
+            return
+        lo = max(lo, self.first)
+        hi = min(hi, self.last + 1)
+        if lo >= hi:
+            return
+        if hi - lo >= len(entries):
+            for index in [i for i in entries if lo <= i < hi]:
+                del entries[index]
+        else:
+            for index in range(lo, hi):
+                entries.pop(index, None)
+        if not entries:
+            return
+        if lo <= self.first:
+            self.first = next(i for i in range(hi, self.last + 1) if i in entries)
+        if hi > self.last:
+            self.last = next(i for i in range(lo - 1, self.first - 1, -1) if i in entries)
+
+
+class MemoryStorage:
+    """In-memory ``Storage`` that models what a crash loses.
+
+    ``write`` is stage-then-sync. The simulator can also ``stage`` a write without
+    syncing it and then ``crash()``: staged writes vanish, synced ones survive,
+    exactly like data that reached the page cache but not the disk.
+    """
+
+    def __init__(self) -> None:
+        self._durable = _State()
+        self._visible: _State | None = None  # None while nothing is staged
+        self._staged: list[Write] = []
+        self.writes = 0
+        self.syncs = 0
+
+    @property
+    def _view(self) -> _State:
+        return self._visible if self._visible is not None else self._durable
+
+    # -- reading ---------------------------------------------------------
+
+    def metadata(self) -> Mapping[str, MetaValue]:
+        return dict(self._view.metadata)
+
+    def snapshot(self) -> Snapshot | None:
+        return self._view.snapshot
+
+    def first_index(self) -> int:
+        view = self._view
+        return view.first if view.entries else self.last_index() + 1
+
+    def last_index(self) -> int:
+        view = self._view
+        return view.last if view.entries else view.floor()
+
+    def entries(self, lo: int, hi: int) -> list[Entry]:
+        view = self._view
+        if not view.entries:
+            return []
+        lo = max(lo, view.first)
+        hi = min(hi, view.last + 1)
+        stored = view.entries
+        return [stored[i] for i in range(lo, hi) if i in stored]
+
+    # -- writing ---------------------------------------------------------
+
+    def write(self, write: Write) -> None:
+        if self._visible is not None:
+            self.stage(write)
+            self.sync()
+            return
+        self.writes += 1
+        self.syncs += 1
+        self._durable.apply(write)
+
+    def stage(self, write: Write) -> None:
+        """Apply ``write`` so reads see it, without making it durable."""
+        if self._visible is None:
+            self._visible = self._durable.copy()
+        self._visible.apply(write)
+        self._staged.append(write)
+        self.writes += 1
+
+    def sync(self) -> None:
+        """Make every staged write durable."""
+        if self._visible is None:
+            return
+        for write in self._staged:
+            self._durable.apply(write)
+        self._staged.clear()
+        self._visible = None
+        self.syncs += 1
+
+    def crash(self) -> None:
+        """Lose everything that was staged but not synced."""
+        self._staged.clear()
+        self._visible = None
+
+    def close(self) -> None:
+        pass

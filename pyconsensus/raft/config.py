@@ -1,0 +1,55 @@
+"""``RaftConfig``: the knobs of the Raft core, validated when built."""
+
+from __future__ import annotations
+
+import attrs
+
+from pyconsensus.core.errors import ConfigError
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class RaftConfig:
+    """Tuning of a Raft node. The defaults suit a LAN with a 10 ms tick.
+
+    Time is measured in ticks: the driver decides how long a tick is.
+    """
+
+    election_ticks: int = attrs.field(default=10, validator=_positive)
+    """Minimum election timeout. Each node draws its timeout uniformly from
+    ``[election_ticks, 2 * election_ticks)`` so that candidates rarely collide."""
+
+    heartbeat_ticks: int = attrs.field(default=1, validator=_positive)
+    """How often a leader sends heartbeats; must be below ``election_ticks``."""
+
+    pre_vote: bool = True
+    """Run a PreVote round before raising the term (thesis section 9.6), so a node
+    that was partitioned away cannot force an election when it returns."""
+
+    check_quorum: bool = True
+    """A leader that has not heard from a quorum for an election timeout steps
+    down; followers ignore vote requests while they hear from a leader."""
+
+    max_inflight: int = attrs.field(default=64, validator=_positive)
+    """AppendEntries messages in flight per follower before the leader waits."""
+
+    max_entries_per_message: int = attrs.field(default=4096, validator=_positive)
+    """Upper bound on entries in one AppendEntries."""
+
+    max_entry_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    """Proposals larger than this are refused with ``ProposalTooLarge``."""
+
+    snapshot_retry_ticks: int = attrs.field(default=20, validator=_positive)
+    """How long the leader waits for a snapshot to be acknowledged before
+    sending it again."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_ticks >= self.election_ticks:
+            raise ConfigError(
+                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
+                f"election_ticks ({self.election_ticks})"
+            )

@@ -1,0 +1,835 @@
+"""``RaftNode``: Raft as a pure state machine (events in, one ``Ready`` batch out).
+
+Section numbers refer to the Raft paper (Ongaro & Ousterhout, 2014) and to
+Ongaro's thesis (2014) for PreVote and CheckQuorum (section 9.6) and ReadIndex
+(section 6.4).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from random import Random
+from typing import Any, Final
+
+from pyconsensus.core.errors import (
+    ConfigError,
+    NotLeader,
+    OutcomeUnknown,
+    ProposalDropped,
+    ProposalTooLarge,
+    StorageCorruption,
+)
+from pyconsensus.core.outbox import Outbox
+from pyconsensus.core.quorum import MajorityQuorum, VoteResult
+from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.storage import Storage
+from pyconsensus.core.types import (
+    Entry,
+    EntryKind,
+    NodeId,
+    RequestId,
+    Role,
+    Snapshot,
+    Status,
+)
+from pyconsensus.raft.config import RaftConfig
+from pyconsensus.raft.log import RaftLog
+from pyconsensus.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    RaftMessage,
+    RequestVote,
+    RequestVoteResponse,
+)
+from pyconsensus.raft.progress import Progress, ProgressState
+
+TERM_KEY: Final = "raft.term"
+VOTE_KEY: Final = "raft.vote"
+
+_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
+_STALL_LIMIT: Final = 3  # heartbeat answers without an append answer before re-probing
+
+
+class RaftNode:
+    """One Raft participant.
+
+    ``members`` lists every voter, this node included. ``storage`` is read once,
+    here, to recover the durable state; afterwards every change to it comes out
+    of ``ready()`` as a ``Write`` for the driver to persist.
+    """
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        members: Sequence[NodeId],
+        storage: Storage,
+        rng: Random,
+        config: RaftConfig | None = None,
+    ) -> None:
+        voters = frozenset(members)
+        if node_id not in voters:
+            raise ConfigError(f"node {node_id} is not among the members {sorted(voters)}")
+        if any(not isinstance(m, int) or m < 0 for m in voters):
+            raise ConfigError(f"member ids must be non-negative integers, got {sorted(voters)}")
+        self._id = node_id
+        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
+        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self._peer_set = frozenset(self.peers)
+        self.quorum = MajorityQuorum(voters)
+        self.config = config if config is not None else RaftConfig()
+        self._rng = rng
+        self.counters: Counter[str] = Counter()
+        self._outbox = Outbox()
+
+        # Durable state, recovered from storage.
+        self.term, self.voted_for = _load_hard_state(storage)
+        self._snapshot = storage.snapshot()
+        self.log = _load_log(storage, self._snapshot)
+        self.commit = self.applied = self.log.snapshot_index
+        if self._snapshot is not None:
+            self._outbox.restore(self._snapshot)
+
+        # Volatile state.
+        self.role = Role.FOLLOWER
+        self.leader: NodeId | None = None
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._timeout = self._random_timeout()
+        self._votes: dict[NodeId, bool] = {}
+        self.progress: dict[NodeId, Progress] = {}
+        self._broadcast = False  # leader: new entries or a new commit index to send
+        self._next_request = 1
+        # Proposals made here, by index, whose entries are still in our log.
+        self._pending: dict[int, tuple[RequestId, int]] = {}
+        # Proposals whose entries left our log; they may still commit elsewhere.
+        self._displaced: list[tuple[int, int, RequestId]] = []
+        self._read_round = 0
+        self._reads: deque[tuple[int, RequestId, int]] = deque()  # (round, id, index)
+        self._reads_waiting: list[RequestId] = []  # until a current-term entry commits
+        self._read_broadcast = False
+
+    # ------------------------------------------------------------------
+    # The contract
+
+    @property
+    def id(self) -> NodeId:
+        return self._id
+
+    def tick(self) -> None:
+        if self.role is Role.LEADER:
+            self._tick_leader()
+        else:
+            self._tick_election()
+
+    def receive(self, message: object) -> None:
+        handler = _HANDLERS.get(type(message))
+        if handler is None:
+            self._drop("unknown_type")
+            return
+        msg: RaftMessage = message  # type: ignore[assignment]
+        try:
+            problem = self._validate(msg)
+        except (TypeError, AttributeError, ValueError):
+            problem = "malformed"
+        if problem is not None:
+            self._drop(problem)
+            return
+        if self._admit_term(msg):
+            handler(self, msg)
+
+    def propose(self, data: bytes) -> RequestId:
+        if not isinstance(data, bytes):
+            raise TypeError(f"a proposal must be bytes, not {type(data).__name__}")
+        rid = self._new_request()
+        if self.role is not Role.LEADER:
+            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
+            return rid
+        if len(data) > self.config.max_entry_bytes:
+            error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
+            self._outbox.reply(RequestFailed(rid, error))
+            return rid
+        index = self.log.last_index + 1
+        entry = Entry(index, self.term, data)
+        self.log.entries.append(entry)
+        self._outbox.put_one(entry)
+        self._pending[index] = (rid, self.term)
+        self._broadcast = True
+        return rid
+
+    def read(self) -> RequestId:
+        rid = self._new_request()
+        if self.role is not Role.LEADER:
+            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
+        elif self.log.term_at(self.commit) != self.term:
+            # Section 6.4: the commit index is only known to be current once an
+            # entry of this term (the no-op) has committed.
+            self._reads_waiting.append(rid)
+        else:
+            self._start_read(rid)
+        return rid
+
+    def compact(self, index: int, data: bytes) -> None:
+        if index <= self.log.snapshot_index:
+            return
+        if index > self.applied:
+            raise ValueError(
+                f"cannot compact to index {index}: only {self.applied} has been applied"
+            )
+        term = self.log.term_at(index)
+        assert term is not None  # snapshot_index < index <= applied <= last_index
+        snapshot = Snapshot(index, term, data)
+        self.log.compact_to(index, term)
+        self._snapshot = snapshot
+        self._outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self.counters["snapshots.taken"] += 1
+
+    def has_ready(self) -> bool:
+        return (
+            self._outbox.has_output()
+            or self.commit > self.applied
+            or (self.role is Role.LEADER and (self._broadcast or self._read_broadcast))
+        )
+
+    def ready(self) -> Ready:
+        if self.role is Role.LEADER:
+            self._maybe_commit()
+            if self._broadcast:
+                self._broadcast = False
+                for peer, progress in self.progress.items():
+                    self._replicate(peer, progress)
+            if self._read_broadcast:
+                self._read_broadcast = False
+                self._broadcast_heartbeat()
+        committed: Sequence[Entry] = ()
+        if self.commit > self.applied:
+            committed = self.log.slice(self.applied + 1, self.commit + 1)
+            self.applied = self.commit
+            if self._pending or self._displaced:
+                self._resolve_proposals(committed)
+        return self._outbox.take(committed)
+
+    def status(self) -> Status:
+        return Status(
+            id=self._id,
+            role=self.role,
+            term=self.term,
+            leader=self.leader,
+            commit_index=self.commit,
+            applied_index=self.applied,
+            last_index=self.log.last_index,
+        )
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The latest snapshot this node holds."""
+        return self._snapshot
+
+    # ------------------------------------------------------------------
+    # Time (section 5.2)
+
+    def _random_timeout(self) -> int:
+        election = self.config.election_ticks
+        return election + self._rng.randrange(election)
+
+    def _reset_timers(self) -> None:
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._timeout = self._random_timeout()
+
+    def _tick_election(self) -> None:
+        self._election_elapsed += 1
+        if self._election_elapsed >= self._timeout:
+            self._campaign(pre_vote=self.config.pre_vote)
+
+    def _tick_leader(self) -> None:
+        self._heartbeat_elapsed += 1
+        self._election_elapsed += 1
+        if self._election_elapsed >= self.config.election_ticks:
+            self._election_elapsed = 0
+            if self.config.check_quorum and not self._quorum_active():
+                self.counters["leader.lost_quorum"] += 1
+                self._become_follower(self.term, None)
+                return
+        if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
+            self._heartbeat_elapsed = 0
+            self._broadcast_heartbeat()
+
+    def _quorum_active(self) -> bool:
+        """CheckQuorum: did a quorum respond during the last election timeout?"""
+        active = [self._id]
+        for peer, progress in self.progress.items():
+            if progress.recent_active:
+                active.append(peer)
+            progress.recent_active = False
+        return self.quorum.is_quorum(active)
+
+    def _in_lease(self, pre_vote: bool) -> bool:
+        """Whether a current leader was heard from within the election timeout;
+        such a node ignores requests to start a new term (thesis 4.2.3, 9.6)."""
+        if self.leader is None or not (self.config.check_quorum or pre_vote):
+            return False
+        return self._election_elapsed < self.config.election_ticks
+
+    # ------------------------------------------------------------------
+    # Role changes
+
+    def _become_follower(self, term: int, leader: NodeId | None) -> None:
+        if term != self.term:
+            self.term = term
+            self.voted_for = None
+            self._persist_hard_state()
+        if self.role is Role.LEADER:
+            self._fail_reads(NotLeader(leader))
+        self.role = Role.FOLLOWER
+        self.leader = leader
+        self._reset_timers()
+        self._votes = {}
+        self.progress = {}
+        self._broadcast = False
+
+    def _campaign(self, *, pre_vote: bool) -> None:
+        if self._id not in self.quorum.voters:
+            return
+        if pre_vote:
+            self.role = Role.PRE_CANDIDATE
+            vote_term = self.term + 1
+            self.counters["elections.pre_vote"] += 1
+        else:
+            self.role = Role.CANDIDATE
+            self.term += 1
+            self.voted_for = self._id
+            self._persist_hard_state()
+            vote_term = self.term
+            self.counters["elections.started"] += 1
+        self.leader = None
+        self._reset_timers()
+        self._votes = {self._id: True}
+        if self.quorum.vote_result(self._votes) is VoteResult.WON:
+            self._won_vote(pre_vote)
+            return
+        last_index, last_term = self.log.last_index, self.log.last_term
+        for peer in self.peers:
+            self._outbox.send(
+                RequestVote(self._id, peer, vote_term, last_index, last_term, pre_vote)
+            )
+
+    def _won_vote(self, pre_vote: bool) -> None:
+        if pre_vote:
+            self._campaign(pre_vote=False)
+        else:
+            self._become_leader()
+
+    def _become_leader(self) -> None:
+        self.role = Role.LEADER
+        self.leader = self._id
+        self._reset_timers()
+        self._votes = {}
+        next_index = self.log.last_index + 1
+        self.progress = {peer: Progress(next_index) for peer in self.peers}
+        # Section 8: a no-op of the new term lets the leader learn which entries
+        # are committed (older-term entries commit only indirectly, 5.4.2).
+        noop = Entry(next_index, self.term, b"", EntryKind.NOOP)
+        self.log.entries.append(noop)
+        self._outbox.put_one(noop)
+        self._broadcast = True
+        self.counters["elections.won"] += 1
+
+    # ------------------------------------------------------------------
+    # Incoming messages
+
+    def _drop(self, reason: str) -> None:
+        self.counters["dropped." + reason] += 1
+
+    def _validate(self, msg: RaftMessage) -> str | None:
+        """Reject what no correct peer sends; the reason names a counter."""
+        if msg.dst != self._id:
+            return "wrong_destination"
+        if msg.src not in self._peer_set:
+            return "unknown_sender"
+        if not _is_index(msg.term):
+            return "bad_term"
+        if isinstance(msg, AppendEntries):
+            return _validate_append(msg)
+        if isinstance(msg, RequestVote):
+            if not (_is_index(msg.last_index) and _is_index(msg.last_term)):
+                return "bad_index"
+            if msg.last_term > msg.term:
+                return "bad_term"
+        elif isinstance(msg, AppendEntriesResponse):
+            if not (
+                _is_index(msg.index)
+                and _is_index(msg.conflict_index)
+                and _is_index(msg.conflict_term)
+            ):
+                return "bad_index"
+        elif isinstance(msg, Heartbeat):
+            if not (_is_index(msg.commit) and _is_index(msg.read_round)):
+                return "bad_index"
+        elif isinstance(msg, HeartbeatResponse):
+            if not _is_index(msg.read_round):
+                return "bad_index"
+        elif isinstance(msg, InstallSnapshot):
+            snap: object = msg.snapshot  # decoded input: trust no annotation
+            if not isinstance(snap, Snapshot) or not isinstance(snap.data, bytes):
+                return "malformed"
+            if not (_is_index(snap.index) and _is_index(snap.term)) or snap.term > msg.term:
+                return "bad_index"
+        return None
+
+    def _admit_term(self, msg: RaftMessage) -> bool:
+        """Apply the term rules common to every message (Figure 2, "All Servers");
+        False when the message must go no further."""
+        if msg.term > self.term:
+            if isinstance(msg, RequestVote):
+                if self._in_lease(msg.pre_vote):
+                    self.counters["ignored.vote_in_lease"] += 1
+                    return False
+                if msg.pre_vote:
+                    return True  # a PreVote never changes anyone's term
+            elif isinstance(msg, RequestVoteResponse) and msg.pre_vote and msg.granted:
+                return True  # the term we asked about, not one anyone holds yet
+            leader = msg.src if isinstance(msg, _FROM_LEADER) else None
+            self._become_follower(msg.term, leader)
+            return True
+        if msg.term < self.term:
+            self.counters["ignored.stale_term"] += 1
+            if isinstance(msg, (AppendEntries, Heartbeat)):
+                # A deposed leader: our term in the reply makes it step down.
+                # Without this, a node whose term ran ahead (and which PreVote
+                # keeps from winning) could be ignored forever.
+                self._outbox.send(AppendEntriesResponse(self._id, msg.src, self.term, False, 0))
+            elif isinstance(msg, RequestVote) and msg.pre_vote:
+                self._outbox.send(RequestVoteResponse(self._id, msg.src, self.term, False, True))
+            return False
+        return True
+
+    def _on_request_vote(self, msg: RequestVote) -> None:
+        can_vote = (
+            self.voted_for == msg.src
+            or (self.voted_for is None and self.leader is None)
+            or (msg.pre_vote and msg.term > self.term)
+        )
+        # Section 5.4.1, the election restriction: only a candidate whose log is
+        # at least as up-to-date as ours may get our vote.
+        last_term = self.log.last_term
+        up_to_date = msg.last_term > last_term or (
+            msg.last_term == last_term and msg.last_index >= self.log.last_index
+        )
+        if can_vote and up_to_date:
+            self._outbox.send(RequestVoteResponse(self._id, msg.src, msg.term, True, msg.pre_vote))
+            if not msg.pre_vote:
+                self.voted_for = msg.src
+                self._persist_hard_state()
+                self._election_elapsed = 0
+        else:
+            self._outbox.send(
+                RequestVoteResponse(self._id, msg.src, self.term, False, msg.pre_vote)
+            )
+
+    def _on_vote_response(self, msg: RequestVoteResponse) -> None:
+        expected = Role.PRE_CANDIDATE if msg.pre_vote else Role.CANDIDATE
+        if self.role is not expected:
+            self.counters["ignored.vote_response"] += 1
+            return
+        if msg.pre_vote and msg.granted and msg.term != self.term + 1:
+            self.counters["ignored.vote_response"] += 1
+            return
+        self._votes[msg.src] = msg.granted
+        result = self.quorum.vote_result(self._votes)
+        if result is VoteResult.WON:
+            self._won_vote(msg.pre_vote)
+        elif result is VoteResult.LOST:
+            self._become_follower(self.term, None)
+
+    def _follow(self, leader: NodeId) -> None:
+        """Accept ``leader`` as the leader of the current term."""
+        if self.role is not Role.FOLLOWER:
+            self._become_follower(self.term, leader)
+        self.leader = leader
+        self._election_elapsed = 0
+
+    def _on_append_entries(self, msg: AppendEntries) -> None:
+        if self.role is Role.LEADER:
+            self._drop("second_leader_in_term")
+            return
+        self._follow(msg.src)
+        if msg.prev_index < self.commit:
+            # Everything up to our commit index already matches the leader.
+            self._respond_append(msg.src, True, self.commit)
+            return
+        local_prev_term = self.log.term_at(msg.prev_index)
+        if local_prev_term != msg.prev_term:
+            # Section 5.3, the consistency check failed. Hint where our log
+            # diverges so the leader can skip a whole term at once.
+            if local_prev_term is None:
+                hint_index, hint_term = self.log.last_index + 1, 0
+            else:
+                hint_term = local_prev_term
+                hint_index = self.log.first_index_of_term(hint_term, msg.prev_index)
+            self.counters["append.rejected"] += 1
+            self._outbox.send(
+                AppendEntriesResponse(
+                    self._id, msg.src, self.term, False, msg.prev_index, hint_index, hint_term
+                )
+            )
+            return
+        entries = msg.entries
+        if entries:
+            skip = self._matching_prefix(entries)
+            if skip < len(entries):
+                first = entries[skip].index
+                if first <= self.log.last_index:
+                    # A conflicting suffix: delete it and all that follows (5.3).
+                    self._truncate(first)
+                new = entries[skip:]
+                self.log.append(new)
+                self._outbox.put(new)
+        last_new = msg.prev_index + len(entries)
+        if msg.commit > self.commit:
+            self.commit = min(msg.commit, last_new)
+        self._respond_append(msg.src, True, last_new)
+
+    def _matching_prefix(self, entries: Sequence[Entry]) -> int:
+        """How many leading ``entries`` our log already holds."""
+        last = self.log.last_index
+        if entries[0].index > last:
+            return 0
+        term_at = self.log.term_at
+        for k, entry in enumerate(entries):
+            if entry.index > last or term_at(entry.index) != entry.term:
+                return k
+        return len(entries)
+
+    def _respond_append(self, to: NodeId, success: bool, index: int) -> None:
+        self._outbox.send(AppendEntriesResponse(self._id, to, self.term, success, index))
+
+    def _on_append_response(self, msg: AppendEntriesResponse) -> None:
+        progress = self._leader_progress(msg.src)
+        if progress is None:
+            return
+        progress.recent_active = True
+        if not msg.success:
+            self._on_append_rejected(progress, msg)
+            return
+        if progress.acknowledge(msg.index):
+            if progress.state is ProgressState.PROBE or (
+                progress.state is ProgressState.SNAPSHOT
+                and progress.match >= progress.snapshot_index
+            ):
+                progress.become_replicate()
+            self._maybe_commit()
+            self._broadcast = True
+        elif progress.state is ProgressState.PROBE:
+            progress.paused = False
+            self._broadcast = True
+
+    def _on_append_rejected(self, progress: Progress, msg: AppendEntriesResponse) -> None:
+        rejected = msg.index
+        if progress.state is ProgressState.REPLICATE:
+            if rejected <= progress.match:
+                return  # stale
+            progress.become_probe()
+        elif progress.state is ProgressState.PROBE:
+            if rejected != progress.next - 1:
+                return  # stale: answers an earlier probe
+        else:
+            return  # a snapshot is on its way
+        hint = msg.conflict_index
+        if msg.conflict_term > 0:
+            candidate = self.log.last_index_of_term_at_most(msg.conflict_term, rejected)
+            if self.log.term_at(candidate) == msg.conflict_term:
+                hint = candidate + 1
+        progress.next = max(progress.match + 1, min(hint, rejected))
+        progress.paused = False
+        self._broadcast = True
+
+    def _on_heartbeat(self, msg: Heartbeat) -> None:
+        if self.role is Role.LEADER:
+            self._drop("second_leader_in_term")
+            return
+        self._follow(msg.src)
+        if msg.commit > self.commit:
+            if msg.commit > self.log.last_index:
+                self.counters["heartbeat.commit_beyond_log"] += 1
+            self.commit = max(self.commit, min(msg.commit, self.log.last_index))
+        self._outbox.send(HeartbeatResponse(self._id, msg.src, self.term, msg.read_round))
+
+    def _on_heartbeat_response(self, msg: HeartbeatResponse) -> None:
+        progress = self._leader_progress(msg.src)
+        if progress is None:
+            return
+        progress.recent_active = True
+        if progress.state is ProgressState.PROBE:
+            progress.paused = False
+        elif progress.state is ProgressState.REPLICATE and progress.inflight:
+            # The follower answers heartbeats but not appends: one was lost.
+            # Fall back to probing from its match index.
+            progress.stalled += 1
+            if progress.stalled >= _STALL_LIMIT:
+                self.counters["append.stalled"] += 1
+                progress.become_probe()
+        elif progress.state is ProgressState.SNAPSHOT:
+            progress.snapshot_wait += 1
+            if progress.snapshot_wait >= self.config.snapshot_retry_ticks:
+                progress.become_probe()
+        if progress.match < self.log.last_index or progress.sent_commit < self.commit:
+            self._broadcast = True
+        if msg.read_round > progress.read_round:
+            progress.read_round = msg.read_round
+            self._release_reads()
+
+    def _on_install_snapshot(self, msg: InstallSnapshot) -> None:
+        if self.role is Role.LEADER:
+            self._drop("second_leader_in_term")
+            return
+        self._follow(msg.src)
+        snap = msg.snapshot
+        if snap.index <= self.commit:
+            self._respond_append(msg.src, True, self.commit)
+            return
+        if self.log.term_at(snap.index) == snap.term:
+            # We already hold the snapshot's entries; they are now known committed.
+            self.commit = snap.index
+            self._respond_append(msg.src, True, snap.index)
+            return
+        self._discard_pending_through(snap.index)
+        self.log.reset(snap.index, snap.term)
+        self.commit = self.applied = snap.index
+        self._snapshot = snap
+        self._outbox.snapshot(snap, discard_log=True, restore=True)
+        self.counters["snapshots.installed"] += 1
+        self._respond_append(msg.src, True, snap.index)
+
+    def _leader_progress(self, peer: NodeId) -> Progress | None:
+        progress = self.progress.get(peer) if self.role is Role.LEADER else None
+        if progress is None:
+            self.counters["ignored.not_leader"] += 1
+        return progress
+
+    # ------------------------------------------------------------------
+    # Replication (leader)
+
+    def _replicate(self, peer: NodeId, progress: Progress) -> None:
+        """Send ``peer`` what it lacks, as far as flow control allows."""
+        log = self.log
+        last = log.last_index
+        max_inflight = self.config.max_inflight
+        while progress.can_send(max_inflight):
+            prev = progress.next - 1
+            prev_term = log.term_at(prev)
+            if prev_term is None:
+                self._send_snapshot(peer, progress)
+                return
+            if progress.next > last:
+                if progress.sent_commit < self.commit:
+                    # Nothing new, but the follower should learn the commit index.
+                    self._send_append(peer, progress, prev, prev_term, ())
+                return
+            hi = min(last + 1, progress.next + self.config.max_entries_per_message)
+            entries = tuple(log.slice(progress.next, hi))
+            self._send_append(peer, progress, prev, prev_term, entries)
+            if progress.state is ProgressState.REPLICATE:
+                progress.next = hi
+                progress.inflight.append(hi - 1)
+            else:
+                progress.paused = True
+                return
+
+    def _send_append(
+        self,
+        peer: NodeId,
+        progress: Progress,
+        prev: int,
+        prev_term: int,
+        entries: tuple[Entry, ...],
+    ) -> None:
+        self._outbox.send(
+            AppendEntries(self._id, peer, self.term, prev, prev_term, entries, self.commit)
+        )
+        progress.sent_commit = self.commit
+
+    def _send_snapshot(self, peer: NodeId, progress: Progress) -> None:
+        snapshot = self._snapshot
+        if snapshot is None:  # a compacted log always has a snapshot
+            raise AssertionError("log is compacted but no snapshot is held")
+        self._outbox.send(InstallSnapshot(self._id, peer, self.term, snapshot))
+        progress.become_snapshot(snapshot.index)
+        self.counters["snapshots.sent"] += 1
+
+    def _maybe_commit(self) -> None:
+        acked = {peer: progress.match for peer, progress in self.progress.items()}
+        acked[self._id] = self.log.last_index
+        index = self.quorum.committed_index(acked)
+        # Section 5.4.2: only entries of the current term commit by counting
+        # replicas; earlier ones commit indirectly, with them.
+        if index > self.commit and self.log.term_at(index) == self.term:
+            self.commit = index
+            self._broadcast = True
+            if self._reads_waiting:
+                waiting, self._reads_waiting = self._reads_waiting, []
+                for rid in waiting:
+                    self._start_read(rid)
+
+    def _broadcast_heartbeat(self) -> None:
+        for peer, progress in self.progress.items():
+            commit = min(progress.match, self.commit)
+            self._outbox.send(Heartbeat(self._id, peer, self.term, commit, self._read_round))
+
+    # ------------------------------------------------------------------
+    # Reads (thesis section 6.4, ReadIndex)
+
+    def _start_read(self, rid: RequestId) -> None:
+        if len(self.quorum.voters) == 1:
+            self._outbox.reply(ReadReady(rid, self.commit))
+            return
+        self._read_round += 1
+        self._reads.append((self._read_round, rid, self.commit))
+        self._read_broadcast = True
+
+    def _release_reads(self) -> None:
+        reads = self._reads
+        while reads:
+            round_, rid, index = reads[0]
+            confirmed = [self._id]
+            confirmed.extend(p for p, pr in self.progress.items() if pr.read_round >= round_)
+            if not self.quorum.is_quorum(confirmed):
+                return
+            reads.popleft()
+            self._outbox.reply(ReadReady(rid, index))
+
+    def _fail_reads(self, error: NotLeader) -> None:
+        for _, rid, _ in self._reads:
+            self._outbox.reply(RequestFailed(rid, error))
+        for rid in self._reads_waiting:
+            self._outbox.reply(RequestFailed(rid, error))
+        self._reads.clear()
+        self._reads_waiting = []
+        self._read_broadcast = False
+
+    # ------------------------------------------------------------------
+    # Proposals' fate
+
+    def _new_request(self) -> RequestId:
+        rid = self._next_request
+        self._next_request += 1
+        return rid
+
+    def _truncate(self, from_index: int) -> None:
+        if self._pending:
+            for index in [i for i in self._pending if i >= from_index]:
+                rid, term = self._pending.pop(index)
+                self._displaced.append((index, term, rid))
+        self.log.truncate_from(from_index)
+        self._outbox.truncate(from_index)
+
+    def _discard_pending_through(self, index: int) -> None:
+        """Our log is about to be replaced by a snapshot at ``index``."""
+        self._truncate(self.log.snapshot_index + 1)
+        keep: list[tuple[int, int, RequestId]] = []
+        for item in self._displaced:
+            if item[0] <= index:
+                self._outbox.reply(RequestFailed(item[2], OutcomeUnknown(item[0])))
+            else:
+                keep.append(item)
+        self._displaced = keep
+
+    def _resolve_proposals(self, committed: Sequence[Entry]) -> None:
+        pending = self._pending
+        reply = self._outbox.reply
+        if pending:
+            for entry in committed:
+                item = pending.pop(entry.index, None)
+                if item is not None:
+                    reply(_outcome(item[0], entry.index, item[1], entry.term))
+        if self._displaced:
+            keep: list[tuple[int, int, RequestId]] = []
+            for index, term, rid in self._displaced:
+                if index > self.commit:
+                    keep.append((index, term, rid))
+                    continue
+                actual = self.log.term_at(index)
+                if actual is None:
+                    reply(RequestFailed(rid, OutcomeUnknown(index)))
+                else:
+                    reply(_outcome(rid, index, term, actual))
+            self._displaced = keep
+
+    def _persist_hard_state(self) -> None:
+        self._outbox.set_metadata(TERM_KEY, self.term)
+        self._outbox.set_metadata(VOTE_KEY, self.voted_for)
+
+
+_HANDLERS: dict[type, Callable[[RaftNode, Any], None]] = {
+    RequestVote: RaftNode._on_request_vote,
+    RequestVoteResponse: RaftNode._on_vote_response,
+    AppendEntries: RaftNode._on_append_entries,
+    AppendEntriesResponse: RaftNode._on_append_response,
+    Heartbeat: RaftNode._on_heartbeat,
+    HeartbeatResponse: RaftNode._on_heartbeat_response,
+    InstallSnapshot: RaftNode._on_install_snapshot,
+}
+
+
+def _outcome(
+    rid: RequestId, index: int, proposed_term: int, committed_term: int
+) -> ProposalCommitted | RequestFailed:
+    if proposed_term == committed_term:
+        return ProposalCommitted(rid, index)
+    return RequestFailed(rid, ProposalDropped(index))
+
+
+def _is_index(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _validate_append(msg: AppendEntries) -> str | None:
+    if not (_is_index(msg.prev_index) and _is_index(msg.prev_term) and _is_index(msg.commit)):
+        return "bad_index"
+    if msg.prev_term > msg.term:
+        return "bad_term"
+    entries: object = msg.entries  # decoded input: trust no annotation
+    if not isinstance(entries, tuple):
+        return "malformed"
+    if entries:
+        first, last = entries[0], entries[-1]
+        if not (isinstance(first, Entry) and isinstance(last, Entry)):
+            return "malformed"
+        if first.index != msg.prev_index + 1 or last.index != msg.prev_index + len(entries):
+            return "bad_index"
+        if first.term < msg.prev_term or last.term > msg.term or first.term > last.term:
+            return "bad_term"
+    return None
+
+
+def _load_hard_state(storage: Storage) -> tuple[int, NodeId | None]:
+    meta = storage.metadata()
+    term = meta.get(TERM_KEY, 0)
+    vote = meta.get(VOTE_KEY)
+    if not _is_index(term):
+        raise StorageCorruption(f"stored term is {term!r}, not a non-negative integer")
+    if vote is not None and not _is_index(vote):
+        raise StorageCorruption(f"stored vote is {vote!r}, not a node id")
+    assert isinstance(term, int) and (vote is None or isinstance(vote, int))
+    return term, vote
+
+
+def _load_log(storage: Storage, snapshot: Snapshot | None) -> RaftLog:
+    log = RaftLog(snapshot.index, snapshot.term) if snapshot else RaftLog()
+    entries = storage.entries(log.snapshot_index + 1, storage.last_index() + 1)
+    expected, previous_term = log.snapshot_index + 1, log.snapshot_term
+    for entry in entries:
+        if entry.index != expected:
+            raise StorageCorruption(
+                f"log has a hole: expected index {expected}, found {entry.index}"
+            )
+        if entry.term < previous_term:
+            raise StorageCorruption(f"log term goes backwards at index {entry.index}")
+        expected, previous_term = expected + 1, entry.term
+    if storage.last_index() != log.snapshot_index + len(entries):
+        raise StorageCorruption("stored entries do not continue the snapshot")
+    log.append(entries)
+    return log

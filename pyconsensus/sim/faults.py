@@ -1,0 +1,179 @@
+"""Faults the simulator can inject, and seeded schedules of them.
+
+A schedule is plain data - a tuple of ``Scheduled(at_ms, fault)`` - so it can be
+printed, saved, replayed and shrunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from random import Random
+
+import attrs
+
+from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.types import NodeId
+
+
+@attrs.frozen(slots=True)
+class Partition:
+    """Split the cluster: nodes in different groups cannot talk (both ways)."""
+
+    groups: tuple[tuple[NodeId, ...], ...]
+
+
+@attrs.frozen(slots=True)
+class OneWay:
+    """Drop every message from ``src`` to ``dst`` (the reverse still flows)."""
+
+    src: NodeId
+    dst: NodeId
+
+
+@attrs.frozen(slots=True)
+class Heal:
+    """Remove every partition and one-way block."""
+
+
+@attrs.frozen(slots=True)
+class Crash:
+    """Stop ``node``; what it wrote but did not sync is lost."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class CrashLeader:
+    """Crash whichever node currently leads (nothing happens if none does)."""
+
+
+@attrs.frozen(slots=True)
+class CrashMidWrite:
+    """Crash ``node`` during its next durable write: the write is staged but
+    never synced, and the batch's messages are never sent."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class Restart:
+    """Start ``node`` again from its storage (nothing happens if it is up)."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class RestartAll:
+    """Restart every crashed node."""
+
+
+@attrs.frozen(slots=True)
+class SetNetwork:
+    """Change loss/duplication probabilities and reordering from now on."""
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: bool = False
+
+
+@attrs.frozen(slots=True)
+class Skew:
+    """Make ``node``'s clock tick every ``percent``/100 of the normal interval."""
+
+    node: NodeId
+    percent: int = 100
+
+
+Fault = (
+    Partition
+    | OneWay
+    | Heal
+    | Crash
+    | CrashLeader
+    | CrashMidWrite
+    | Restart
+    | RestartAll
+    | SetNetwork
+    | Skew
+)
+
+
+@attrs.frozen(slots=True)
+class Scheduled:
+    """``fault`` happens ``at_ms`` milliseconds of virtual time into the run."""
+
+    at_ms: int
+    fault: Fault
+
+
+FAULT_KINDS = ("partitions", "crashes", "loss", "skew")
+
+
+def heal_everything(members: Sequence[NodeId]) -> list[Fault]:
+    """The faults that undo every other fault."""
+    faults: list[Fault] = [Heal(), RestartAll(), SetNetwork()]
+    faults.extend(Skew(node, 100) for node in members)
+    return faults
+
+
+def random_schedule(
+    rng: Random,
+    members: Sequence[NodeId],
+    duration_ms: int,
+    kinds: Collection[str] = FAULT_KINDS,
+    mean_gap_ms: int = 400,
+) -> tuple[Scheduled, ...]:
+    """A random fault schedule over ``duration_ms``, healed at its end.
+
+    ``kinds`` picks from ``FAULT_KINDS``. Faults arrive every ``mean_gap_ms`` on
+    average and each lasts a random while before it is undone.
+    """
+    unknown = set(kinds) - set(FAULT_KINDS)
+    if unknown:
+        raise ConfigError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+    chosen = [k for k in FAULT_KINDS if k in kinds]
+    events: list[Scheduled] = []
+    if chosen:
+        t = rng.randint(0, mean_gap_ms)
+        while t < duration_ms:
+            kind = rng.choice(chosen)
+            length = rng.randint(mean_gap_ms // 2, mean_gap_ms * 3)
+            events.extend(_one_fault(rng, kind, list(members), t, length))
+            t += rng.randint(mean_gap_ms // 2, mean_gap_ms * 3 // 2)
+    events = [e for e in events if e.at_ms < duration_ms]
+    events.extend(Scheduled(duration_ms, fault) for fault in heal_everything(members))
+    events.sort(key=lambda e: e.at_ms)
+    return tuple(events)
+
+
+def _one_fault(
+    rng: Random, kind: str, members: list[NodeId], start: int, length: int
+) -> list[Scheduled]:
+    end = start + length
+    if kind == "partitions":
+        shuffled = members[:]
+        rng.shuffle(shuffled)
+        if rng.random() < 0.25 and len(members) > 1:
+            src, dst = shuffled[0], shuffled[1]
+            return [Scheduled(start, OneWay(src, dst)), Scheduled(end, Heal())]
+        cut = rng.randint(1, max(1, len(members) // 2))
+        groups = (tuple(sorted(shuffled[:cut])), tuple(sorted(shuffled[cut:])))
+        return [Scheduled(start, Partition(groups)), Scheduled(end, Heal())]
+    if kind == "crashes":
+        roll = rng.random()
+        if roll < 0.3:
+            return [Scheduled(start, CrashLeader()), Scheduled(end, RestartAll())]
+        node = rng.choice(members)
+        crash: Crash | CrashMidWrite = CrashMidWrite(node) if roll < 0.5 else Crash(node)
+        return [Scheduled(start, crash), Scheduled(end, Restart(node))]
+    if kind == "loss":
+        storm = SetNetwork(
+            loss=round(rng.uniform(0.05, 0.4), 2),
+            duplicate=round(rng.uniform(0.0, 0.2), 2),
+            reorder=rng.random() < 0.5,
+        )
+        return [Scheduled(start, storm), Scheduled(end, SetNetwork())]
+    # skew
+    node = rng.choice(members)
+    percent = rng.choice((25, 50, 200, 400))
+    return [Scheduled(start, Skew(node, percent)), Scheduled(end, Skew(node, 100))]
