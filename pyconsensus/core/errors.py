@@ -6,7 +6,17 @@ from pyconsensus.core.types import NodeId
 
 
 class ConsensusError(Exception):
-    """Base class of every error pyconsensus raises or reports."""
+    """Base class of every error pyconsensus raises or reports.
+
+    Errors compare by type and arguments, so replies holding them can be
+    compared in tests and transcripts.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.args == other.args
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.args))
 
 
 class ConfigError(ConsensusError, ValueError):

@@ -5,6 +5,10 @@
 - Log Matching: same index and term means same entry and same history before it.
 - Leader Completeness: a leader holds every entry committed in earlier terms.
 - State Machine Safety: checked for every protocol by ``CommittedLog``.
+- Commitment Safety: when an index commits, no node lacking its entry could
+  still gather a majority of votes. This is what the commitment rule (5.4.2)
+  guarantees; checking it at commit time catches a broken rule the moment it
+  acts, long before a random schedule stages the overwrite of Figure 8.
 
 Plus two durability checks: a node's stored term never goes backwards, and a
 node never votes for two candidates in one term - even across crashes.
@@ -12,6 +16,7 @@ node never votes for two candidates in one term - even across crashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
@@ -32,6 +37,7 @@ class RaftSafety:
         "Leader Append-Only",
         "Log Matching",
         "Leader Completeness",
+        "Commitment Safety",
         "Durable Term",
         "Vote Safety",
     )
@@ -43,6 +49,7 @@ class RaftSafety:
         self.votes: dict[tuple[NodeId, int], NodeId] = {}
         self.stored_term: dict[NodeId, int] = {}
         self.commit_term: dict[int, int] = {}  # index -> term of the leader that committed it
+        self.checked_commit = 0
 
     def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
         raft = _raft(node)
@@ -64,6 +71,10 @@ class RaftSafety:
             commit_term = self.commit_term
             for entry in ready.committed:
                 commit_term.setdefault(entry.index, raft.term)
+            last = ready.committed[-1]
+            if last.index > self.checked_commit:
+                self.checked_commit = last.index
+                self._check_commitment(sim, last.index, last.term)
 
     def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
         raft = _raft(node)
@@ -134,6 +145,47 @@ class RaftSafety:
                     f"leader {node_id} of term {raft.term} lacks entry {index} "
                     f"(term {entry.term}), committed in term {self.commit_term[index]}",
                 )
+
+    def _check_commitment(self, sim: Simulation, index: int, term: int) -> None:
+        views = {m: _log_view(sim, m) for m in sim.members}
+        majority = len(sim.members) // 2 + 1
+        for node_id, (last, holds) in views.items():
+            if holds(index, term):
+                continue
+            electors = [m for m, (other_last, _) in views.items() if other_last <= last]
+            if len(electors) >= majority:
+                raise InvariantViolation(
+                    "Commitment Safety",
+                    f"index {index} (term {term}) committed although node {node_id}, which "
+                    f"lacks it, could still be elected by nodes {sorted(electors)}",
+                )
+
+
+def _log_view(
+    sim: Simulation, node_id: NodeId
+) -> tuple[tuple[int, int], Callable[[int, int], bool]]:
+    """``((last_term, last_index), holds(index, term))`` of a node's log: the
+    live node's, or what a crashed node's storage holds."""
+    node = sim.nodes[node_id]
+    if node is not None:
+        log = _raft(node).log
+
+        def holds_live(index: int, term: int) -> bool:
+            return index <= log.snapshot_index or log.term_at(index) == term
+
+        return (log.last_term, log.last_index), holds_live
+    storage = sim.storages[node_id]
+    snapshot = storage.snapshot()
+    floor = snapshot.index if snapshot is not None else 0
+    last_index = storage.last_index()
+    tail = storage.entries(last_index, last_index + 1)
+    last_term = tail[0].term if tail else (snapshot.term if snapshot is not None else 0)
+
+    def holds_stored(index: int, term: int) -> bool:
+        stored = storage.entries(index, index + 1)
+        return index <= floor or (bool(stored) and stored[0].term == term)
+
+    return (last_term, last_index), holds_stored
 
 
 def _raft(node: ConsensusNode) -> RaftNode:

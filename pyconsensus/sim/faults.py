@@ -23,6 +23,14 @@ class Partition:
 
 
 @attrs.frozen(slots=True)
+class IsolateLeader:
+    """Partition the current leader, with ``companions`` other nodes, from the
+    rest: the leader keeps accepting proposals it can no longer commit."""
+
+    companions: int = 0
+
+
+@attrs.frozen(slots=True)
 class OneWay:
     """Drop every message from ``src`` to ``dst`` (the reverse still flows)."""
 
@@ -86,6 +94,7 @@ class Skew:
 
 Fault = (
     Partition
+    | IsolateLeader
     | OneWay
     | Heal
     | Crash
@@ -153,7 +162,11 @@ def _one_fault(
     if kind == "partitions":
         shuffled = members[:]
         rng.shuffle(shuffled)
-        if rng.random() < 0.25 and len(members) > 1:
+        roll = rng.random()
+        if roll < 0.4:
+            companions = rng.randint(0, max(0, (len(members) - 1) // 2))
+            return [Scheduled(start, IsolateLeader(companions)), Scheduled(end, Heal())]
+        if roll < 0.55 and len(members) > 1:
             src, dst = shuffled[0], shuffled[1]
             return [Scheduled(start, OneWay(src, dst)), Scheduled(end, Heal())]
         cut = rng.randint(1, max(1, len(members) // 2))

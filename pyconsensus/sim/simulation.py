@@ -28,6 +28,7 @@ from pyconsensus.sim.faults import (
     CrashMidWrite,
     Fault,
     Heal,
+    IsolateLeader,
     OneWay,
     Partition,
     Restart,
@@ -248,6 +249,14 @@ class Simulation:
         if isinstance(fault, Partition):
             self.network.partition(fault.groups)
             self.stats.partitions += 1
+        elif isinstance(fault, IsolateLeader):
+            leader = self.leader()
+            if leader is not None:
+                others = [m for m in self.members if m != leader]
+                self.rng.shuffle(others)
+                near = [leader, *others[: fault.companions]]
+                self.network.partition([near, others[fault.companions :]])
+                self.stats.partitions += 1
         elif isinstance(fault, OneWay):
             self.network.block(fault.src, fault.dst)
             self.stats.partitions += 1
