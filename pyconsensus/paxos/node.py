@@ -110,10 +110,10 @@ class MultiPaxosNode:
     ) -> None:
         voters = frozenset(members)
         if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {sorted(voters)}")
+            raise ConfigError(f"node {node_id} is not among the members {list(members)}")
         if any(type(m) is not int or not 0 <= m <= MAX_NODE_ID for m in voters):
             raise ConfigError(
-                f"member ids must be integers in [0, {MAX_NODE_ID}], got {sorted(voters)}"
+                f"member ids must be integers in [0, {MAX_NODE_ID}], got {list(members)}"
             )
         self._id = node_id
         self.members: tuple[NodeId, ...] = tuple(sorted(voters))
