@@ -18,6 +18,7 @@ nodes believe.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
@@ -67,8 +68,7 @@ class PaxosSafety:
                 self.promised[node_id] = after = stored
             if write.entries:
                 quorum = len(sim.members) // 2 + 1
-                for entry in write.entries:
-                    self._accept(node_id, entry, before, after, quorum)
+                self._accept(node_id, write.entries, before, after, quorum)
         for entry in ready.committed:
             chosen = self.chosen.get(entry.index)
             if chosen != (entry.data, entry.kind):
@@ -95,35 +95,42 @@ class PaxosSafety:
     def after_step(self, sim: Simulation) -> None:
         pass
 
-    def _accept(self, node_id: NodeId, entry: Entry, before: int, after: int, quorum: int) -> None:
-        slot, ballot = entry.index, entry.term
-        if ballot < before or ballot > after:
-            raise InvariantViolation(
-                "Accept Respects Promise",
-                f"node {node_id} accepted slot {slot} in ballot {_show(ballot)} with "
-                f"promise {_show(before)} (stored {_show(after)})",
-            )
-        value = (entry.data, entry.kind)
-        key = (slot, ballot)
-        record = self.accepted.get(key)
-        if record is None:
-            record = self.accepted[key] = (value, set())
-        elif record[0] != value:
-            raise InvariantViolation(
-                "Proposal Uniqueness",
-                f"slot {slot} holds {_show_value(record[0])} and {_value(entry)} in "
-                f"ballot {_show(ballot)} (the latter at node {node_id})",
-            )
-        acceptors = record[1]
-        acceptors.add(node_id)
-        if len(acceptors) == quorum:
-            chosen = self.chosen.setdefault(slot, value)
-            if chosen != value:
+    def _accept(
+        self, node_id: NodeId, entries: Sequence[Entry], before: int, after: int, quorum: int
+    ) -> None:
+        accepted = self.accepted
+        for entry in entries:
+            slot, ballot = entry.index, entry.term
+            if ballot < before or ballot > after:
                 raise InvariantViolation(
-                    "Chosen Uniqueness",
-                    f"slot {slot}: {_value(entry)} was chosen in ballot {_show(ballot)} "
-                    f"after {_show_value(chosen)} had been chosen",
+                    "Accept Respects Promise",
+                    f"node {node_id} accepted slot {slot} in ballot {_show(ballot)} with "
+                    f"promise {_show(before)} (stored {_show(after)})",
                 )
+            key = (slot, ballot)
+            record = accepted.get(key)
+            if record is None:
+                accepted[key] = record = ((entry.data, entry.kind), {node_id})
+            else:
+                value = record[0]
+                # Identity first: in the simulator most copies share one bytes object.
+                if (value[0] is not entry.data and value[0] != entry.data) or (
+                    value[1] is not entry.kind
+                ):
+                    raise InvariantViolation(
+                        "Proposal Uniqueness",
+                        f"slot {slot} holds {_show_value(value)} and {_value(entry)} in "
+                        f"ballot {_show(ballot)} (the latter at node {node_id})",
+                    )
+                record[1].add(node_id)
+            if len(record[1]) == quorum:
+                chosen = self.chosen.setdefault(slot, record[0])
+                if chosen != record[0]:
+                    raise InvariantViolation(
+                        "Chosen Uniqueness",
+                        f"slot {slot}: {_value(entry)} was chosen in ballot {_show(ballot)} "
+                        f"after {_show_value(chosen)} had been chosen",
+                    )
 
 
 def _paxos(node: ConsensusNode) -> MultiPaxosNode:

@@ -35,13 +35,12 @@ class Prepare:
 class Promise:
     """Phase 1b: the acceptor promised ``ballot``. ``accepted`` holds its accepted
     values in the asked-for slots (each entry's term is the ballot it was
-    accepted in); ``learned`` is how far it knows the log is chosen. If it
-    compacted slots the proposer asked about, ``snapshot`` replaces them."""
+    accepted in). If it compacted slots the proposer asked about, ``snapshot``
+    replaces them."""
 
     src: NodeId
     dst: NodeId
     ballot: Ballot
-    learned: int
     accepted: tuple[Entry, ...]
     snapshot: Snapshot | None = None
 
@@ -61,14 +60,13 @@ class Accept:
 @attrs.frozen(slots=True)
 class Accepted:
     """Phase 2b: the acceptor accepted slots ``first..last`` in ``ballot``
-    (and made that durable); ``learned`` is its chosen prefix."""
+    (and made that durable)."""
 
     src: NodeId
     dst: NodeId
     ballot: Ballot
     first: int
     last: int
-    learned: int
 
 
 @attrs.frozen(slots=True)
@@ -105,12 +103,11 @@ class Heartbeat:
 
 @attrs.frozen(slots=True)
 class HeartbeatReply:
-    """The acceptor still follows ``ballot``; ``learned`` is its chosen prefix."""
+    """The acceptor still follows ``ballot`` (and confirms ``read_round``)."""
 
     src: NodeId
     dst: NodeId
     ballot: Ballot
-    learned: int
     read_round: int = 0
 
 

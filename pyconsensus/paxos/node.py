@@ -323,7 +323,7 @@ class MultiPaxosNode:
                 return "bad_index"
             return _check_run(msg.entries, msg.ballot.packed)
         if isinstance(msg, Accepted):
-            if not (_is_slot(msg.first) and _is_slot(msg.last) and _is_index(msg.learned)):
+            if not (_is_slot(msg.first) and _is_slot(msg.last)):
                 return "bad_index"
             if msg.first > msg.last:
                 return "bad_index"
@@ -344,7 +344,7 @@ class MultiPaxosNode:
             if isinstance(msg, Heartbeat) and not _is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, HeartbeatReply):
-            if not (_is_index(msg.learned) and _is_index(msg.read_round)):
+            if not _is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, InstallSnapshot):
             return _check_snapshot(msg.snapshot, msg.ballot.packed)
@@ -390,7 +390,7 @@ class MultiPaxosNode:
         if msg.first_slot <= log.base and self._snapshot is not None:
             snapshot = self._snapshot  # the slots asked for were compacted into it
         accepted = tuple(log.entries_from(max(msg.first_slot, log.base + 1)))
-        self._outbox.send(Promise(self._id, msg.src, msg.ballot, self.learned, accepted, snapshot))
+        self._outbox.send(Promise(self._id, msg.src, msg.ballot, accepted, snapshot))
 
     def _in_lease(self, src: NodeId) -> bool:
         """Whether we heard from a live leader recently enough to ignore another
@@ -441,9 +441,7 @@ class MultiPaxosNode:
             self.log.put(new)
             self._outbox.put(new)
         self._learn(msg.commit)
-        self._outbox.send(
-            Accepted(self._id, msg.src, msg.ballot, first, entries[-1].index, self.learned)
-        )
+        self._outbox.send(Accepted(self._id, msg.src, msg.ballot, first, entries[-1].index))
 
     # ------------------------------------------------------------------
     # Learner
@@ -456,9 +454,7 @@ class MultiPaxosNode:
         if not self._follow(msg):
             return
         self._learn(msg.commit)
-        self._outbox.send(
-            HeartbeatReply(self._id, msg.src, msg.ballot, self.learned, msg.read_round)
-        )
+        self._outbox.send(HeartbeatReply(self._id, msg.src, msg.ballot, msg.read_round))
 
     def _learn(self, commit: int) -> None:
         """The leader of our promised ballot says slots up to ``commit`` are
@@ -896,8 +892,6 @@ def _check_run(entries: object, term: int) -> str | None:
 
 
 def _check_promise(msg: Promise) -> str | None:
-    if not _is_index(msg.learned):
-        return "bad_index"
     accepted: object = msg.accepted
     if type(accepted) is not tuple:
         return "malformed"

@@ -52,12 +52,13 @@ TO_FOLLOWER: list[tuple[object, str]] = [
     (Accept(1, 2, B1, (object(),), 0), "malformed"),  # type: ignore[arg-type]
     (Accept(1, 2, B1, (entry(2),), -1), "bad_index"),
     (Accept(1, 2, B1, (Entry(2, T1, b"", 7),), 0), "malformed"),  # type: ignore[arg-type]
-    (Promise(1, 2, Ballot(5, 2), 0, (entry(1, term=Ballot(6, 1).packed),)), "bad_ballot"),
-    (Promise(1, 2, Ballot(5, 2), 0, (entry(1, term=0),)), "bad_ballot"),
-    (Promise(1, 2, Ballot(5, 2), -1, ()), "bad_index"),
-    (Promise(1, 2, Ballot(5, 2), 0, [entry(1)]), "malformed"),  # type: ignore[arg-type]
-    (Promise(1, 2, Ballot(5, 2), 0, (), "snap"), "malformed"),  # type: ignore[arg-type]
-    (Promise(1, 2, Ballot(5, 1), 0, ()), "bad_ballot"),  # answers a ballot not ours
+    (Promise(1, 2, Ballot(5, 2), (entry(1, term=Ballot(6, 1).packed),)), "bad_ballot"),
+    (Promise(1, 2, Ballot(5, 2), (entry(1, term=0),)), "bad_ballot"),
+    (Promise(1, 2, Ballot(5, 2), (entry(-1),)), "malformed"),
+    (Promise(1, 2, Ballot(5, 2), [entry(1)]), "malformed"),  # type: ignore[arg-type]
+    (Promise(1, 2, Ballot(5, 2), (), "snap"), "malformed"),  # type: ignore[arg-type]
+    (Promise(1, 2, Ballot(5, 2), (), Snapshot(2, Ballot(6, 1).packed, b"")), "bad_ballot"),
+    (Promise(1, 2, Ballot(5, 1), ()), "bad_ballot"),  # answers a ballot not ours
     (Nack(1, 2, Ballot(3, 2), Ballot(2, 1)), "bad_ballot"),
     (Nack(1, 2, Ballot(3, 2), Ballot(3, 2)), "bad_ballot"),
     (Nack(1, 2, Ballot(3, 2), "high"), "malformed"),  # type: ignore[arg-type]
@@ -72,12 +73,12 @@ TO_FOLLOWER: list[tuple[object, str]] = [
 ]
 
 TO_LEADER: list[tuple[object, str]] = [
-    (Accepted(2, 1, B1, 3, 2, 0), "bad_index"),
-    (Accepted(2, 1, B1, 0, 2, 0), "bad_index"),
-    (Accepted(2, 1, B1, 1, 2, -1), "bad_index"),
-    (Accepted(2, 1, Ballot(1, 2), 1, 1, 0), "bad_ballot"),
+    (Accepted(2, 1, B1, 3, 2), "bad_index"),
+    (Accepted(2, 1, B1, 0, 2), "bad_index"),
+    (Accepted(2, 1, B1, 1, "2"), "bad_index"),  # type: ignore[arg-type]
+    (Accepted(2, 1, Ballot(1, 2), 1, 1), "bad_ballot"),
     (HeartbeatReply(2, 1, B1, -1), "bad_index"),
-    (HeartbeatReply(2, 1, B1, 0, read_round=None), "bad_index"),  # type: ignore[arg-type]
+    (HeartbeatReply(2, 1, B1, read_round=None), "bad_index"),  # type: ignore[arg-type]
     (CatchUp(2, 1, B1, 0), "bad_index"),
     (CatchUp(3, 1, Ballot(1, 3), 1), "bad_ballot"),
 ]
