@@ -1,0 +1,57 @@
+"""``PaxosConfig``: the knobs of the Multi-Paxos core, validated when built."""
+
+from __future__ import annotations
+
+import attrs
+
+from pyconsensus.core.errors import ConfigError
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class PaxosConfig:
+    """Tuning of a Multi-Paxos node. Time is counted in ticks."""
+
+    election_ticks: int = attrs.field(default=10, validator=_positive)
+    """How long a follower waits without hearing from a leader before it runs
+    phase 1 itself. Each wait is drawn from ``[election_ticks, 2 * election_ticks)``
+    and doubles (in its random part) after every failed attempt, up to
+    ``max_backoff_exponent`` times, so duelling proposers drift apart."""
+
+    heartbeat_ticks: int = attrs.field(default=1, validator=_positive)
+    """How often a leader sends heartbeats; must be below ``election_ticks``."""
+
+    lease: bool = True
+    """Leader leases: an acceptor that heard from a leader within
+    ``election_ticks`` ignores other proposers' prepares, and a leader that has
+    not heard from a quorum for ``election_ticks`` steps down. Keeps a node that
+    was cut off from deposing a working leader when it returns."""
+
+    retry_ticks: int = attrs.field(default=3, validator=_positive)
+    """How long a leader waits for ``Accepted`` before re-sending an ``Accept``,
+    and a learner for the values it asked for before asking again."""
+
+    max_backoff_exponent: int = attrs.field(default=3, validator=_non_negative)
+    """Cap on the doublings of the randomized backoff after failed phase 1s."""
+
+    max_entries_per_message: int = attrs.field(default=4096, validator=_positive)
+    """Upper bound on the slots in one ``Accept``."""
+
+    max_entry_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    """Proposals larger than this are refused with ``ProposalTooLarge``."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_ticks >= self.election_ticks:
+            raise ConfigError(
+                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
+                f"election_ticks ({self.election_ticks})"
+            )
