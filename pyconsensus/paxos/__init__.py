@@ -18,7 +18,7 @@ from pyconsensus.paxos.messages import (
     Promise,
 )
 from pyconsensus.paxos.node import PROMISED_KEY, MultiPaxosNode
-from pyconsensus.paxos.slots import LearnedEntries, SlotLog
+from pyconsensus.paxos.slots import SlotLog
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -31,7 +31,6 @@ __all__ = [
     "Heartbeat",
     "HeartbeatReply",
     "InstallSnapshot",
-    "LearnedEntries",
     "MultiPaxosNode",
     "Nack",
     "PaxosConfig",

@@ -57,7 +57,7 @@ from pyconsensus.paxos.messages import (
     Prepare,
     Promise,
 )
-from pyconsensus.paxos.slots import LearnedEntries, SlotLog
+from pyconsensus.paxos.slots import SlotLog
 
 PROMISED_KEY: Final = "paxos.promised"
 """Metadata key of the acceptor's promised ballot (packed)."""
@@ -281,7 +281,7 @@ class MultiPaxosNode:
             self.applied = self.learned
             if self._pending:
                 self._resolve_proposals(chosen)
-            committed = LearnedEntries(chosen)
+            committed = chosen
         return self._outbox.take(committed)
 
     def status(self) -> Status:

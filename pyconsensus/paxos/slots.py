@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import cast, overload
+from collections.abc import Sequence
+from typing import cast
 
 from pyconsensus.core.types import Entry
 
@@ -74,47 +74,3 @@ class SlotLog:
         del self.slots[: max(index - self.base, 0)]
         self.base = index
         self.base_term = term
-
-
-class LearnedEntries(Sequence[Entry]):
-    """Chosen values in slot order, as ``Ready.committed`` hands them out.
-
-    Every learner must hand out the same entries, but the ballot a value was
-    accepted in is not part of the value: a value chosen in one ballot is
-    proposed again in later ones (by a new leader, or to a lagging learner), so
-    learners hold it under different ballots. Learned entries therefore carry
-    term 0. The copies are made on first access, so a driver that only counts
-    the entries does not pay for them.
-    """
-
-    __slots__ = ("_entries", "_stored")
-
-    def __init__(self, stored: list[Entry]) -> None:
-        self._stored = stored
-        self._entries: list[Entry] | None = None
-
-    def _materialize(self) -> list[Entry]:
-        entries = self._entries
-        if entries is None:
-            entries = self._entries = [
-                e if e.term == 0 else Entry(e.index, 0, e.data, e.kind) for e in self._stored
-            ]
-        return entries
-
-    def __len__(self) -> int:
-        return len(self._stored)
-
-    @overload
-    def __getitem__(self, index: int) -> Entry: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Entry]: ...
-
-    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
-        return self._materialize()[index]
-
-    def __iter__(self) -> Iterator[Entry]:
-        return iter(self._materialize())
-
-    def __repr__(self) -> str:
-        return f"LearnedEntries({self._materialize()!r})"

@@ -16,7 +16,7 @@ import attrs
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready
-from pyconsensus.core.types import Entry, NodeId
+from pyconsensus.core.types import Entry, EntryKind, NodeId
 
 if TYPE_CHECKING:
     from pyconsensus.sim.simulation import Simulation
@@ -64,7 +64,10 @@ class CommittedLog:
     """The one sequence of committed entries every node must agree on.
 
     Each node's applied entries are compared with it as they come out of
-    ``ready()``: this is State Machine Safety, for any protocol. It also plays
+    ``ready()``: this is State Machine Safety, for any protocol. Entries are
+    compared by what the state machine sees - index, kind and data - not by
+    term: in Paxos a chosen value is legitimately learned under different
+    ballots by different learners. It also plays
     each node's state machine, reduced to a running digest of what it applied;
     the simulator stores that digest in snapshots, so a restored snapshot is
     checked against the digest every other node had at the same index.
@@ -100,13 +103,13 @@ class CommittedLog:
                     "State Machine Safety",
                     f"node {node_id} applied index {index} right after {applied}",
                 )
-            digest = zlib.crc32(entry.data, zlib.crc32(entry.term.to_bytes(8, "big"), digest))
+            digest = zlib.crc32(entry.data, zlib.crc32(_KIND_BYTES[entry.kind], digest))
             known = entries.get(index)
             if known is None:
                 entries[index] = entry
                 digests[index] = digest
                 self.highest = max(self.highest, index)
-            elif known != entry:
+            elif known.data != entry.data or known.kind != entry.kind:
                 raise InvariantViolation(
                     "State Machine Safety",
                     f"node {node_id} applied {_show(entry)} at index {index} but "
@@ -123,6 +126,9 @@ class CommittedLog:
 
     def committed(self) -> Mapping[int, Entry]:
         return self.entries
+
+
+_KIND_BYTES = {kind: bytes([kind]) for kind in EntryKind}
 
 
 def encode_snapshot(index: int, digest: int) -> bytes:

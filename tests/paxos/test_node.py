@@ -13,7 +13,7 @@ from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, Role, Snapshot
 from pyconsensus.paxos import PROMISED_KEY, Ballot, MultiPaxosNode, PaxosConfig
 from pyconsensus.paxos.ballot import MAX_NODE_ID
-from pyconsensus.paxos.slots import LearnedEntries, SlotLog
+from pyconsensus.paxos.slots import SlotLog
 from tests.paxos.support import cluster, error_of, start_phase1
 
 
@@ -130,15 +130,6 @@ def test_status_maps_paxos_roles_onto_the_shared_vocabulary() -> None:
     assert status.role is Role.LEADER
     assert status.leader == 1 and status.term == ballot.packed
     assert h.node(2).status().leader == 1
-
-
-def test_learned_entries_carry_no_ballot() -> None:
-    stored = [Entry(1, Ballot(3, 1).packed, b"a"), Entry(2, 0, b"b")]
-    learned = LearnedEntries(stored)
-    assert len(learned) == 2 and bool(learned)
-    assert list(learned) == [Entry(1, 0, b"a"), Entry(2, 0, b"b")]
-    assert learned[1] is stored[1]
-    assert learned[:1] == [Entry(1, 0, b"a")]
 
 
 def test_slot_log_puts_runs_anywhere_above_its_base() -> None:
