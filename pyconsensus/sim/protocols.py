@@ -31,6 +31,11 @@ class ProtocolSpec:
     """Fresh protocol-specific safety checkers for one run."""
     properties: tuple[str, ...] = ()
     """Names of the properties those checkers verify, for reports."""
+    total_order: bool = True
+    """Whether every node delivers one common sequence of entries (consensus,
+    atomic broadcast). If not (best-effort or reliable broadcast), the
+    simulator does not run its ``CommittedLog`` State Machine Safety check and
+    the protocol's own checkers define what agreement means."""
     description: str = ""
 
 

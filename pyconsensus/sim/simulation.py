@@ -131,7 +131,9 @@ class Simulation:
         self.now = 0
         self.stats = SimStats()
         self.committed_log = CommittedLog()
-        self.checkers: list[Checker] = [self.committed_log, *protocol.checkers(), *checkers]
+        self.checkers: list[Checker] = [*protocol.checkers(), *checkers]
+        if protocol.total_order:
+            self.checkers.insert(0, self.committed_log)
         self._queue: list[tuple[int, int, int, Any, Any]] = []
         self._seq = itertools.count()
         self._handlers: dict[tuple[NodeId, int, RequestId], ReplyHandler] = {}
