@@ -124,6 +124,10 @@ class Codec:
         self._decoders = _Decoders()
         for tag, cls in sorted(types.items()):
             self._register(tag, cls)
+        # Build this thread's decoders now, so that a cbor2 without the options
+        # we rely on fails here, loudly, rather than inside decode().
+        for depth_needed in {spec.depth for spec in self._by_class.values()}:
+            self._new_decoder(depth_needed)
 
     def _register(self, tag: int, cls: type) -> None:
         if type(tag) is not int or not 1 <= tag <= 255:
