@@ -25,7 +25,8 @@ refuses every tag as soon as it reads one (so no bignum, date or regex is ever
 built); collection lengths (``Limits.max_items``) are checked before any object
 of the collection is built. cbor2 never preallocates from a declared length,
 so a lying length costs nothing; what the parser builds before the checks run
-is bounded by the frame size.
+is bounded by the frame size (up to ~48x it, for a frame of one-byte CBOR
+simple values: see docs/codec.md).
 
 Registering a protocol
 ----------------------

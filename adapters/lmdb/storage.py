@@ -84,7 +84,8 @@ class LmdbStorage:
     too, so damaged data raises ``StorageCorruption`` instead of being served.
 
     Only one ``LmdbStorage`` at a time may use a directory (an exclusive
-    ``flock`` on ``pyconsensus.lock`` enforces it across processes).
+    ``flock`` on ``pyconsensus.lock`` enforces it across processes), and an
+    instance is not thread-safe: it belongs to the one driver of its node.
     """
 
     def __init__(
@@ -337,8 +338,6 @@ class LmdbStorage:
         snapshot = write.snapshot
         floor = snapshot.index if snapshot is not None else self._floor
         snapshot_record = records.encode_snapshot(snapshot) if snapshot is not None else None
-        if snapshot is not None and not 0 <= snapshot.index <= records.MAX_U64:
-            raise StorageError(f"snapshot index {snapshot.index} is out of range")
         items, ascending = _encode_entries(write.entries, floor)
         metadata = [
             (_meta_key(key), records.encode_value(value, f"metadata {key!r}"))
@@ -357,7 +356,8 @@ class LmdbStorage:
                 cursor = txn.cursor(db=self._log)
                 if snapshot_record is not None:
                     txn.put(_SNAPSHOT_KEY, snapshot_record, db=self._snap)
-                    _delete_range(cursor, None, records.index_key(floor + 1))
+                    above = records.index_key(floor + 1) if floor < records.MAX_U64 else None
+                    _delete_range(cursor, None, above)
                 if write.truncate_from is not None:
                     start = max(write.truncate_from, 0)
                     if start <= records.MAX_U64:

@@ -417,3 +417,15 @@ def test_a_full_tmpfs_is_storage_full_and_the_data_stays_intact(tmp_path: Path) 
     assert report["error"] == "StorageFull"
     assert report["acknowledged"] > 0
     assert report["refused"] and report["intact"]
+
+
+def test_indices_reach_the_largest_u64(tmp_path: Path) -> None:
+    top = 2**64 - 1
+    with make(tmp_path / "node") as storage:
+        storage.write(Write(entries=[Entry(top - 1, 1, b"a"), Entry(top, 1, b"b")]))
+        assert [e.index for e in storage.entries(0, 2**65)] == [top - 1, top]
+        storage.write(Write(truncate_from=2**70))  # past every key: nothing to cut
+        assert storage.last_index() == top
+        storage.write(Write(snapshot=Snapshot(top, 1, b"s")))
+        assert storage.entries(0, 2**65) == []
+        assert (storage.first_index(), storage.last_index()) == (top + 1, top)

@@ -30,7 +30,7 @@ from tests.adapters.raft_driver import CLUSTER_ID, Cluster, hard_state, storage_
 
 MEMBERS = (1, 2, 3)
 SEEDS = range(3)
-KILLS_PER_SEED = 4
+KILLS_PER_SEED = 6
 
 
 def run_child(root: Path, seed: int, incarnation: int, report_fd: int) -> None:
