@@ -336,6 +336,8 @@ class LmdbStorage:
         if write.is_empty():
             return
         snapshot = write.snapshot
+        if write.truncate_from is not None and type(write.truncate_from) is not int:
+            raise StorageError(f"truncate_from must be an int, got {write.truncate_from!r}")
         floor = snapshot.index if snapshot is not None else self._floor
         snapshot_record = records.encode_snapshot(snapshot) if snapshot is not None else None
         items, ascending = _encode_entries(write.entries, floor)

@@ -257,6 +257,8 @@ def test_values_that_cannot_be_stored_are_refused_before_writing(tmp_path: Path)
             Write(metadata={"k": 1.5}),  # type: ignore[dict-item]
             Write(metadata={"k": True}),
             Write(metadata={"": 1}),
+            Write(truncate_from=1.5),  # type: ignore[arg-type]
+            Write(snapshot=Snapshot(-1, 1, b"")),
         ]:
             with pytest.raises(StorageError):
                 storage.write(bad)
