@@ -6,6 +6,7 @@ import argparse
 import json
 import platform
 import statistics
+from pathlib import Path
 from typing import Any
 
 from pyconsensus.cli.bench import core_throughput, format_core
@@ -30,6 +31,38 @@ def register(commands: Any) -> None:
     )
     core.add_argument("--json", action="store_true", help="print one JSON object")
     core.set_defaults(run=run_core)
+
+    codec = kinds.add_parser(
+        "codec",
+        help="AppendEntries encoded+decoded per second by the CBOR codec, against raw cbor2",
+    )
+    codec.add_argument(
+        "--entries", type=int, nargs="+", default=[1, 64, 512], help="entries per message"
+    )
+    codec.add_argument("--payload", type=int, default=100, help="bytes per entry")
+    codec.add_argument("--repeats", type=int, default=7, help="rounds; medians are reported")
+    codec.add_argument("--seconds", type=float, default=0.3, help="seconds per measurement")
+    codec.add_argument("--json", action="store_true", help="print one JSON object")
+    codec.set_defaults(run=run_codec)
+
+    storage = kinds.add_parser(
+        "storage",
+        help="durable entries/s of LmdbStorage, against a raw LMDB loop",
+    )
+    storage.add_argument(
+        "--batch", type=int, nargs="+", default=[1, 16, 256], help="entries per write"
+    )
+    storage.add_argument("--payload", type=int, default=100, help="bytes per entry")
+    storage.add_argument("--repeats", type=int, default=9, help="rounds; medians are reported")
+    storage.add_argument("--seconds", type=float, default=0.4, help="seconds per loop and round")
+    storage.add_argument(
+        "--dir", default=None, help="where to create the databases (default: $TMPDIR)"
+    )
+    storage.add_argument(
+        "--no-sync", action="store_true", help="sync=False on both sides (CPU cost only)"
+    )
+    storage.add_argument("--json", action="store_true", help="print one JSON object")
+    storage.set_defaults(run=run_storage)
 
 
 def run_core(args: argparse.Namespace) -> int:
@@ -65,4 +98,101 @@ def run_core(args: argparse.Namespace) -> int:
     else:
         print(format_core(runs))
         print(f"median: {median:,.0f} committed entries/s over {len(runs)} runs")
+    return 0
+
+
+def run_codec(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the adapters need optional extras (cbor2,
+    # lmdb) that `pyconsensus bench core` and `sim` must not require.
+    from pyconsensus.adapters.cbor.bench import (  # noqa: PLC0415
+        codec_throughput,
+        format_codec,
+    )
+
+    results = [
+        codec_throughput(n, payload=args.payload, rounds=args.repeats, seconds=args.seconds)
+        for n in args.entries
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "codec",
+                    "payload": args.payload,
+                    "repeats": args.repeats,
+                    "python": platform.python_version(),
+                    "results": [
+                        {
+                            "entries": r.entries,
+                            "frame_bytes": r.frame_bytes,
+                            "messages_per_s": {k: round(r.median(k)) for k in r.rates},
+                            "codec_vs_raw_rows": round(r.ratio("raw rows"), 3),
+                            "codec_vs_raw_same": round(r.ratio("raw same"), 3),
+                        }
+                        for r in results
+                    ],
+                }
+            )
+        )
+    else:
+        print(format_codec(results))
+        print(
+            "codec/rows and codec/same: how many times slower the codec's encode+decode is "
+            f"than raw cbor2 (median of {args.repeats} per-round ratios)"
+        )
+    return 0
+
+
+def run_storage(args: argparse.Namespace) -> int:
+    from pyconsensus.adapters.lmdb.bench import (  # noqa: PLC0415 (see run_codec)
+        default_directory,
+        filesystem_of,
+        format_storage,
+        storage_throughput,
+    )
+
+    directory = args.dir or default_directory()
+    results = [
+        storage_throughput(
+            b,
+            payload=args.payload,
+            rounds=args.repeats,
+            seconds=args.seconds,
+            sync=not args.no_sync,
+            directory=directory,
+        )
+        for b in args.batch
+    ]
+    where = filesystem_of(Path(directory))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "storage",
+                    "payload": args.payload,
+                    "repeats": args.repeats,
+                    "sync": not args.no_sync,
+                    "filesystem": where,
+                    "python": platform.python_version(),
+                    "results": [
+                        {
+                            "batch": r.batch,
+                            "adapter_entries_per_s": round(statistics.median(r.adapter)),
+                            "raw_entries_per_s": round(statistics.median(r.raw)),
+                            "overhead": round(r.overhead, 4),
+                        }
+                        for r in results
+                    ],
+                }
+            )
+        )
+    else:
+        print(f"directory {directory} ({where})")
+        if args.no_sync:
+            print("sync=False on both sides: no flush to disk, this measures CPU cost only")
+        print(format_storage(results))
+        print(
+            f"medians of {args.repeats} rounds; the loops alternate commit by commit; "
+            "overhead = median of per-round (raw rate / adapter rate - 1)"
+        )
     return 0

@@ -1,0 +1,64 @@
+"""The wire registry: which one-byte tag names which class. **The one place to edit.**
+
+Each protocol contributes one table (tag -> attrs class) and its line in
+``PROTOCOLS``; encoders, decoders, validation and the round-trip and fuzz tests
+all derive from it. Tag ranges are reserved per protocol so tables never clash:
+
+============  ===========  ==========================================
+range         owner        notes
+============  ===========  ==========================================
+0x01 - 0x0f   core values  ``Entry``, ``Snapshot``
+0x10 - 0x2f   Raft         ``pyconsensus.raft.messages``
+0x30 - 0x4f   ZAB          reserved, added when ZAB lands
+0x50 - 0x6f   Multi-Paxos  reserved, added when Paxos lands
+0x70 - 0x8f   broadcast    reserved
+0x90 - 0xff   unassigned
+============  ===========  ==========================================
+
+A tag, once released, keeps its meaning: to change a message incompatibly,
+give the new shape a new tag (or bump ``FORMAT_VERSION``). Appending a field
+changes the array length, which old decoders reject - that is deliberate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.raft import messages as raft
+
+CORE: Final[Mapping[int, type]] = {
+    0x01: Entry,
+    0x02: Snapshot,
+}
+
+RAFT: Final[Mapping[int, type]] = {
+    0x10: raft.RequestVote,
+    0x11: raft.RequestVoteResponse,
+    0x12: raft.AppendEntries,
+    0x13: raft.AppendEntriesResponse,
+    0x14: raft.Heartbeat,
+    0x15: raft.HeartbeatResponse,
+    0x16: raft.InstallSnapshot,
+}
+
+# ZAB: Final[Mapping[int, type]] = {0x30: zab.FollowerInfo, ...}
+# PAXOS: Final[Mapping[int, type]] = {0x50: paxos.Prepare, ...}
+
+PROTOCOLS: Final[Mapping[str, Mapping[int, type]]] = {
+    "core": CORE,
+    "raft": RAFT,
+}
+"""Every table, by name. The default codec registers all of them."""
+
+
+def all_types() -> dict[int, type]:
+    """The union of every table (``Codec`` rejects duplicate tags or classes)."""
+    merged: dict[int, type] = {}
+    for table in PROTOCOLS.values():
+        for tag, cls in table.items():
+            if tag in merged:
+                raise ValueError(f"tag 0x{tag:02x} is used twice ({merged[tag]!r}, {cls!r})")
+            merged[tag] = cls
+    return merged

@@ -1,0 +1,386 @@
+"""The CBOR codec by example: frame layout, registration, and every way decoding refuses."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from typing import Any
+
+import attrs
+import cbor2
+import pytest
+
+from pyconsensus.adapters.cbor import (
+    FORMAT_VERSION,
+    Codec,
+    DecodeError,
+    EncodeError,
+    Limits,
+    decode,
+    default_codec,
+    encode,
+)
+from pyconsensus.adapters.cbor.codegen import SMALL_BATCH
+from pyconsensus.adapters.cbor.tags import CORE, PROTOCOLS, RAFT
+from pyconsensus.core.errors import ConfigError, ConsensusError
+from pyconsensus.core.types import Entry, EntryKind, Snapshot
+from pyconsensus.raft.messages import (
+    MESSAGE_TYPES,
+    AppendEntries,
+    Heartbeat,
+    InstallSnapshot,
+    RequestVote,
+)
+from tests.adapters.cbor_samples import (
+    Ballot,
+    Colour,
+    Empty,
+    Everything,
+    KeywordOnly,
+    Ledger,
+    Level,
+    Recursive,
+    Validated,
+    sample_codec,
+)
+
+
+def append(n: int, *, kind: EntryKind = EntryKind.NORMAL) -> AppendEntries:
+    entries = tuple(Entry(10 + i, 3, bytes([i % 256]) * 5, kind) for i in range(n))
+    return AppendEntries(src=1, dst=2, term=3, prev_index=9, prev_term=2, entries=entries, commit=8)
+
+
+def body(frame: bytes) -> Any:
+    return cbor2.loads(frame[2:])
+
+
+def frame_of(tag: int, value: Any, version: int = FORMAT_VERSION) -> bytes:
+    return bytes((version, tag)) + cbor2.dumps(value)
+
+
+def everything(**changes: Any) -> Everything:
+    values: dict[str, Any] = dict(
+        number=-5,
+        flag=True,
+        blob=b"\x00\xff",
+        text="żółw",
+        maybe_number=None,
+        colour=Colour.GREEN,
+        maybe_colour=Colour.RED,
+        level=Level.HIGH,
+        ballot=Ballot(3, 1),
+        maybe_ballot=None,
+        numbers=(1, 2, 3),
+        maybe_numbers=(None, 4),
+        colours=(Colour.RED,),
+        ballots=tuple(Ballot(i, i + 1) for i in range(SMALL_BATCH + 3)),
+        maybe_ballots=(None, Ballot(1, 1)),
+        pair=(7, b"x"),
+        coloured_pair=(Colour.GREEN, None),
+        nested=((1,), (), (2, 3)),
+        members=frozenset({3, 1, 2}),
+        levels=frozenset({Level.LOW}),
+        entries=(Entry(1, 1, b"a", EntryKind.CONFIG),),
+        snapshot=Snapshot(4, 2, b"state"),
+    )
+    values.update(changes)
+    return Everything(**values)
+
+
+# -- the registry ------------------------------------------------------------
+
+
+def test_every_raft_message_is_registered_once() -> None:
+    assert set(RAFT.values()) == set(MESSAGE_TYPES)
+    registered = default_codec().types
+    assert set(registered.values()) >= set(MESSAGE_TYPES) | {Entry, Snapshot}
+    assert len(set(registered.values())) == len(registered)
+    assert set(PROTOCOLS) >= {"core", "raft"}
+    assert {0x01: Entry, 0x02: Snapshot} == CORE
+
+
+def test_frame_starts_with_version_and_tag() -> None:
+    frame = encode(Heartbeat(1, 2, 3, 4, 5))
+    assert frame[0] == FORMAT_VERSION
+    assert frame[1] == default_codec().tag_of(Heartbeat)
+    assert body(frame) == [1, 2, 3, 4, 5]
+
+
+def test_entries_travel_as_one_flat_array() -> None:
+    frame = encode(append(2, kind=EntryKind.NOOP))
+    assert body(frame)[5] == [10, 3, b"\x00" * 5, 1, 11, 3, b"\x01" * 5, 1]
+
+
+def test_nested_record_travels_as_array_of_its_fields() -> None:
+    frame = encode(InstallSnapshot(1, 2, 3, Snapshot(7, 2, b"s")))
+    assert body(frame) == [1, 2, 3, [7, 2, b"s"]]
+
+
+@pytest.mark.parametrize("n", [0, 1, SMALL_BATCH, SMALL_BATCH + 1, 300])
+def test_append_entries_round_trip_on_both_sides_of_the_small_batch_threshold(n: int) -> None:
+    message = append(n, kind=EntryKind.CONFIG)
+    assert decode(encode(message)) == message
+
+
+def test_every_shape_round_trips() -> None:
+    codec = sample_codec()
+    for obj in (
+        everything(),
+        everything(maybe_number=2, maybe_ballot=Ballot(0, 0), snapshot=None, ballots=()),
+        KeywordOnly(1, visible=b"v"),
+        Ledger((Validated(1),) * (SMALL_BATCH + 2), (KeywordOnly(2, visible=b""),) * 2),
+        Empty(),
+    ):
+        assert codec.decode(codec.encode(obj)) == obj
+
+
+def test_decoded_tuples_are_tuples_and_sets_are_frozensets() -> None:
+    codec = sample_codec()
+    decoded = codec.decode(codec.encode(everything()))
+    assert type(decoded.numbers) is tuple
+    assert type(decoded.ballots) is tuple
+    assert type(decoded.nested[0]) is tuple
+    assert type(decoded.members) is frozenset
+    assert decoded.colour is Colour.GREEN
+    assert decoded.level is Level.HIGH
+
+
+def test_sets_are_encoded_sorted() -> None:
+    codec = sample_codec()
+    encoded = body(codec.encode(everything(members=frozenset({9, 1, 5}))))
+    assert encoded[18] == [1, 5, 9]
+
+
+def test_objects_built_without_init_equal_objects_built_with_it() -> None:
+    message = decode(encode(append(SMALL_BATCH + 5)))
+    rebuilt = tuple(Entry(e.index, e.term, e.data, e.kind) for e in message.entries)
+    assert message.entries == rebuilt
+    assert hash(message.entries) == hash(rebuilt)
+    assert all(type(e) is Entry for e in message.entries)
+
+
+def test_duplicate_tags_and_classes_are_refused() -> None:
+    with pytest.raises(ConfigError, match="twice"):
+        Codec({1: Entry, 2: Entry})
+    with pytest.raises(ConfigError, match=r"1\.\.255"):
+        Codec({256: Entry})
+    with pytest.raises(ConfigError, match=r"1\.\.255"):
+        Codec({0: Entry})
+
+
+def test_unsupported_annotations_fail_at_registration() -> None:
+    @attrs.frozen
+    class WithFloat:
+        x: float
+
+    @attrs.frozen
+    class WithUnion:
+        x: int | bytes
+
+    @attrs.frozen
+    class WithList:
+        x: list[int]
+
+    for cls, reason in [
+        (WithFloat, "cannot encode"),
+        (WithUnion, "only `X | None`"),
+        (WithList, "cannot encode"),
+        (Recursive, "contains itself"),
+        (int, "not an attrs class"),
+    ]:
+        with pytest.raises(ConfigError, match=reason):
+            Codec({0x10: cls})
+
+
+def test_a_type_nested_deeper_than_max_depth_is_refused() -> None:
+    with pytest.raises(ConfigError, match="max_depth"):
+        Codec({0x10: Everything}, Limits(max_depth=2))
+
+
+def test_generated_source_is_readable() -> None:
+    source = default_codec().source()
+    assert "def dec_AppendEntries" in source
+    assert "def encitems_Entry" in source
+
+
+# -- encoding errors -----------------------------------------------------------
+
+
+def test_encoding_an_unregistered_type_raises_encode_error() -> None:
+    with pytest.raises(EncodeError, match="not a registered type"):
+        encode(object())
+    with pytest.raises(EncodeError):
+        encode(Ballot(1, 2))  # registered only in the sample codec
+
+
+def test_encoding_a_value_cbor_cannot_carry_raises_encode_error() -> None:
+    bad = Heartbeat(1, 2, 3, 4, object())  # type: ignore[arg-type]
+    with pytest.raises(EncodeError, match="cannot encode Heartbeat"):
+        encode(bad)
+
+
+def test_encoding_a_frame_over_the_limit_raises_encode_error() -> None:
+    codec = Codec(RAFT, Limits(max_frame_bytes=1000))
+    with pytest.raises(EncodeError, match="exceeds the limit"):
+        codec.encode(append(200))
+    assert isinstance(EncodeError("x"), ConsensusError)
+
+
+# -- decoding errors -----------------------------------------------------------
+
+
+def reason(frame: object, codec: Codec | None = None) -> str:
+    with pytest.raises(DecodeError) as info:
+        (codec or default_codec()).decode(frame)  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_decode_error_is_a_consensus_error_and_pickles() -> None:
+    error = DecodeError("expected int, got str", "Heartbeat.term")
+    assert isinstance(error, ConsensusError)
+    assert isinstance(error, ValueError)
+    clone = pickle.loads(pickle.dumps(error))
+    assert str(clone) == str(error) == "Heartbeat.term: expected int, got str"
+    assert clone.path == "Heartbeat.term"
+
+
+def test_frame_level_problems_are_named() -> None:
+    good = encode(Heartbeat(1, 2, 3, 4, 5))
+    assert "not str" in reason("abc")
+    assert "too short" in reason(b"")
+    assert "too short" in reason(good[:2])
+    assert "format version 2 is not supported" in reason(bytes([2]) + good[1:])
+    assert "unknown type tag 0xee" in reason(good[:1] + b"\xee" + good[2:])
+    assert "array of Heartbeat's fields" in reason(good[:2] + cbor2.dumps({"a": 1}))
+    assert "unexpected bytes after the body" in reason(good + b"\x00")
+    assert "malformed CBOR" in reason(good[:-1])
+
+
+def test_bytearray_and_memoryview_frames_are_accepted() -> None:
+    frame = encode(Heartbeat(1, 2, 3, 4, 5))
+    assert decode(bytearray(frame)) == decode(memoryview(frame)) == Heartbeat(1, 2, 3, 4, 5)
+
+
+def test_field_type_errors_name_the_field() -> None:
+    tag = default_codec().tag_of(Heartbeat)
+    assert reason(frame_of(tag, [1, 2, "3", 4, 5])) == "Heartbeat.term: expected int, got str '3'"
+    assert "Heartbeat.src: expected int, got bool" in reason(frame_of(tag, [True, 2, 3, 4, 5]))
+    assert "Heartbeat.src: expected int, got float" in reason(frame_of(tag, [1.0, 2, 3, 4, 5]))
+    tag = default_codec().tag_of(RequestVote)
+    assert "RequestVote.pre_vote: expected bool, got int" in reason(frame_of(tag, [1] * 6))
+
+
+def test_entry_errors_name_the_entry_on_both_paths() -> None:
+    tag = default_codec().tag_of(AppendEntries)
+
+    def with_entries(flat: list[Any]) -> bytes:
+        return frame_of(tag, [1, 2, 3, 9, 2, flat, 8])
+
+    small = [10, 3, b"x", 0, 11, "3", b"y", 0]
+    assert "AppendEntries.entries[1].term: expected int, got str" in reason(with_entries(small))
+    big: list[Any] = [v for i in range(20) for v in (10 + i, 3, b"x", 0)]
+    big[4 * 13 + 2] = "not bytes"
+    assert "AppendEntries.entries.data[13]: expected bytes" in reason(with_entries(big))
+    big[4 * 13 + 2] = b"ok"
+    big[4 * 15 + 3] = 7
+    assert "AppendEntries.entries.kind[15]: 7 is not a known value" in reason(with_entries(big))
+    assert "4 values per item" in reason(with_entries([10, 3, b"x"]))
+    assert "expected a EntryKind value, got int 9" in reason(with_entries([10, 3, b"x", 9]))
+
+
+def test_collection_limit_is_checked_before_objects_are_built() -> None:
+    codec = Codec(RAFT, Limits(max_items=4))
+    assert codec.decode(codec.encode(append(4))) == append(4)
+    too_many = default_codec().encode(append(5))
+    assert "5 items exceed the limit of 4" in reason(too_many, codec)
+
+
+def test_frame_size_limit_is_checked_before_parsing() -> None:
+    codec = Codec(RAFT, Limits(max_frame_bytes=64))
+    frame = default_codec().encode(append(10))
+    assert "exceeds the limit of 64" in reason(frame, codec)
+
+
+def test_fixed_size_types_get_a_tight_frame_limit() -> None:
+    tag = default_codec().tag_of(Heartbeat)
+    padded = bytes((FORMAT_VERSION, tag)) + b"\x85" + b"\x00" * 100
+    assert "exceeds the limit of" in reason(padded)
+
+
+def test_nesting_beyond_what_the_type_needs_is_refused_while_parsing() -> None:
+    tag = default_codec().tag_of(Heartbeat)
+    assert "nesting depth" in reason(frame_of(tag, [[1], 2, 3, 4, 5]))
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        cbor2.CBORTag(2, b"\x01" * 9),  # bignum
+        cbor2.CBORTag(1, 0),  # epoch datetime
+        cbor2.CBORTag(35, "a+"),  # regular expression
+        cbor2.CBORTag(28, [1]),  # shareable
+        cbor2.CBORTag(55799, 1),  # self-described CBOR
+        cbor2.CBORTag(4711, 1),  # unknown tag
+    ],
+)
+def test_every_cbor_tag_is_refused(tagged: cbor2.CBORTag) -> None:
+    tag = default_codec().tag_of(Heartbeat)
+    assert "is not allowed" in reason(frame_of(tag, [1, 2, tagged, 4, 5]))
+
+
+def test_indefinite_lengths_and_maps_are_refused() -> None:
+    tag = default_codec().tag_of(AppendEntries)
+    indefinite = bytes((FORMAT_VERSION, tag)) + b"\x87\x01\x02\x03\x09\x02\x9f\xff\x08"
+    assert "indefinite" in reason(indefinite)
+    assert "expected an array" in reason(frame_of(tag, [1, 2, 3, 9, 2, {"k": 2}, 8]))
+
+
+def test_a_validator_refusal_is_a_decode_error() -> None:
+    codec = sample_codec()
+    tag = codec.tag_of(Validated)
+    assert "rejected by the class: ValueError" in reason(frame_of(tag, [-1]), codec)
+    ledger = codec.tag_of(Ledger)
+    assert "Ledger.items" in reason(frame_of(ledger, [[1, 2, -3], []]), codec)
+    assert "Ledger.items" in reason(frame_of(ledger, [[1] * 20 + [-3], []]), codec)
+
+
+def test_duplicate_set_items_are_refused() -> None:
+    codec = sample_codec()
+    encoded = body(codec.encode(everything()))
+    encoded[18] = [1, 1]
+    assert "duplicate set items" in reason(frame_of(codec.tag_of(Everything), encoded), codec)
+
+
+def test_decode_as_checks_the_type() -> None:
+    frame = encode(Snapshot(1, 2, b"x"))
+    assert default_codec().decode_as(frame, Snapshot) == Snapshot(1, 2, b"x")
+    with pytest.raises(DecodeError, match="expected a Entry frame"):
+        default_codec().decode_as(frame, Entry)
+
+
+def test_a_failed_decode_leaves_the_reused_decoder_clean() -> None:
+    good = encode(append(3))
+    for bad in (good[:-3], good[:2] + b"\x87\x01\x02\x03\x09\x02\x84\x01", good + b"\x01"):
+        with pytest.raises(DecodeError):
+            decode(bad)
+        assert decode(good) == append(3)
+
+
+def test_threads_decode_independently() -> None:
+    frames = [encode(append(n)) for n in range(12)]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(30):
+                for n, frame in enumerate(frames):
+                    assert decode(frame) == append(n)
+        except BaseException as exc:  # report, do not swallow
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
