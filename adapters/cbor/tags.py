@@ -10,7 +10,7 @@ range         owner        notes
 0x01 - 0x0f   core values  ``Entry``, ``Snapshot``
 0x10 - 0x2f   Raft         ``pyconsensus.raft.messages``
 0x30 - 0x4f   ZAB          reserved, added when ZAB lands
-0x50 - 0x6f   Multi-Paxos  reserved, added when Paxos lands
+0x50 - 0x6f   Multi-Paxos  ``pyconsensus.paxos.messages``
 0x70 - 0x8f   broadcast    reserved
 0x90 - 0xff   unassigned
 ============  ===========  ==========================================
@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.paxos import messages as paxos
 from pyconsensus.raft import messages as raft
 
 CORE: Final[Mapping[int, type]] = {
@@ -44,11 +45,24 @@ RAFT: Final[Mapping[int, type]] = {
 }
 
 # ZAB: Final[Mapping[int, type]] = {0x30: zab.FollowerInfo, ...}
-# PAXOS: Final[Mapping[int, type]] = {0x50: paxos.Prepare, ...}
+
+PAXOS: Final[Mapping[int, type]] = {
+    0x50: paxos.Prepare,
+    0x51: paxos.Promise,
+    0x52: paxos.Accept,
+    0x53: paxos.Accepted,
+    0x54: paxos.Nack,
+    0x55: paxos.Decision,
+    0x56: paxos.Heartbeat,
+    0x57: paxos.HeartbeatReply,
+    0x58: paxos.CatchUp,
+    0x59: paxos.InstallSnapshot,
+}
 
 PROTOCOLS: Final[Mapping[str, Mapping[int, type]]] = {
     "core": CORE,
     "raft": RAFT,
+    "paxos": PAXOS,
 }
 """Every table, by name. The default codec registers all of them."""
 

@@ -78,16 +78,18 @@ class _State:
         return self.snapshot.index if self.snapshot is not None else 0
 
     def apply(self, write: Write) -> None:
+        # Refuse a bad write before changing anything: writes are atomic.
+        floor = write.snapshot.index if write.snapshot is not None else self.floor()
+        for entry in write.entries:
+            if entry.index <= floor:
+                raise StorageError(f"entry {entry.index} is at or below the snapshot index {floor}")
         if write.snapshot is not None:
             self.snapshot = write.snapshot
             self._remove_range(self.first, write.snapshot.index + 1)
         if write.truncate_from is not None:
             self._remove_range(write.truncate_from, self.last + 1)
-        floor = self.floor()
         entries = self.entries
         for entry in write.entries:
-            if entry.index <= floor:
-                raise StorageError(f"entry {entry.index} is at or below the snapshot index {floor}")
             if not entries:
                 self.first = self.last = entry.index
             elif entry.index > self.last:

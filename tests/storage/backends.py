@@ -15,7 +15,7 @@ class MemoryBackend:
     """``MemoryStorage``: a crash keeps what was written (``write`` syncs)."""
 
     name = "memory"
-    atomic_on_error = False  # see test_a_refused_write_leaves_no_trace
+    atomic_on_error = True
 
     def open(self) -> Storage:
         return MemoryStorage()
