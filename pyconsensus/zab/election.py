@@ -22,7 +22,16 @@ from pyconsensus.zab.messages import PeerState, Vote
 class Election:
     """The state of one server's election rounds."""
 
-    __slots__ = ("decided", "finalize_left", "me", "quorum", "received", "round", "vote")
+    __slots__ = (
+        "decided",
+        "finalize_left",
+        "highest_accepted",
+        "me",
+        "quorum",
+        "received",
+        "round",
+        "vote",
+    )
 
     def __init__(self, me: NodeId, quorum: MajorityQuorum, own: Vote) -> None:
         self.me = me
@@ -32,6 +41,7 @@ class Election:
         self.received: dict[NodeId, Vote] = {}  # votes of this round, ours included
         self.decided: dict[NodeId, tuple[PeerState, Vote]] = {}  # servers out of the election
         self.finalize_left: int | None = None
+        self.highest_accepted = 0  # the highest accepted epoch any server reported
 
     def begin(self, own: Vote) -> None:
         """Start a new round voting for ourselves."""
@@ -43,6 +53,10 @@ class Election:
         self.received = {self.me: vote}
         self.decided = {}
         self.finalize_left = None
+
+    def heard_of(self, accepted_epoch: int) -> None:
+        """A server reported the epoch it last accepted."""
+        self.highest_accepted = max(self.highest_accepted, accepted_epoch)
 
     def on_looking(self, src: NodeId, round_: int, vote: Vote, own: Vote) -> bool:
         """A LOOKING server's vote. True if our vote changed (tell everyone)."""

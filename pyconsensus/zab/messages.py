@@ -93,13 +93,18 @@ Sync = Diff | Trunc | Snap
 class Notification:
     """A server's vote in election round ``round`` (ZooKeeper's logical clock),
     and its state: a FOLLOWING or LEADING server answers with the vote that
-    ended its election, so that late servers can join the established leader."""
+    ended its election, so that late servers can join the established leader.
+
+    ``accepted_epoch`` is the sender's: whoever ends up leading proposes an
+    epoch above every one it heard of, so that no server is left holding a
+    promise the new epoch does not exceed."""
 
     src: NodeId
     dst: NodeId
     round: int
     state: PeerState
     vote: Vote
+    accepted_epoch: int = 0
 
 
 # ---------------------------------------------------------------------------

@@ -171,7 +171,11 @@ class ZabNode:
         self._silent = 0
         self._acked_epoch_to: tuple[NodeId, int] | None = None
         self._handshake_message: ZabMessage | None = None  # re-sent while no progress
-        self._unplaced: dict[RequestId, tuple[bytes, int]] = {}  # forwarded, place unknown
+        # Forwarded requests whose place the leader has not told yet, and to
+        # which leader and epoch they went: they survive a reconnection to that
+        # leader (which recognises them), and become unknown once we move on.
+        self._unplaced: dict[RequestId, tuple[bytes, int]] = {}
+        self._unplaced_to: tuple[NodeId, int] | None = None
         self._forwarded_reads: dict[RequestId, int] = {}  # request id -> tick sent
 
         # LEADING.
@@ -239,7 +243,9 @@ class ZabNode:
         elif self.established:
             self._pending[self._append(data)] = (rid, self.current_epoch)
         elif self.stage is FollowerStage.BROADCAST:
+            assert self.leader is not None
             self._unplaced[rid] = (data, self._ticks)
+            self._unplaced_to = (self.leader, self.current_epoch)
             self._forward(rid, data)
         else:
             self._outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
@@ -341,7 +347,9 @@ class ZabNode:
 
     def _notification(self, to: NodeId) -> Notification:
         election = self.election
-        return Notification(self._id, to, election.round, self.state, election.vote)
+        return Notification(
+            self._id, to, election.round, self.state, election.vote, self.accepted_epoch
+        )
 
     def _notify_peers(self) -> None:
         for peer in self.peers:
@@ -381,6 +389,7 @@ class ZabNode:
             self._follow(leader)
 
     def _on_notification(self, msg: Notification) -> None:
+        self.election.heard_of(msg.accepted_epoch)
         if self.state is PeerState.LOOKING:
             self._election_notification(msg)
             return
@@ -444,11 +453,15 @@ class ZabNode:
         self._handshake_message = message
         self._outbox.send(message)
 
+    def _abandon_unplaced(self, leader: NodeId, epoch: int) -> None:
+        """We follow or lead ``epoch`` now: forwarded requests the leader of an
+        earlier one never placed for us may or may not have committed."""
+        if self._unplaced and self._unplaced_to != (leader, epoch):
+            for rid in self._unplaced:
+                self._outbox.reply(RequestFailed(rid, OutcomeUnknown(UNPLACED)))
+            self._unplaced = {}
+
     def _stop_following(self) -> None:
-        # Forwarded requests the leader never placed may or may not commit.
-        for rid in self._unplaced:
-            self._outbox.reply(RequestFailed(rid, OutcomeUnknown(UNPLACED)))
-        self._unplaced = {}
         for rid in self._forwarded_reads:
             self._outbox.reply(RequestFailed(rid, NotLeader(None)))
         self._forwarded_reads = {}
@@ -530,6 +543,7 @@ class ZabNode:
         self.current_epoch = msg.epoch
         self._outbox.set_metadata(CURRENT_EPOCH_KEY, msg.epoch)
         self._learn_origins(msg.origins)
+        self._abandon_unplaced(msg.src, msg.epoch)
         self._learn_commit(msg.commit)
         self._silent = 0
         self._enter_stage(FollowerStage.SYNCED)
@@ -585,6 +599,9 @@ class ZabNode:
         self._enter_stage(FollowerStage.BROADCAST)
         self._learn_commit(msg.commit)
         self.counters["follower.up_to_date"] += 1
+        for rid, (data, _) in self._unplaced.items():
+            self._unplaced[rid] = (data, self._ticks)
+            self._forward(rid, data)  # the leader may have missed them while we were away
 
     def _synced_with(self, msg: Proposal | Commit | Ping | ReadReply) -> bool:
         """Whether ``msg`` comes from our leader and we adopted its history."""
@@ -757,6 +774,14 @@ class ZabNode:
             self.counters["ignored.not_leading"] += 1
             self._outbox.send(self._notification(msg.src))
             return
+        if self._epoch_chosen and msg.accepted_epoch > self.accepted_epoch:
+            # The follower promised a later epoch (to a leader that failed) and
+            # would refuse ours. ZooKeeper leaves it out until the leader changes;
+            # we start a new election, whose leader proposes an epoch above it.
+            self.counters["leader.follower_epoch_ahead"] += 1
+            self.election.heard_of(msg.accepted_epoch)
+            self._look()
+            return
         past = self._past_conns.setdefault(msg.src, set())
         learner = self.learners.get(msg.src)
         if msg.conn in past:
@@ -790,7 +815,7 @@ class ZabNode:
             if not self.quorum.is_quorum(self._infos):
                 return
             # Phase 1: an epoch above every epoch a quorum has accepted.
-            epoch = max(self._infos.values()) + 1
+            epoch = max(*self._infos.values(), self.election.highest_accepted) + 1
             self._epoch_chosen = True
             self.accepted_epoch = epoch
             self._outbox.set_metadata(ACCEPTED_EPOCH_KEY, epoch)
@@ -836,6 +861,7 @@ class ZabNode:
         self.phase = LeaderPhase.SYNC
         self.current_epoch = self.accepted_epoch
         self._outbox.set_metadata(CURRENT_EPOCH_KEY, self.current_epoch)
+        self._abandon_unplaced(self._id, self.current_epoch)
         self.initial_last = self.history.last_index
         self._newleader_acks = {self._id}
         for peer, learner in self.learners.items():
@@ -845,7 +871,7 @@ class ZabNode:
 
     def _send_new_leader(self, peer: NodeId, learner: Learner) -> None:
         history = self.history
-        sync = plan_sync(history, self._snapshot, learner.last_zxid, learner.commit)
+        sync = self._plan_sync(learner)
         last = history.last_index
         first = sync.entries[0].index if sync.entries else last + 1
         origins = learner.origins_between(first, last)
@@ -855,6 +881,10 @@ class ZabNode:
         learner.stage = LearnerStage.SYNCING
         learner.sent = last
         learner.sent_commit = self.commit
+
+    def _plan_sync(self, learner: Learner) -> Sync:
+        """How to bring ``learner`` to our history (a hook for broken variants in tests)."""
+        return plan_sync(self.history, self._snapshot, learner.last_zxid, learner.commit)
 
     def _on_ack_new_leader(self, msg: AckNewLeader) -> None:
         learner = self._learner(msg)
@@ -925,6 +955,14 @@ class ZabNode:
         learner = self._synced_learner(msg)
         if learner is None:
             return
+        if msg.index > self.history.last_index:
+            self._drop("bad_index")
+            return
+        if learner.report(msg.index) and learner.stage in _REPLICATED_STAGES:
+            self.counters["proposals.resent"] += 1
+            learner.sent = msg.index  # below our snapshot, the gap makes it reconnect
+            learner.stalled = 0
+            self._broadcast = True
         if msg.read_round > learner.read_round:
             learner.read_round = msg.read_round
             self._release_reads()

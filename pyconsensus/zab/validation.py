@@ -90,6 +90,8 @@ def _origins_problem(origins: object) -> str | None:
 def _notification(msg: Notification) -> str | None:
     if not is_count(msg.round):
         return "bad_round"
+    if not is_count(msg.accepted_epoch):
+        return "bad_epoch"
     state: object = msg.state
     vote: object = msg.vote
     if not isinstance(state, PeerState) or not isinstance(vote, Vote):
