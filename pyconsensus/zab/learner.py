@@ -7,11 +7,6 @@ import enum
 from pyconsensus.core.types import RequestId
 from pyconsensus.zab.messages import ZERO_ZXID
 
-STALL_LIMIT = 3
-"""PINGACKs in a row that show a follower stuck behind what was sent to it before
-the leader sends it again (a proposal was lost, or overtook the NEWLEADER it
-follows and was ignored)."""
-
 
 class LearnerStage(enum.Enum):
     """Where a follower's current connection is in the leader's handshake."""
@@ -42,12 +37,10 @@ class Learner:
         "origins",
         "placed",
         "read_round",
-        "reported",
         "sent",
         "sent_commit",
         "session",
         "stage",
-        "stalled",
         "synced",
     )
 
@@ -66,8 +59,6 @@ class Learner:
         self.sent = 0  # last index sent (in NEWLEADER or PROPOSAL)
         self.sent_commit = 0
         self.active = False  # heard from during the current sync_ticks window
-        self.reported = 0  # last index the follower reported in a PINGACK
-        self.stalled = 0  # PINGACKs in a row without progress while behind ``sent``
         self.read_round = 0
         # Forwarded requests of the follower's current session.
         self.origins: dict[int, RequestId] = {}  # index -> request id, until acked
@@ -100,16 +91,6 @@ class Learner:
             for placed in [i for i in self.origins if i <= index]:
                 del self.origins[placed]
         return True
-
-    def report(self, last_index: int) -> bool:
-        """A PINGACK says the follower's history ends at ``last_index``. True when
-        proposals we sent seem lost: it stays behind them without progress."""
-        if last_index > self.reported or last_index >= self.sent:
-            self.stalled = 0
-        else:
-            self.stalled += 1
-        self.reported = last_index
-        return self.stalled >= STALL_LIMIT
 
     def origins_between(self, lo: int, hi: int) -> tuple[tuple[int, RequestId], ...]:
         """Forwarded requests placed at ``lo <= index <= hi``, for the follower."""

@@ -237,23 +237,25 @@ class Commit:
 
 @attrs.frozen(slots=True)
 class Ping:
-    """Leader liveness, its commit index, and the read round being confirmed."""
+    """Leader liveness, its commit index, the read round being confirmed, and the
+    last index it has sent this follower (a follower that stays behind it has
+    lost proposals and reconnects)."""
 
     src: NodeId
     dst: NodeId
     epoch: int
     commit: int
     read_round: int = 0
+    sent: int = 0
 
 
 @attrs.frozen(slots=True)
 class PingAck:
-    """A follower still follows the leader of ``epoch``; ``index`` is its last index."""
+    """A follower still follows the leader of ``epoch`` (at ``read_round``)."""
 
     src: NodeId
     dst: NodeId
     epoch: int
-    index: int
     read_round: int = 0
 
 

@@ -102,6 +102,7 @@ class LeaderPhase(enum.Enum):
 
 
 _SYNCED_STAGES = (FollowerStage.SYNCED, FollowerStage.BROADCAST)
+_STALL_LIMIT: Final = 3  # PINGs in a row that show a follower missing what was sent
 _REPLICATED_STAGES = (LearnerStage.SYNCING, LearnerStage.BROADCAST)
 
 
@@ -169,6 +170,8 @@ class ZabNode:
         self._stage_elapsed = 0
         self._handshake_elapsed = 0
         self._silent = 0
+        self._stalled = 0  # PINGs in a row saying we lack what was sent
+        self._stalled_at = 0
         self._acked_epoch_to: tuple[NodeId, int] | None = None
         self._handshake_message: ZabMessage | None = None  # re-sent while no progress
         # Forwarded requests whose place the leader has not told yet, and to
@@ -652,9 +655,19 @@ class ZabNode:
             return  # the handshake has its own timers
         self._silent = 0
         self._learn_commit(msg.commit)
-        self._outbox.send(
-            PingAck(self._id, msg.src, msg.epoch, self.history.last_index, msg.read_round)
-        )
+        self._outbox.send(PingAck(self._id, msg.src, msg.epoch, msg.read_round))
+        last = self.history.last_index
+        if msg.sent > last and self.stage is FollowerStage.BROADCAST:
+            # Proposals the leader sent never reached us (lost, or ignored when
+            # they overtook the NEWLEADER). ZooKeeper's TCP stream would have
+            # broken: reconnect, and the leader sends a DIFF (or a SNAP).
+            self._stalled = self._stalled + 1 if last == self._stalled_at else 1
+            self._stalled_at = last
+            if self._stalled >= _STALL_LIMIT:
+                self.counters["follower.stalled"] += 1
+                self._connect()
+        else:
+            self._stalled = 0
 
     def _on_read_reply(self, msg: ReadReply) -> None:
         if not self._synced_with(msg):
@@ -955,14 +968,6 @@ class ZabNode:
         learner = self._synced_learner(msg)
         if learner is None:
             return
-        if msg.index > self.history.last_index:
-            self._drop("bad_index")
-            return
-        if learner.report(msg.index) and learner.stage in _REPLICATED_STAGES:
-            self.counters["proposals.resent"] += 1
-            learner.sent = msg.index  # below our snapshot, the gap makes it reconnect
-            learner.stalled = 0
-            self._broadcast = True
         if msg.read_round > learner.read_round:
             learner.read_round = msg.read_round
             self._release_reads()
@@ -1009,6 +1014,7 @@ class ZabNode:
                 continue
             if learner.sent < last:
                 lo = learner.sent + 1
+                lo = max(lo, history.base_index + 1)  # compacted: the gap makes it reconnect
                 while lo <= last:
                     hi = min(last + 1, lo + step)
                     entries = tuple(history.slice(lo, hi))
@@ -1033,8 +1039,13 @@ class ZabNode:
         epoch = self.accepted_epoch
         read_round = self._read_round
         for peer, learner in self.learners.items():
-            commit = min(self.commit, learner.sent) if learner.synced else 0
-            self._outbox.send(Ping(self._id, peer, epoch, commit, read_round))
+            if learner.stage in _REPLICATED_STAGES:
+                sent = learner.sent
+                self._outbox.send(
+                    Ping(self._id, peer, epoch, min(self.commit, sent), read_round, sent)
+                )
+            else:
+                self._outbox.send(Ping(self._id, peer, epoch, 0, read_round, 0))
 
     # ------------------------------------------------------------------
     # Reads: a quorum round confirms leadership (like Raft's ReadIndex)

@@ -211,13 +211,15 @@ def _index_message(msg: Ack | Commit) -> str | None:
 def _ping(msg: Ping) -> str | None:
     if not is_count(msg.epoch):
         return "bad_epoch"
-    return None if is_count(msg.commit) and is_count(msg.read_round) else "bad_index"
+    if not (is_count(msg.commit) and is_count(msg.read_round) and is_count(msg.sent)):
+        return "bad_index"
+    return None
 
 
 def _ping_ack(msg: PingAck) -> str | None:
     if not is_count(msg.epoch):
         return "bad_epoch"
-    return None if is_count(msg.index) and is_count(msg.read_round) else "bad_index"
+    return None if is_count(msg.read_round) else "bad_index"
 
 
 def _request(msg: Request) -> str | None:
