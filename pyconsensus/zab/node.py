@@ -294,6 +294,7 @@ class ZabNode:
     def ready(self) -> Ready:
         if self.established:
             if self._broadcast:
+                self._maybe_commit()  # our own write counts: it precedes everything
                 self._broadcast = False
                 self._replicate()
             if self._read_broadcast:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from random import Random
+from typing import TypeVar
 
-from pyconsensus.core.ready import Message, Write
+from pyconsensus.core.ready import Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, NodeId
 from pyconsensus.sim import Harness
@@ -18,6 +19,8 @@ from pyconsensus.zab import (
     ZabConfig,
     ZabNode,
 )
+
+M = TypeVar("M")
 
 
 def zab_cluster(
@@ -75,7 +78,7 @@ def settle(
     raise AssertionError(f"no established leader served {among} within {max_ticks} ticks")
 
 
-def sent(h: Harness[ZabNode], node_id: NodeId, kind: type) -> list[Message]:
+def sent(h: Harness[ZabNode], node_id: NodeId, kind: type[M]) -> list[M]:
     """Every message of type ``kind`` that ``node_id`` has handed out so far."""
     return [m for ready in h.readies[node_id] for m in ready.messages if isinstance(m, kind)]
 

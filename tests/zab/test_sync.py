@@ -190,7 +190,7 @@ def test_the_leader_is_established_only_once_a_quorum_acknowledged_newleader() -
     assert not node.established  # 2 of 5
     h.deliver(types=NewLeader, to=2)
     h.deliver(types=AckNewLeader)
-    assert node.established  # 3 of 5
+    assert h.node(5).established  # 3 of 5
     assert node.status().role is Role.LEADER
     assert established_leader(h) == 5
     assert {m.dst for m in sent(h, 5, UpToDate)} == {1, 2}
