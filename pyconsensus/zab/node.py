@@ -103,6 +103,7 @@ class LeaderPhase(enum.Enum):
 
 _SYNCED_STAGES = (FollowerStage.SYNCED, FollowerStage.BROADCAST)
 _STALL_LIMIT: Final = 3  # PINGs in a row that show a follower missing what was sent
+_REMEMBERED_CONNS: Final = 16  # per follower, for recognising duplicated FOLLOWERINFOs
 _REPLICATED_STAGES = (LearnerStage.SYNCING, LearnerStage.BROADCAST)
 
 
@@ -184,7 +185,8 @@ class ZabNode:
         # LEADING.
         self.phase: LeaderPhase | None = None
         self.learners: dict[NodeId, Learner] = {}
-        self._past_conns: dict[NodeId, set[int]] = {}
+        # Recent connection numbers per follower, to recognise late duplicates.
+        self._past_conns: dict[NodeId, deque[int]] = {}
         self._infos: dict[NodeId, int] = {}
         self._epoch_chosen = False
         self._epoch_acks: set[NodeId] = set()
@@ -239,11 +241,12 @@ class ZabNode:
     def propose(self, data: bytes) -> RequestId:
         if not isinstance(data, bytes):
             raise TypeError(f"a proposal must be bytes, not {type(data).__name__}")
-        rid = self._new_request()
+        rid = self._next_request
+        self._next_request = rid + 1
         if len(data) > self.config.max_entry_bytes:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
             self._outbox.reply(RequestFailed(rid, error))
-        elif self.established:
+        elif self.phase is LeaderPhase.BROADCAST:  # established: the hot path
             self._pending[self._append(data)] = (rid, self.current_epoch)
         elif self.stage is FollowerStage.BROADCAST:
             assert self.leader is not None
@@ -796,7 +799,7 @@ class ZabNode:
             self.election.heard_of(msg.accepted_epoch)
             self._look()
             return
-        past = self._past_conns.setdefault(msg.src, set())
+        past = self._past_conns.setdefault(msg.src, deque(maxlen=_REMEMBERED_CONNS))
         learner = self.learners.get(msg.src)
         if msg.conn in past:
             # A duplicate: answer again only if the handshake is still at its start.
@@ -805,7 +808,7 @@ class ZabNode:
                 if learner.stage is LearnerStage.INFO and self._epoch_chosen:
                     self._send_new_epoch(msg.src, learner)
             return
-        past.add(msg.conn)
+        past.append(msg.conn)
         if learner is None:
             learner = Learner(msg.conn, msg.session)
             self.learners[msg.src] = learner
@@ -995,9 +998,10 @@ class ZabNode:
 
     def _append(self, data: bytes) -> int:
         """Phase 3: a new transaction of our epoch at the end of the history."""
-        index = self.history.last_index + 1
+        entries = self.history.entries
+        index = self.history.base_index + len(entries) + 1
         entry = Entry(index, self.current_epoch, data)
-        self.history.entries.append(entry)
+        entries.append(entry)
         self._outbox.put_one(entry)
         self._broadcast = True
         return index

@@ -44,6 +44,7 @@ NEWLEADER = NewLeader(3, 1, 2, 7, Diff(()), 0)
 ACKEPOCH = AckEpoch(1, 3, 1, 7, 1, Zxid(1, 1), 0, True)
 SNAPSHOT = Snapshot(5, 1, b"")
 
+
 def forged(value: Any, **fields: object) -> Any:
     """``value`` with some fields replaced by what no correct peer would send."""
     return attrs.evolve(value, **fields)
