@@ -689,9 +689,13 @@ class ZabNode:
         for index, rid in origins:
             if self._unplaced.pop(rid, None) is None:
                 continue
+            if index <= self.applied:
+                # Delivered already (in a SNAP, say). Our history is a prefix of
+                # the leader's, so what we delivered there is this request.
+                self._outbox.reply(ProposalCommitted(rid, index))
+                continue
             epoch = self.history.epoch_at(index)
-            if epoch is None or index <= self.applied:
-                # Already applied or folded into a snapshot before we learnt of it.
+            if epoch is None:
                 self._outbox.reply(RequestFailed(rid, OutcomeUnknown(index)))
             else:
                 self._pending[index] = (rid, epoch)
@@ -750,16 +754,17 @@ class ZabNode:
         self._past_conns = {}
 
     def _tick_leading(self) -> None:
-        self._heartbeat_elapsed += 1
-        if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
-            self._heartbeat_elapsed = 0
-            self._ping_all()
         if not self.established:
+            # Followers drive the handshake and retry it; we only bound its length.
             self._phase_elapsed += 1
             if self._phase_elapsed >= self.config.init_ticks:
                 self.counters["leader.not_established"] += 1
                 self._look()
             return
+        self._heartbeat_elapsed += 1
+        if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
+            self._heartbeat_elapsed = 0
+            self._ping_all()
         self._quorum_elapsed += 1
         if self._quorum_elapsed >= self.config.sync_ticks:
             self._quorum_elapsed = 0
@@ -890,8 +895,7 @@ class ZabNode:
         history = self.history
         sync = self._plan_sync(learner)
         last = history.last_index
-        first = sync.entries[0].index if sync.entries else last + 1
-        origins = learner.origins_between(first, last)
+        origins = learner.origins_between(0, last)  # snapshotted ones included
         self._outbox.send(
             NewLeader(self._id, peer, self.current_epoch, learner.conn, sync, self.commit, origins)
         )

@@ -102,6 +102,27 @@ def test_a_forwarded_proposal_the_old_leader_never_placed_has_an_unknown_outcome
     assert isinstance(error, OutcomeUnknown) and error.index == UNPLACED
 
 
+def test_a_forwarded_proposal_folded_into_a_snap_is_still_answered() -> None:
+    h = zab_cluster()
+    leader = settle(h)
+    rid = h.propose(1, b"mine")
+    h.deliver(types=Request)
+    h.isolate(1)  # the proposal, and where it went, never reach node 1
+    for k in range(5):
+        h.propose(leader, b"other-%d" % k)
+    h.stabilize()
+    for member in (2, leader):
+        node = h.node(member)
+        node.compact(node.applied, b"state")
+        h.flush(member)
+    h.heal()
+    for _ in range(20):  # node 1 learns from the pings that it lacks what was sent
+        h.tick_all()
+        h.stabilize()
+    assert h.node(1).counters["sync.snap"] == 1
+    assert h.replies[1] == [ProposalCommitted(rid, 1)]
+
+
 def test_a_proposal_larger_than_the_limit_is_refused() -> None:
     h = zab_cluster(config=ZabConfig(max_entry_bytes=8))
     leader = settle(h)
