@@ -35,7 +35,7 @@ from pyconsensus.zab import (
     ZabNode,
     Zxid,
 )
-from tests.zab.helpers import settle, zab_cluster
+from tests.zab.helpers import give_up_leadership, settle, zab_cluster
 
 LEADER, FOLLOWER = 3, 1
 VOTE = Vote(1, Zxid(1, 1), 3)
@@ -197,8 +197,7 @@ def test_a_sync_that_would_undo_committed_transactions_is_refused() -> None:
     h.stabilize()
     node = h.node(FOLLOWER)
     assert node.commit == 1
-    h.node(LEADER)._look()  # a new epoch; intercept its NEWLEADER to node 1
-    h.flush(LEADER)
+    give_up_leadership(h, LEADER)  # a new epoch; intercept its NEWLEADER to node 1
     while not any(isinstance(m, NewLeader) and m.dst == FOLLOWER for m in h.pending):
         h.deliver()
     newleader = next(m for m in h.pending if isinstance(m, NewLeader) and m.dst == FOLLOWER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyconsensus.core.types import Role
 from pyconsensus.zab import Notification, PeerState, Vote, ZabConfig, Zxid
-from tests.zab.helpers import established_leader, settle, zab_cluster
+from tests.zab.helpers import established_leader, give_up_leadership, settle, zab_cluster
 
 
 def test_votes_order_by_current_epoch_then_last_zxid_then_server_id() -> None:
@@ -107,8 +107,7 @@ def test_a_restarted_server_joins_the_established_leader() -> None:
 def test_followers_go_looking_when_their_leader_gives_up() -> None:
     h = zab_cluster()
     leader = settle(h)
-    h.node(leader)._look()
-    h.flush(leader)
+    give_up_leadership(h, leader)
     h.stabilize()
     assert h.node(1).counters["follower.leader_gone"] == 1
     assert settle(h) == leader

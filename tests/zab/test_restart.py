@@ -19,7 +19,7 @@ from pyconsensus.zab import (
     ZabNode,
     Zxid,
 )
-from tests.zab.helpers import settle, zab_cluster
+from tests.zab.helpers import give_up_leadership, settle, zab_cluster
 
 
 def test_epochs_and_history_survive_a_restart() -> None:
@@ -27,8 +27,7 @@ def test_epochs_and_history_survive_a_restart() -> None:
     leader = settle(h)
     h.propose(leader, b"x")
     h.stabilize()
-    h.node(leader)._look()  # a second epoch
-    h.flush(leader)
+    give_up_leadership(h, leader)  # a second epoch
     leader = settle(h)
     h.propose(leader, b"y")
     h.stabilize()

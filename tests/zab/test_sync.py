@@ -22,7 +22,7 @@ from pyconsensus.zab import (
     plan_sync,
     shared_prefix,
 )
-from tests.zab.helpers import established_leader, sent, settle, zab_cluster
+from tests.zab.helpers import established_leader, give_up_leadership, sent, settle, zab_cluster
 
 
 def history_of(epochs: Sequence[int], base: tuple[int, int] = (0, 0)) -> History:
@@ -164,8 +164,7 @@ def test_a_follower_adopts_the_history_and_the_current_epoch_in_one_write() -> N
     h.restart(1)
     h.propose(3, b"y")
     h.stabilize()
-    h.node(3)._look()  # a new epoch, whose sync carries y to node 1
-    h.flush(3)
+    give_up_leadership(h, 3)  # a new epoch, whose sync carries y to node 1
     h.heal()
     settle(h)
     ready = next(
