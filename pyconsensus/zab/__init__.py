@@ -31,14 +31,8 @@ from pyconsensus.zab.messages import (
     ZabMessage,
     Zxid,
 )
-from pyconsensus.zab.node import (
-    ACCEPTED_EPOCH_KEY,
-    CURRENT_EPOCH_KEY,
-    UNPLACED,
-    FollowerStage,
-    LeaderPhase,
-    ZabNode,
-)
+from pyconsensus.zab.node import UNPLACED, FollowerStage, LeaderPhase, ZabNode
+from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.sync import plan_sync, shared_prefix
 
 __all__ = [

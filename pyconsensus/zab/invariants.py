@@ -24,7 +24,8 @@ from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready
 from pyconsensus.core.types import Entry, MetaValue, NodeId
 from pyconsensus.sim.checker import InvariantViolation
-from pyconsensus.zab.node import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY, ZabNode
+from pyconsensus.zab.node import ZabNode
+from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 
 if TYPE_CHECKING:
     from pyconsensus.sim.simulation import Simulation

@@ -34,7 +34,6 @@ from pyconsensus.core.errors import (
     OutcomeUnknown,
     ProposalDropped,
     ProposalTooLarge,
-    StorageCorruption,
 )
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
@@ -43,7 +42,6 @@ from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, NodeId, RequestId, Role, Snapshot, Status
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.election import Election
-from pyconsensus.zab.history import History
 from pyconsensus.zab.learner import Learner, LearnerStage
 from pyconsensus.zab.messages import (
     Ack,
@@ -68,11 +66,14 @@ from pyconsensus.zab.messages import (
     Vote,
     ZabMessage,
 )
+from pyconsensus.zab.recovery import (
+    ACCEPTED_EPOCH_KEY,
+    CURRENT_EPOCH_KEY,
+    load_epochs,
+    load_history,
+)
 from pyconsensus.zab.sync import plan_sync
 from pyconsensus.zab.validation import CHECKS, is_count
-
-ACCEPTED_EPOCH_KEY: Final = "zab.accepted_epoch"
-CURRENT_EPOCH_KEY: Final = "zab.current_epoch"
 
 UNPLACED: Final = 0
 """The index in ``OutcomeUnknown`` for a forwarded proposal whose position the
@@ -143,9 +144,9 @@ class ZabNode:
         self._outbox = Outbox()
 
         # Durable state, recovered from storage.
-        self.accepted_epoch, self.current_epoch = _load_epochs(storage)
+        self.accepted_epoch, self.current_epoch = load_epochs(storage)
         self._snapshot = storage.snapshot()
-        self.history = _load_history(storage, self._snapshot, self.current_epoch)
+        self.history = load_history(storage, self._snapshot, self.current_epoch)
         self.commit = self.applied = self.history.base_index
         if self._snapshot is not None:
             self._outbox.restore(self._snapshot)
@@ -1181,42 +1182,3 @@ def _outcome(
     if proposed_epoch == committed_epoch:
         return ProposalCommitted(rid, index)
     return RequestFailed(rid, ProposalDropped(index))
-
-
-def _load_epochs(storage: Storage) -> tuple[int, int]:
-    meta = storage.metadata()
-    accepted = meta.get(ACCEPTED_EPOCH_KEY, 0)
-    current = meta.get(CURRENT_EPOCH_KEY, 0)
-    if not is_count(accepted) or not is_count(current):
-        raise StorageCorruption(
-            f"stored epochs are {accepted!r} (accepted) and {current!r} (current), "
-            "not non-negative integers"
-        )
-    assert isinstance(accepted, int) and isinstance(current, int)
-    if current > accepted:
-        raise StorageCorruption(
-            f"stored current epoch {current} is above the accepted epoch {accepted}"
-        )
-    return accepted, current
-
-
-def _load_history(storage: Storage, snapshot: Snapshot | None, current_epoch: int) -> History:
-    history = History(snapshot.index, snapshot.term) if snapshot else History()
-    entries = storage.entries(history.base_index + 1, storage.last_index() + 1)
-    expected, previous_epoch = history.base_index + 1, history.base_epoch
-    for entry in entries:
-        if entry.index != expected:
-            raise StorageCorruption(
-                f"history has a hole: expected index {expected}, found {entry.index}"
-            )
-        if entry.term < previous_epoch:
-            raise StorageCorruption(f"history epoch goes backwards at index {entry.index}")
-        expected, previous_epoch = expected + 1, entry.term
-    if storage.last_index() != history.base_index + len(entries):
-        raise StorageCorruption("stored entries do not continue the snapshot")
-    if previous_epoch > current_epoch:
-        raise StorageCorruption(
-            f"history holds epoch {previous_epoch}, beyond the current epoch {current_epoch}"
-        )
-    history.append(entries)
-    return history
