@@ -1,0 +1,72 @@
+"""``ZabConfig``: the knobs of the ZAB core, validated when built."""
+
+from __future__ import annotations
+
+import attrs
+
+from pyconsensus.core.errors import ConfigError
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class ZabConfig:
+    """Tuning of a ZAB node. The defaults suit a LAN with a 10 ms tick.
+
+    Time is measured in ticks. ZooKeeper's ``initLimit`` and ``syncLimit`` become
+    ``init_ticks`` and ``sync_ticks``; its ``finalizeWait`` becomes ``finalize_ticks``.
+    """
+
+    notify_ticks: int = attrs.field(default=5, validator=_positive)
+    """A LOOKING server re-sends its vote every ``[notify_ticks, 2 * notify_ticks)``
+    ticks (drawn at random) until the election ends."""
+
+    finalize_ticks: int = attrs.field(default=2, validator=_non_negative)
+    """Once a quorum agrees with its vote, a LOOKING server waits this long for a
+    better vote before it decides (it decides at once if every server agrees)."""
+
+    init_ticks: int = attrs.field(default=20, validator=_positive)
+    """How long discovery and synchronization may take: a prospective leader that
+    is not established by then, or a follower that is not yet synced and hears
+    nothing from its leader for that long, goes back to LOOKING."""
+
+    sync_ticks: int = attrs.field(default=10, validator=_positive)
+    """An established leader that has not heard from a quorum of synced followers
+    for this long steps down; a synced follower that has not heard from its
+    leader for this long goes back to LOOKING."""
+
+    heartbeat_ticks: int = attrs.field(default=1, validator=_positive)
+    """How often an established leader pings its followers."""
+
+    handshake_retry_ticks: int = attrs.field(default=5, validator=_positive)
+    """A follower whose handshake (FOLLOWERINFO ... NEWLEADER) makes no progress
+    for this long opens a new connection and starts it again."""
+
+    forward_retry_ticks: int = attrs.field(default=10, validator=_positive)
+    """A follower re-sends a forwarded request the leader has not answered after
+    this long (the leader ignores the duplicates)."""
+
+    max_entries_per_message: int = attrs.field(default=4096, validator=_positive)
+    """Upper bound on transactions in one PROPOSAL."""
+
+    max_entry_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    """Proposals larger than this are refused with ``ProposalTooLarge``."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_ticks >= self.sync_ticks:
+            raise ConfigError(
+                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
+                f"sync_ticks ({self.sync_ticks})"
+            )
+        if self.sync_ticks > self.init_ticks:
+            raise ConfigError(
+                f"sync_ticks ({self.sync_ticks}) must not exceed init_ticks ({self.init_ticks})"
+            )
