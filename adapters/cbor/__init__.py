@@ -45,7 +45,8 @@ Add one table to ``pyconsensus/adapters/cbor/tags.py`` and list it in
 
 That is all: encoders and decoders are generated from the attrs annotations
 (``int``, ``bool``, ``bytes``, ``str``, ``X | None``, enums, nested attrs
-classes, ``tuple[X, ...]``, fixed tuples, ``frozenset[X]``), an unsupported
+classes, unions of attrs classes, ``tuple[X, ...]``, fixed tuples,
+``frozenset[X]``), an unsupported
 annotation fails at registration, and the round-trip, mutation and fuzz tests
 cover every registered type automatically.
 

@@ -26,6 +26,7 @@ import attrs
 
 from pyconsensus.adapters.cbor.errors import DecodeError
 from pyconsensus.adapters.cbor.shapes import (
+    Choice,
     EnumShape,
     Fixed,
     Maybe,
@@ -229,6 +230,8 @@ class Generator:
             return f"(None if {x} is None else (lambda _v: {inner})({x}))"
         if isinstance(shape, Record):
             return f"{self._enc_function(shape)}({x})"
+        if isinstance(shape, Choice):
+            return f"{self._enc_choice_function(shape)}({x})"
         if isinstance(shape, Seq):
             item = shape.item
             if isinstance(item, Record):
@@ -250,6 +253,38 @@ class Generator:
             return name
         parts = [self._enc_expr(f.shape, f"o.{f.name}") for f in record.fields]
         self._compile(name, [f"def {name}(o):", f"    return [{', '.join(parts)}]"])
+        return name
+
+    def _enc_choice_function(self, choice: Choice) -> str:
+        """Encoder of a union of records: ``[alternative, fields]``."""
+        name, done = self._function_name("encchoice", choice)
+        if done:
+            return name
+        lines = [f"def {name}(o):", "    t = type(o)"]
+        for i, alt in enumerate(choice.alternatives):
+            cls = self._const(alt.cls, alt.name)
+            lines.append(f"    if t is {cls}: return [{i}, {self._enc_function(alt)}(o)]")
+        lines.append("    raise TypeError(f'{t.__qualname__} is not an alternative of this union')")
+        self._compile(name, lines)
+        return name
+
+    def _dec_choice_function(self, choice: Choice) -> str:
+        """Decoder of ``[alternative, fields]`` into one of the union's records."""
+        name, done = self._function_name("decchoice", choice)
+        if done:
+            return name
+        n = len(choice.alternatives)
+        lines = [
+            f"def {name}(v, path):",
+            "    if type(v) is not list or len(v) != 2:",
+            "        fail(path, '', 'an array of [alternative, fields]', v)",
+            "    k, body = v",
+            "    if type(k) is not int: fail(path, '', 'an alternative number', k)",
+        ]
+        for i, alt in enumerate(choice.alternatives):
+            lines.append(f"    if k == {i}: return {self._dec_function(alt)}(body, path)")
+        lines.append(f"    fail(path, '', 'an alternative from 0 to {n - 1}', k)")
+        self._compile(name, lines)
         return name
 
     def _enc_items_function(self, record: Record) -> str:
@@ -309,6 +344,8 @@ class Generator:
             ]
         if isinstance(shape, Record):
             return [f"{dst} = {self._dec_function(shape)}({src}, {path} + {w})"]
+        if isinstance(shape, Choice):
+            return [f"{dst} = {self._dec_choice_function(shape)}({src}, {path} + {w})"]
         if isinstance(shape, Seq) and isinstance(shape.item, Record):
             return [f"{dst} = {self._dec_items_function(shape.item)}({src}, {path} + {w})"]
         if isinstance(shape, Seq | SetOf):

@@ -8,8 +8,9 @@ such message is sent.
 
 Supported annotations: ``int``, ``bool``, ``bytes``, ``str``, ``X | None``,
 ``enum.Enum`` subclasses whose values are all ``int`` or all ``str`` (so
-``IntEnum`` too), attrs classes (nested records), ``tuple[X, ...]``,
-``tuple[X, Y, ...]`` with a fixed length, and ``frozenset[X]``.
+``IntEnum`` too), attrs classes (nested records), unions of attrs classes
+(``A | B``, a tagged choice), ``tuple[X, ...]``, ``tuple[X, Y, ...]`` with a
+fixed length, and ``frozenset[X]``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ class Record:
 
 
 @attrs.frozen(slots=True)
+class Choice:
+    """``A | B | ...`` of attrs classes: travels as ``[alternative, fields]``,
+    the alternative being the class's position in the union."""
+
+    alternatives: tuple[Record, ...]
+
+
+@attrs.frozen(slots=True)
 class Seq:
     """``tuple[X, ...]``. A sequence of records travels as one flat array."""
 
@@ -96,7 +105,7 @@ class SetOf:
     item: Shape
 
 
-Shape = Scalar | Maybe | EnumShape | Record | Seq | Fixed | SetOf
+Shape = Scalar | Maybe | EnumShape | Record | Choice | Seq | Fixed | SetOf
 
 
 def record_shape(cls: type) -> Record:
@@ -144,7 +153,13 @@ def _shape(annotation: Any, where: str, stack: tuple[type, ...]) -> Shape:
             if isinstance(inner, Maybe):
                 raise TypeError(f"{where}: nested optionals are ambiguous")
             return Maybe(inner)
-        raise TypeError(f"{where}: only `X | None` unions can be encoded, not {annotation!r}")
+        if len(others) > 1 and all(isinstance(a, type) and attrs.has(a) for a in others):
+            choice = Choice(tuple(_record(a, stack) for a in others))
+            return Maybe(choice) if len(others) < len(args) else choice
+        raise TypeError(
+            f"{where}: only `X | None` and unions of attrs classes can be encoded, "
+            f"not {annotation!r}"
+        )
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return Seq(_shape(args[0], where, stack))
@@ -186,6 +201,8 @@ def depth(shape: Shape) -> int:
         return depth(shape.inner)
     if isinstance(shape, Record):
         return 1 + max((depth(f.shape) for f in shape.fields), default=0)
+    if isinstance(shape, Choice):
+        return 1 + max(depth(alt) for alt in shape.alternatives)
     if isinstance(shape, Seq):
         item = shape.item
         if isinstance(item, Record):  # one flat array of every item's fields
@@ -210,6 +227,11 @@ def max_size(shape: Shape) -> int | None:
         return max(_INT_WIDTH + len(str(v).encode()) for v in shape.by_value)
     if isinstance(shape, Maybe):
         return max_size(shape.inner)
+    if isinstance(shape, Choice):
+        sizes = [max_size(alt) for alt in shape.alternatives]
+        if any(s is None for s in sizes):
+            return None
+        return 2 * _INT_WIDTH + max(s for s in sizes if s is not None)
     if isinstance(shape, Record | Fixed):
         parts = [f.shape for f in shape.fields] if isinstance(shape, Record) else shape.items
         sizes = [max_size(s) for s in parts]

@@ -9,7 +9,7 @@ range         owner        notes
 ============  ===========  ==========================================
 0x01 - 0x0f   core values  ``Entry``, ``Snapshot``
 0x10 - 0x2f   Raft         ``pyconsensus.raft.messages``
-0x30 - 0x4f   ZAB          reserved, added when ZAB lands
+0x30 - 0x4f   ZAB          ``pyconsensus.zab.messages``
 0x50 - 0x6f   Multi-Paxos  ``pyconsensus.paxos.messages``
 0x70 - 0x8f   broadcast    reserved
 0x90 - 0xff   unassigned
@@ -28,6 +28,7 @@ from typing import Final
 from pyconsensus.core.types import Entry, Snapshot
 from pyconsensus.paxos import messages as paxos
 from pyconsensus.raft import messages as raft
+from pyconsensus.zab import messages as zab
 
 CORE: Final[Mapping[int, type]] = {
     0x01: Entry,
@@ -44,7 +45,23 @@ RAFT: Final[Mapping[int, type]] = {
     0x16: raft.InstallSnapshot,
 }
 
-# ZAB: Final[Mapping[int, type]] = {0x30: zab.FollowerInfo, ...}
+ZAB: Final[Mapping[int, type]] = {
+    0x30: zab.Notification,
+    0x31: zab.FollowerInfo,
+    0x32: zab.NewEpoch,
+    0x33: zab.AckEpoch,
+    0x34: zab.NewLeader,
+    0x35: zab.AckNewLeader,
+    0x36: zab.UpToDate,
+    0x37: zab.Proposal,
+    0x38: zab.Ack,
+    0x39: zab.Commit,
+    0x3A: zab.Ping,
+    0x3B: zab.PingAck,
+    0x3C: zab.Request,
+    0x3D: zab.ReadRequest,
+    0x3E: zab.ReadReply,
+}
 
 PAXOS: Final[Mapping[int, type]] = {
     0x50: paxos.Prepare,
@@ -62,6 +79,7 @@ PAXOS: Final[Mapping[int, type]] = {
 PROTOCOLS: Final[Mapping[str, Mapping[int, type]]] = {
     "core": CORE,
     "raft": RAFT,
+    "zab": ZAB,
     "paxos": PAXOS,
 }
 """Every table, by name. The default codec registers all of them."""

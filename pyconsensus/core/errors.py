@@ -54,14 +54,17 @@ class ProposalDropped(ConsensusError):
 
 class OutcomeUnknown(ConsensusError):
     """The node can no longer tell whether the proposal committed (its log was
-    replaced by a snapshot, say). Treat the request as indeterminate: retry only
-    with an idempotent command or a session that de-duplicates."""
+    replaced by a snapshot, say, or a forwarded proposal was never placed).
+    Treat the request as indeterminate: retry only with an idempotent command
+    or a session that de-duplicates. ``index`` is where the proposal was, if
+    known."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int | None) -> None:
         self.index = index
-        super().__init__(f"cannot tell whether the proposal at index {index} committed")
+        where = f"at index {index} " if index is not None else ""
+        super().__init__(f"cannot tell whether the proposal {where}committed")
 
-    def __reduce__(self) -> tuple[type[OutcomeUnknown], tuple[int]]:
+    def __reduce__(self) -> tuple[type[OutcomeUnknown], tuple[int | None]]:
         return (type(self), (self.index,))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.errors import NotLeader
+from pyconsensus.core.errors import NotLeader, OutcomeUnknown
 from pyconsensus.core.ready import ProposalCommitted, Reply, RequestFailed
 from pyconsensus.core.types import NodeId
 from pyconsensus.sim.checker import InvariantViolation
@@ -86,6 +86,10 @@ class ProposalClient:
             self._attempt += 1
             self.sim.call_later(self._think(), self._submit)
         elif isinstance(reply, RequestFailed):
+            if isinstance(reply.error, OutcomeUnknown):
+                # It may still commit: re-submitting could apply it twice.
+                self._on_timeout(attempt)
+                return
             if isinstance(reply.error, NotLeader):
                 self.target = reply.error.leader_hint
             else:

@@ -75,7 +75,7 @@ from pyconsensus.zab.recovery import (
 from pyconsensus.zab.sync import plan_sync
 from pyconsensus.zab.validation import CHECKS, is_count
 
-UNPLACED: Final = 0
+UNPLACED: Final = None
 """The index in ``OutcomeUnknown`` for a forwarded proposal whose position the
 leader never reported before the follower lost it: it may or may not commit."""
 

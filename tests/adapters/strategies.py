@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pyconsensus.adapters.cbor import Codec
 from pyconsensus.adapters.cbor.shapes import (
+    Choice,
     EnumShape,
     Fixed,
     Maybe,
@@ -42,6 +43,8 @@ def values(shape: Shape) -> st.SearchStrategy[Any]:
         cls = shape.cls
         # Classes with validators refuse some values; keep only what builds.
         return st.fixed_dictionaries(fields).map(lambda kw: _build(cls, kw)).filter(_built)
+    if isinstance(shape, Choice):
+        return st.one_of([values(alt) for alt in shape.alternatives])
     if isinstance(shape, Seq):
         # Long enough to cross the codec's small-batch threshold both ways.
         return st.lists(values(shape.item), max_size=12).map(tuple)
