@@ -43,7 +43,7 @@ OP_COLOURS = {OK: "#6cc070", FAIL: "#c4c4c4", INFO: "#f0a030"}
 
 LEFT = 78
 RIGHT = 24
-TOP = 74
+TOP = 92
 LANE = 40
 LANE_GAP = 16
 CLIENT_LANE = 15
@@ -176,8 +176,8 @@ def _axis(frame: _Frame, bottom: float) -> list[str]:
     while t <= frame.end:
         x = frame.x(t)
         out.append(
-            f'<line x1="{x:.1f}" y1="{TOP - 14}" x2="{x:.1f}" y2="{bottom}" stroke="#eeeeee"/>'
-            f'<text x="{x:.1f}" y="{TOP - 18}" text-anchor="middle" fill="#777">{t} ms</text>'
+            f'<line x1="{x:.1f}" y1="{TOP - 10}" x2="{x:.1f}" y2="{bottom}" stroke="#eeeeee"/>'
+            f'<text x="{x:.1f}" y="{TOP - 12}" text-anchor="middle" fill="#777">{t} ms</text>'
         )
         t += step
     return out
@@ -336,7 +336,7 @@ def _faults(trace: Trace, frame: _Frame, bottom: float) -> list[str]:
         label = describe(fault)
         row = row + 1 if x - last_x < 110 else 0
         last_x = x
-        y_text = 30 + (row % 3) * 11
+        y_text = 32 + (row % 3) * 11
         out.append(
             f"<g><title>{_e(f'{at} ms: {label}')}</title>"
             f'<line x1="{x:.1f}" y1="{y_text + 2}" x2="{x:.1f}" y2="{bottom}" stroke="#7b3294" '
@@ -353,9 +353,9 @@ def _violation(trace: Trace, frame: _Frame, bottom: float) -> list[str]:
         return []
     x = frame.x(mark.time_ms)
     return [
-        f'<g><title>{_e(mark.detail)}</title><line x1="{x:.1f}" y1="{TOP - 30}" x2="{x:.1f}" '
+        f'<g><title>{_e(mark.detail)}</title><line x1="{x:.1f}" y1="{TOP - 26}" x2="{x:.1f}" '
         f'y2="{bottom}" stroke="#d62728" stroke-width="2.5"/>'
-        f'<text x="{x - 4:.1f}" y="{TOP - 32}" text-anchor="end" fill="#d62728" '
+        f'<text x="{x - 4:.1f}" y="{TOP - 26}" text-anchor="end" fill="#d62728" '
         f'font-weight="bold">violation: {_e(mark.title)}</text></g>'
     ]
 

@@ -50,7 +50,8 @@ class Operation:
         else:
             shown += f" [{self.status}]"
         end = f"{self.complete_ms}" if self.complete_ms is not None else "..."
-        return f"#{self.id} client {self.client} {shown} at {self.invoke_ms}-{end}ms"
+        where = f" via node {self.node}" if self.node is not None else ""
+        return f"#{self.id} client {self.client} {shown} at {self.invoke_ms}-{end}ms{where}"
 
 
 def _show(value: object) -> str:
