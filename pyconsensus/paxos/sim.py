@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from random import Random
 
 from pyconsensus.core.storage import Storage
@@ -10,7 +10,7 @@ from pyconsensus.core.types import NodeId
 from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.invariants import PaxosSafety
 from pyconsensus.paxos.node import MultiPaxosNode
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.protocols import ProtocolSpec, parse_options
 
 
 def make_spec(
@@ -23,11 +23,15 @@ def make_spec(
     ) -> MultiPaxosNode:
         return node_class(node_id, members, storage, rng, config)
 
+    def configure(options: Mapping[str, str]) -> ProtocolSpec:
+        return make_spec(parse_options(PaxosConfig, options, config), node_class)
+
     return ProtocolSpec(
         name="paxos",
         factory=factory,
         checkers=lambda: (PaxosSafety(),),
         properties=PaxosSafety.PROPERTIES,
+        configure=configure,
         description="Multi-Paxos with a stable leader, leases, ReadIndex-style reads and snapshots",
     )
 

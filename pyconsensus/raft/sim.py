@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from random import Random
 
 from pyconsensus.core.storage import Storage
@@ -10,7 +10,7 @@ from pyconsensus.core.types import NodeId
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.invariants import RaftSafety
 from pyconsensus.raft.node import RaftNode
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.protocols import ProtocolSpec, parse_options
 
 
 def make_spec(
@@ -23,11 +23,15 @@ def make_spec(
     ) -> RaftNode:
         return node_class(node_id, members, storage, rng, config)
 
+    def configure(options: Mapping[str, str]) -> ProtocolSpec:
+        return make_spec(parse_options(RaftConfig, options, config), node_class)
+
     return ProtocolSpec(
         name="raft",
         factory=factory,
         checkers=lambda: (RaftSafety(),),
         properties=RaftSafety.PROPERTIES,
+        configure=configure,
         description="Raft with PreVote, CheckQuorum, ReadIndex and snapshots",
     )
 

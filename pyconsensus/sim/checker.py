@@ -30,6 +30,9 @@ class Violation:
     detail: str
     time_ms: int = 0
     step: int = 0
+    operation: int | None = None
+    """For a linearizability violation: the history id of the operation that
+    could not be placed."""
 
     def __str__(self) -> str:
         return f"{self.property} violated at t={self.time_ms}ms (step {self.step}): {self.detail}"
@@ -73,7 +76,11 @@ class CommittedLog:
     checked against the digest every other node had at the same index.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, opaque_snapshots: bool = False) -> None:
+        self.opaque_snapshots = opaque_snapshots
+        """Snapshots hold an application's state, not this checker's digest
+        (a ``ReplicatedStateMachine`` takes them): a restored snapshot then
+        resumes the digest every other node had at its index."""
         self.entries: dict[int, Entry] = {}
         self.digests: dict[int, int] = {0: 0}
         self.applied: dict[NodeId, tuple[int, int]] = {}  # node -> (index, digest)
@@ -85,7 +92,17 @@ class CommittedLog:
 
     def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
         applied, digest = self.applied.get(node_id, (0, 0))
-        if ready.restore is not None:
+        if ready.restore is not None and self.opaque_snapshots:
+            applied = ready.restore.index
+            resumed = self.digests.get(applied)
+            if resumed is None:
+                raise InvariantViolation(
+                    "State Machine Safety",
+                    f"node {node_id} restored a snapshot at index {applied}, "
+                    "which no node has applied",
+                )
+            digest = resumed
+        elif ready.restore is not None:
             applied, digest = decode_snapshot(ready.restore.data, ready.restore.index)
             known_digest = self.digests.get(applied)
             if known_digest is not None and known_digest != digest:

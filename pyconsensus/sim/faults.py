@@ -39,6 +39,17 @@ class OneWay:
 
 
 @attrs.frozen(slots=True)
+class Bridge:
+    """Split the cluster in two halves that cannot talk, except through
+    ``bridge``, which reaches both (it is in neither group). Both halves may
+    see a majority through the bridge."""
+
+    left: tuple[NodeId, ...]
+    bridge: NodeId
+    right: tuple[NodeId, ...]
+
+
+@attrs.frozen(slots=True)
 class Heal:
     """Remove every partition and one-way block."""
 
@@ -92,10 +103,22 @@ class Skew:
     percent: int = 100
 
 
+@attrs.frozen(slots=True)
+class ClockJump:
+    """The clocks of ``nodes`` leap ``ticks`` ticks ahead at the same instant,
+    as after a pause: their election timers expire together and they campaign
+    at once - contested elections and split votes."""
+
+    nodes: tuple[NodeId, ...]
+    ticks: int
+
+
 Fault = (
     Partition
     | IsolateLeader
     | OneWay
+    | Bridge
+    | ClockJump
     | Heal
     | Crash
     | CrashLeader
@@ -190,3 +213,74 @@ def _one_fault(
     node = rng.choice(members)
     percent = rng.choice((25, 50, 200, 400))
     return [Scheduled(start, Skew(node, percent)), Scheduled(end, Skew(node, 100))]
+
+
+# -- serialization ---------------------------------------------------------
+
+FAULT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        Partition,
+        IsolateLeader,
+        OneWay,
+        Bridge,
+        ClockJump,
+        Heal,
+        Crash,
+        CrashLeader,
+        CrashMidWrite,
+        Restart,
+        RestartAll,
+        SetNetwork,
+        Skew,
+    )
+}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tupled(value: object) -> object:
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+def fault_to_json(fault: Fault) -> dict[str, object]:
+    """A fault as a JSON-ready dict: ``{"type": "Crash", "node": 2}``."""
+    data: dict[str, object] = {"type": type(fault).__name__}
+    for field in attrs.fields(type(fault)):
+        data[field.name] = _plain(getattr(fault, field.name))
+    return data
+
+
+def fault_from_json(data: dict[str, object]) -> Fault:
+    """The fault ``fault_to_json`` described; ``ConfigError`` if it is not one."""
+    name = data.get("type")
+    cls = FAULT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ConfigError(f"unknown fault type {name!r}")
+    fields = {k: _tupled(v) for k, v in data.items() if k != "type"}
+    try:
+        fault: Fault = cls(**fields)
+    except TypeError as exc:
+        raise ConfigError(f"bad {name} fault {data!r}: {exc}") from None
+    return fault
+
+
+def schedule_to_json(schedule: Sequence[Scheduled]) -> list[dict[str, object]]:
+    return [{"at_ms": item.at_ms, "fault": fault_to_json(item.fault)} for item in schedule]
+
+
+def schedule_from_json(data: Sequence[dict[str, object]]) -> tuple[Scheduled, ...]:
+    items = []
+    for item in data:
+        at = item.get("at_ms")
+        fault = item.get("fault")
+        if not isinstance(at, int) or not isinstance(fault, dict):
+            raise ConfigError(f"bad schedule item {item!r}")
+        items.append(Scheduled(at, fault_from_json(fault)))
+    return tuple(items)

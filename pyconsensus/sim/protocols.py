@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -37,6 +37,52 @@ class ProtocolSpec:
     simulator does not run its ``CommittedLog`` State Machine Safety check and
     the protocol's own checkers define what agreement means."""
     description: str = ""
+    configure: Callable[[Mapping[str, str]], ProtocolSpec] | None = None
+    """Rebuilds this spec with tuning options given as text, e.g.
+    ``{"pre_vote": "false"}`` (the CLI's ``--option``, transcripts' ``cluster``
+    line). ``None``: the protocol takes no options."""
+
+    def with_options(self, options: Mapping[str, str]) -> ProtocolSpec:
+        """This protocol tuned by ``options`` (``ConfigError`` if it cannot be)."""
+        if not options:
+            return self
+        if self.configure is None:
+            raise ConfigError(f"protocol {self.name!r} takes no options")
+        return self.configure(options)
+
+
+C = TypeVar("C")
+
+
+def parse_options(config_class: type[C], options: Mapping[str, str], base: C | None = None) -> C:
+    """An attrs config ``config_class`` (evolved from ``base``) with ``options``,
+    each value parsed by the field's default type: ``true``/``false`` for
+    booleans, decimal for numbers. ``ConfigError`` names any unknown option."""
+    fields = {f.name: f for f in attrs.fields(config_class)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for name, text in options.items():
+        field = fields.get(name)
+        if field is None:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(
+                f"unknown option {name!r} for {config_class.__name__}; known: {known}"
+            )
+        default: object = field.default
+        kind: type = type(default) if default is not attrs.NOTHING else str
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                values[name] = text.lower() in ("true", "1", "yes")
+            elif kind is int or kind is float:
+                values[name] = kind(text)
+            else:
+                values[name] = text
+        except ValueError:
+            raise ConfigError(f"option {name}={text!r} is not a valid {kind.__name__}") from None
+    if base is None:
+        return config_class(**values)
+    return attrs.evolve(base, **values)  # type: ignore[misc]
 
 
 REGISTRY: dict[str, str] = {

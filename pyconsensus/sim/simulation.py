@@ -18,11 +18,15 @@ import attrs
 
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.node import ConsensusNode
-from pyconsensus.core.ready import Message, Reply
+from pyconsensus.core.ready import Message, Ready, Reply
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import NodeId, RequestId, Role
-from pyconsensus.sim.checker import Checker, CommittedLog, encode_snapshot
+from pyconsensus.rsm.envelope import SessionCommand
+from pyconsensus.rsm.replicated import Outcome, ReplicatedStateMachine
+from pyconsensus.sim.checker import Checker, CommittedLog, InvariantViolation, encode_snapshot
 from pyconsensus.sim.faults import (
+    Bridge,
+    ClockJump,
     Crash,
     CrashLeader,
     CrashMidWrite,
@@ -43,6 +47,8 @@ from pyconsensus.sim.protocols import ProtocolSpec
 _TICK, _DELIVER, _FAULT, _CALL = range(4)
 
 ReplyHandler = Callable[[Reply], None]
+OutcomeHandler = Callable[[Outcome], None]
+AppFactory = Callable[[ConsensusNode], ReplicatedStateMachine]
 Observer = Callable[["Simulation", str, dict[str, Any]], None]
 """Receives ``(sim, kind, details)`` for every notable event (see ``Simulation.observe``)."""
 
@@ -89,14 +95,20 @@ class SimStats:
     proposals_failed: int = 0
     proposals_unknown: int = 0
     longest_leaderless_ms: int = 0
+    clock_jumps: int = 0
+    ops_ok: int = 0
+    ops_failed: int = 0
+    ops_indeterminate: int = 0
+    longest_unavailable_ms: int = 0
+    """Longest stretch of the client phase with clients at work and no
+    operation of any client succeeding (see ``Simulation.client_succeeded``)."""
 
     def add(self, other: SimStats) -> None:
+        """Sum counts; ``longest_*`` fields take the maximum."""
         for field in attrs.fields(SimStats):
             name = field.name
-            if name == "longest_leaderless_ms":
-                self.longest_leaderless_ms = max(
-                    self.longest_leaderless_ms, other.longest_leaderless_ms
-                )
+            if name.startswith("longest_"):
+                setattr(self, name, max(getattr(self, name), getattr(other, name)))
             else:
                 setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -108,6 +120,10 @@ class Simulation:
     faults through ``schedule`` (or ``apply_fault``); talk to it as a client
     with ``propose``/``read``. Checkers run after every step and stop the run
     by raising ``InvariantViolation``.
+
+    With ``app``, every node incarnation gets a ``ReplicatedStateMachine``
+    (``apps[node]``) built by ``app(node)``; clients then talk to it with
+    ``submit``/``query``, and it takes the snapshots (``config.compact_every``).
     """
 
     def __init__(
@@ -117,6 +133,8 @@ class Simulation:
         config: SimConfig | None = None,
         schedule: Iterable[Scheduled] = (),
         checkers: Sequence[Checker] = (),
+        *,
+        app: AppFactory | None = None,
     ) -> None:
         self.protocol = protocol
         self.seed = seed
@@ -130,13 +148,18 @@ class Simulation:
         self.skew: dict[NodeId, int] = dict.fromkeys(self.members, 100)
         self.now = 0
         self.stats = SimStats()
-        self.committed_log = CommittedLog()
+        self.committed_log = CommittedLog(opaque_snapshots=app is not None)
+        self.app_factory = app
+        self.apps: dict[NodeId, ReplicatedStateMachine | None] = dict.fromkeys(self.members)
         self.checkers: list[Checker] = [*protocol.checkers(), *checkers]
         if protocol.total_order:
             self.checkers.insert(0, self.committed_log)
         self._queue: list[tuple[int, int, int, Any, Any]] = []
         self._seq = itertools.count()
         self._handlers: dict[tuple[NodeId, int, RequestId], ReplyHandler] = {}
+        self._outcome_handlers: dict[tuple[NodeId, int, RequestId], OutcomeHandler] = {}
+        self._last_success = 0
+        self._availability_open = True
         self._crash_on_write: set[NodeId] = set()
         self._compacted: dict[NodeId, int] = {}
         self._observers: list[Observer] = []
@@ -229,6 +252,50 @@ class Simulation:
         self._flush(node_id)
         return True
 
+    def submit(self, node_id: NodeId, command: SessionCommand, on_outcome: OutcomeHandler) -> bool:
+        """Submit a session command to ``node_id``'s replicated state machine;
+        False if that node is down. ``on_outcome`` is called once with the
+        outcome, unless the node crashes first."""
+        app = self._app(node_id)
+        if app is None:
+            return False
+        rid = app.submit(command)
+        self._outcome_handlers[(node_id, self.incarnation[node_id], rid)] = on_outcome
+        self._flush(node_id)
+        return True
+
+    def query(self, node_id: NodeId, query: bytes, on_outcome: OutcomeHandler) -> bool:
+        """A linearizable read of ``node_id``'s state machine; False if it is down."""
+        app = self._app(node_id)
+        if app is None:
+            return False
+        rid = app.query(query)
+        self._outcome_handlers[(node_id, self.incarnation[node_id], rid)] = on_outcome
+        self._flush(node_id)
+        return True
+
+    def _app(self, node_id: NodeId) -> ReplicatedStateMachine | None:
+        if self.app_factory is None:
+            raise RuntimeError("this simulation runs no state machine (pass app=...)")
+        return self.apps[node_id] if self.nodes[node_id] is not None else None
+
+    def client_succeeded(self) -> None:
+        """A client operation succeeded now (for ``longest_unavailable_ms``)."""
+        if self._availability_open:
+            self._close_gap()
+        self._last_success = self.now
+
+    def end_client_phase(self) -> None:
+        """The clients stop now: the last gap without success ends here, and
+        later successes (liveness probes) no longer count."""
+        if self._availability_open:
+            self._close_gap()
+            self._availability_open = False
+
+    def _close_gap(self) -> None:
+        gap = self.now - self._last_success
+        self.stats.longest_unavailable_ms = max(self.stats.longest_unavailable_ms, gap)
+
     def leader(self) -> NodeId | None:
         """The live leader with the highest term, if any."""
         best: tuple[int, NodeId] | None = None
@@ -262,6 +329,9 @@ class Simulation:
         elif isinstance(fault, OneWay):
             self.network.block(fault.src, fault.dst)
             self.stats.partitions += 1
+        elif isinstance(fault, Bridge):
+            self.network.partition([fault.left, fault.right])
+            self.stats.partitions += 1
         elif isinstance(fault, Heal):
             self.network.heal()
         elif isinstance(fault, Crash):
@@ -293,6 +363,10 @@ class Simulation:
             )
         elif isinstance(fault, Skew):
             self.skew[fault.node] = max(1, fault.percent)
+        elif isinstance(fault, ClockJump):
+            self.stats.clock_jumps += 1
+            for node_id in fault.nodes:
+                self._jump(node_id, fault.ticks)
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"unknown fault {fault!r}")
 
@@ -301,11 +375,14 @@ class Simulation:
         if self.nodes[node_id] is None:
             return
         self.nodes[node_id] = None
+        self.apps[node_id] = None
         self.storages[node_id].crash()
         self._crash_on_write.discard(node_id)
         incarnation = self.incarnation[node_id]
         for key in [k for k in self._handlers if k[0] == node_id and k[1] == incarnation]:
             del self._handlers[key]
+        for key in [k for k in self._outcome_handlers if k[:2] == (node_id, incarnation)]:
+            del self._outcome_handlers[key]
         self.stats.crashes += 1
         self._emit("crash", node=node_id)
 
@@ -324,6 +401,8 @@ class Simulation:
         rng = Random(f"{self.seed}:{node_id}:{incarnation}")
         node = self.protocol.factory(node_id, self.members, self.storages[node_id], rng)
         self.nodes[node_id] = node
+        if self.app_factory is not None:
+            self.apps[node_id] = self.app_factory(node)
         if incarnation > 1:
             self.stats.restarts += 1
             self._emit("restart", node=node_id)
@@ -332,6 +411,17 @@ class Simulation:
         first_tick = self.now + self.rng.randint(1, self._tick_interval(node_id))
         self._push(first_tick, _TICK, node_id, incarnation)
         self._flush(node_id)
+
+    def _jump(self, node_id: NodeId, ticks: int) -> None:
+        """The node's clock leaps ``ticks`` ahead at once (a paused process
+        catching up), so nodes jumped together time out together."""
+        node = self.nodes[node_id]
+        for _ in range(ticks):
+            if node is None:
+                return
+            node.tick()
+            self._flush(node_id)
+            node = self.nodes[node_id]
 
     def _on_tick(self, node_id: NodeId, incarnation: int) -> None:
         node = self.nodes[node_id]
@@ -397,14 +487,39 @@ class Simulation:
                 checker.on_ready(self, node_id, node, ready)
             for message in ready.messages:
                 self._send(message)
+            app = self.apps[node_id]
+            if app is not None:
+                self._run_app(node_id, incarnation, app, ready)
             if ready.replies:
                 for reply in ready.replies:
                     handler = self._handlers.pop((node_id, incarnation, reply.request_id), None)
                     if handler is not None:
                         handler(reply)
             node = self.nodes[node_id]  # a reply handler may have crashed it
-            if node is not None and ready.committed and self.config.compact_every:
+            if (
+                node is not None
+                and ready.committed
+                and self.config.compact_every
+                and self.app_factory is None
+            ):
                 self._maybe_compact(node_id, node)
+
+    def _run_app(
+        self, node_id: NodeId, incarnation: int, app: ReplicatedStateMachine, ready: Ready
+    ) -> None:
+        bad_replies = app.counters["replies.not_applied"]
+        outcomes = app.handle(ready)
+        if app.counters["replies.not_applied"] != bad_replies:
+            raise InvariantViolation(
+                "Acknowledged Writes",
+                f"node {node_id} reported a command committed, but applying the log "
+                "up to its index never applied it",
+            )
+        handlers = self._outcome_handlers
+        for outcome in outcomes:
+            handler = handlers.pop((node_id, incarnation, outcome.request_id), None)
+            if handler is not None:
+                handler(outcome)
 
     def _maybe_compact(self, node_id: NodeId, node: ConsensusNode) -> None:
         applied, digest = self.committed_log.state_of(node_id)

@@ -1,4 +1,5 @@
-"""Seeded runs and sweeps: faults, clients, safety after every step, liveness after healing."""
+"""Seeded runs and sweeps: faults, clients, safety after every step, liveness
+after healing, and linearizability of the clients' history at the end."""
 
 from __future__ import annotations
 
@@ -7,19 +8,38 @@ from random import Random
 
 import attrs
 
+from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.node import ConsensusNode
+from pyconsensus.rsm.replicated import ReplicatedStateMachine
 from pyconsensus.sim.checker import InvariantViolation, Violation
+from pyconsensus.sim.clients import SessionClient, SessionClientConfig
 from pyconsensus.sim.faults import FAULT_KINDS, Scheduled, random_schedule
+from pyconsensus.sim.history import FAIL, INFO, OK, History, Operation, counts
+from pyconsensus.sim.linearizability import LinearizabilityResult, check
+from pyconsensus.sim.nemesis import expand, nemesis_schedule
 from pyconsensus.sim.network import NetworkConfig
 from pyconsensus.sim.protocols import ProtocolSpec
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.trace import Trace
 from pyconsensus.sim.workload import ClientConfig, ProposalClient
+from pyconsensus.sim.workloads import KVWorkload, Workload
+
+WORKLOADS = ("proposals", "kv")
+WorkloadFactory = Callable[[], Workload]
 
 
 @attrs.frozen(slots=True)
 class RunConfig:
     """One seeded run: ``duration_ms`` of clients under faults, then everything
     heals and the cluster has ``liveness_timeout_ms`` to elect a leader, commit
-    a new proposal and bring every node up to date."""
+    a new proposal and bring every node up to date.
+
+    ``workload``: ``"proposals"`` (raw proposals, acknowledgements checked
+    against the committed log) or ``"kv"`` (session clients of a replicated
+    key-value store, whose history ``check_linearizability`` checks).
+    ``nemesis`` (names from ``pyconsensus.sim.nemesis``), when given, replaces
+    the older ``faults`` kinds as the source of the fault schedule.
+    """
 
     nodes: int = 3
     duration_ms: int = 4_000
@@ -32,6 +52,20 @@ class RunConfig:
     network: NetworkConfig = attrs.field(
         factory=lambda: NetworkConfig(min_delay_ms=1, max_delay_ms=8)
     )
+    workload: str = "proposals"
+    check_linearizability: bool = False
+    keys: int = 4
+    nemesis: tuple[str, ...] = ()
+    heal_every_ms: int = 0
+    heal_for_ms: int = 0
+    max_explored: int = 2_000_000
+    """Search budget of the linearizability checker per key (beyond: unknown)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.workload not in WORKLOADS:
+            raise ConfigError(f"unknown workload {self.workload!r}; choose from {WORKLOADS}")
+        if self.check_linearizability and self.workload == "proposals":
+            raise ConfigError("the linearizability check needs a client workload (kv)")
 
     def sim_config(self) -> SimConfig:
         return SimConfig(
@@ -44,6 +78,16 @@ class RunConfig:
     def schedule(self, seed: int) -> tuple[Scheduled, ...]:
         members = list(range(1, self.nodes + 1))
         rng = Random(f"{seed}:schedule")
+        if self.nemesis:
+            return nemesis_schedule(
+                rng,
+                members,
+                self.duration_ms,
+                expand(self.nemesis),
+                mean_gap_ms=self.mean_fault_gap_ms,
+                heal_every_ms=self.heal_every_ms,
+                heal_for_ms=self.heal_for_ms,
+            )
         return random_schedule(rng, members, self.duration_ms, self.faults, self.mean_fault_gap_ms)
 
 
@@ -54,6 +98,9 @@ class RunResult:
     stats: SimStats
     schedule: tuple[Scheduled, ...]
     end_ms: int
+    history: tuple[Operation, ...] = ()
+    linearizability: LinearizabilityResult | None = None
+    trace: Trace | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -65,25 +112,91 @@ def run_seed(
     seed: int,
     config: RunConfig | None = None,
     schedule: tuple[Scheduled, ...] | None = None,
+    *,
+    workload: WorkloadFactory | None = None,
+    trace: bool = False,
 ) -> RunResult:
-    """Run one seed; the schedule defaults to the seed's random one."""
+    """Run one seed; the schedule defaults to the seed's random one.
+
+    ``workload`` builds a fresh ``Workload`` for the run (default: from
+    ``config.workload``); ``trace`` records a ``Trace`` for pictures - the run
+    itself is the same either way.
+    """
     config = config if config is not None else RunConfig()
     if schedule is None:
         schedule = config.schedule(seed)
-    sim = Simulation(protocol, seed, config.sim_config(), schedule)
+    if workload is None and config.workload == "kv":
+        keys = config.keys
+
+        def workload() -> Workload:
+            return KVWorkload(keys)
+
+    chosen = workload() if workload is not None else None
+    app = None
+    if chosen is not None:
+        compact_every = config.compact_every
+
+        def app(node: ConsensusNode) -> ReplicatedStateMachine:
+            return chosen.replicate(node, compact_every)
+
+    sim = Simulation(protocol, seed, config.sim_config(), schedule, app=app)
+    recorder = Trace.attach(sim) if trace else None
+    history = History() if chosen is not None else None
     violation = None
     try:
-        clients = [ProposalClient(sim, c) for c in range(1, config.clients + 1)]
+        clients: list[ProposalClient | SessionClient] = []
+        for c in range(1, config.clients + 1):
+            if chosen is not None and history is not None:
+                clients.append(SessionClient(sim, c, chosen, history, SessionClientConfig()))
+            else:
+                clients.append(ProposalClient(sim, c))
         for client in clients:
             client.start()
         sim.run_until(config.duration_ms)
+        sim.end_client_phase()
         for client in clients:
             client.stop()
         _check_liveness(sim, config.duration_ms + config.liveness_timeout_ms)
     except InvariantViolation as exc:
         violation = Violation(exc.property, exc.detail, sim.now, sim.stats.steps)
     sim.stats.committed = sim.committed_log.highest
-    return RunResult(seed, violation, sim.stats, schedule, sim.now)
+    ops: tuple[Operation, ...] = ()
+    lin = None
+    if history is not None and chosen is not None:
+        ops = tuple(history.operations())
+        tally = counts(list(ops))
+        sim.stats.ops_ok += tally[OK]
+        sim.stats.ops_failed += tally[FAIL]
+        sim.stats.ops_indeterminate += tally[INFO]
+        safety_broken = violation is not None and violation.property != "Liveness"
+        if config.check_linearizability and not safety_broken:
+            lin = check(ops, chosen.model(), config.max_explored)
+            if lin.valid is False and lin.failure is not None:
+                stuck = lin.failure.stuck
+                violation = Violation(
+                    "Linearizability",
+                    _lin_summary(lin),
+                    stuck.complete_ms if stuck.complete_ms is not None else sim.now,
+                    sim.stats.steps,
+                    stuck.id,
+                )
+    if recorder is not None:
+        recorder.operations = list(ops)
+        if violation is not None:
+            detail = violation.detail
+            if lin is not None and lin.failure is not None:
+                detail = lin.failure.explain()
+            recorder.mark(violation.time_ms, violation.property, detail, violation.operation)
+    return RunResult(seed, violation, sim.stats, schedule, sim.now, ops, lin, recorder)
+
+
+def _lin_summary(result: LinearizabilityResult) -> str:
+    failure = result.failure
+    assert failure is not None
+    return (
+        f"key {failure.key!r}: {failure.stuck.describe()} cannot follow any legal order "
+        f"of the {len(failure.prefix)} operations before it (state then: {failure.state})"
+    )
 
 
 def _check_liveness(sim: Simulation, deadline_ms: int) -> None:
@@ -117,10 +230,24 @@ class SweepResult:
     seeds: list[int] = attrs.field(factory=list)
     failures: list[RunResult] = attrs.field(factory=list)
     stats: SimStats = attrs.field(factory=SimStats)
+    histories_checked: int = 0
+    operations_checked: int = 0
+    checks_unknown: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def add(self, run: RunResult) -> None:
+        """Fold one run into the sweep."""
+        self.seeds.append(run.seed)
+        self.stats.add(run.stats)
+        if run.linearizability is not None:
+            self.histories_checked += 1
+            self.operations_checked += run.linearizability.operations
+            self.checks_unknown += run.linearizability.valid is None
+        if not run.ok:
+            self.failures.append(run)
 
 
 def sweep(
@@ -129,15 +256,14 @@ def sweep(
     config: RunConfig | None = None,
     on_result: Callable[[RunResult], None] | None = None,
     stop_on_failure: bool = False,
+    *,
+    workload: WorkloadFactory | None = None,
 ) -> SweepResult:
     """Run every seed; collect failures and summed statistics."""
     result = SweepResult(protocol.name)
     for seed in seeds:
-        run = run_seed(protocol, seed, config)
-        result.seeds.append(seed)
-        result.stats.add(run.stats)
-        if not run.ok:
-            result.failures.append(run)
+        run = run_seed(protocol, seed, config, workload=workload)
+        result.add(run)
         if on_result is not None:
             on_result(run)
         if stop_on_failure and not run.ok:
@@ -161,6 +287,9 @@ GENERIC_PROPERTIES = ("State Machine Safety", "Acknowledged Writes", "Liveness a
 def summarize(result: SweepResult, properties: Collection[str] = ()) -> str:
     """A human-readable report of a sweep."""
     s = result.stats
+    checked = [*properties, *GENERIC_PROPERTIES]
+    if result.histories_checked:
+        checked.append("Linearizability")
     lines = [
         f"protocol        {result.protocol}",
         f"seeds           {len(result.seeds)}"
@@ -170,14 +299,30 @@ def summarize(result: SweepResult, properties: Collection[str] = ()) -> str:
         f"committed       {s.committed} entries; proposals acked {s.proposals_acked}, "
         f"failed {s.proposals_failed}, indeterminate {s.proposals_unknown}",
         f"faults          {s.partitions} partitions, {s.crashes} crashes "
-        f"({s.lost_writes} mid-write), {s.restarts} restarts, {s.network_storms} network storms",
+        f"({s.lost_writes} mid-write), {s.restarts} restarts, {s.network_storms} network storms"
+        + (f", {s.clock_jumps} clock jumps" if s.clock_jumps else ""),
         f"messages        {s.messages_sent} sent, {s.messages_delivered} delivered, "
         f"{s.dropped_partition + s.dropped_loss + s.dropped_crashed} dropped, "
         f"{s.duplicated} duplicated",
         f"leaderless      longest {s.longest_leaderless_ms} ms",
-        "checked         " + ", ".join([*properties, *GENERIC_PROPERTIES]),
-        f"violations      {len(result.failures)}",
     ]
+    if s.ops_ok or s.ops_failed or s.ops_indeterminate:
+        lines.append(
+            f"operations      {s.ops_ok} ok, {s.ops_failed} failed, "
+            f"{s.ops_indeterminate} indeterminate"
+        )
+    lines.append(
+        f"unavailable     longest {s.longest_unavailable_ms} ms without a successful "
+        "client operation"
+    )
+    if result.histories_checked:
+        unknown = f", {result.checks_unknown} unknown (budget)" if result.checks_unknown else ""
+        lines.append(
+            f"linearizable    {result.histories_checked} histories, "
+            f"{result.operations_checked} operations checked{unknown}"
+        )
+    lines.append("checked         " + ", ".join(checked))
+    lines.append(f"violations      {len(result.failures)}")
     for failure in result.failures:
         lines.append(f"  seed {failure.seed}: {failure.violation}")
     return "\n".join(lines)

@@ -82,6 +82,7 @@ class ProposalClient:
                 )
             self.acked[payload] = reply.index
             stats.proposals_acked += 1
+            self.sim.client_succeeded()
             self.outstanding = None
             self._attempt += 1
             self.sim.call_later(self._think(), self._submit)

@@ -1,0 +1,288 @@
+"""``ReplicatedStateMachine``: the layer between a consensus node and the application.
+
+It sits beside any ``ConsensusNode`` and its driver::
+
+    rsm = ReplicatedStateMachine(node, KVStateMachine(), compact_every=1000)
+    rid = rsm.submit(SessionCommand(client_id=7, seq=1, payload=b"..."))
+    rid = rsm.query(b"...")                 # a linearizable read
+    while node.has_ready():
+        ready = node.ready()
+        storage.write(ready.write)          # durable first
+        transport.send(ready.messages)
+        for outcome in rsm.handle(ready):   # restore, apply, answer
+            answer_client(outcome)
+
+Each request ends in exactly one ``Outcome`` - unless the node stops first, in
+which case the client never hears back and must treat the request as
+indeterminate (as over a broken connection).
+"""
+
+from __future__ import annotations
+
+import heapq
+import struct
+from collections import Counter
+from collections.abc import Sequence
+
+import attrs
+
+from pyconsensus.core.errors import ConsensusError, OutcomeUnknown
+from pyconsensus.core.node import ConsensusNode
+from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.types import Entry, EntryKind, RequestId, Snapshot
+from pyconsensus.rsm.envelope import SessionCommand, decode, valid_coordinates
+from pyconsensus.rsm.errors import MalformedCommand, SessionExpired, StaleRequest
+from pyconsensus.rsm.machine import StateMachine
+from pyconsensus.rsm.sessions import SessionTable, Verdict
+
+_SNAPSHOT_TAG = b"RSM1"
+_U64 = struct.Struct(">Q")
+
+
+@attrs.frozen(slots=True)
+class Completed:
+    """The request took effect (exactly once) with ``result``; for a command,
+    ``index`` is where it committed, for a read the index it was served at."""
+
+    request_id: RequestId
+    result: bytes
+    index: int
+
+
+@attrs.frozen(slots=True)
+class Failed:
+    """The request definitely did not take effect through this attempt; it is
+    safe to retry (``NotLeader`` carries a hint where to)."""
+
+    request_id: RequestId
+    error: ConsensusError
+
+
+@attrs.frozen(slots=True)
+class Indeterminate:
+    """Whether the request took effect cannot be told. Retrying with the same
+    session sequence number is safe: the session de-duplicates it."""
+
+    request_id: RequestId
+    error: ConsensusError
+
+
+Outcome = Completed | Failed | Indeterminate
+
+
+class ReplicatedStateMachine:
+    """Sessions, de-duplication, ordered application and linearizable reads
+    for ``machine``, replicated by ``node``.
+
+    ``compact_every``: after this many applied entries, snapshot the machine
+    and the session table and call ``node.compact`` (0: never).
+    """
+
+    def __init__(
+        self,
+        node: ConsensusNode,
+        machine: StateMachine,
+        *,
+        compact_every: int = 0,
+        max_sessions: int = 4096,
+    ) -> None:
+        if compact_every < 0:
+            raise ValueError(f"compact_every must be >= 0, got {compact_every}")
+        self.node = node
+        self.machine = machine
+        self.compact_every = compact_every
+        self.max_sessions = max_sessions
+        self.sessions = SessionTable(max_sessions)
+        self.applied = 0
+        self.snapshot_index = 0
+        self.counters: Counter[str] = Counter()
+        self._commands: dict[RequestId, SessionCommand] = {}
+        self._queries: dict[RequestId, bytes] = {}
+        self._commits_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
+        self._reads_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
+
+    # ------------------------------------------------------------------
+    # Requests
+
+    def submit(self, command: SessionCommand) -> RequestId:
+        """Propose ``command``; its ``Outcome`` comes out of a later ``handle``."""
+        if not valid_coordinates(command.client_id, command.seq, command.first_unacked):
+            raise ValueError(
+                f"bad session coordinates: client {command.client_id}, seq {command.seq}, "
+                f"first_unacked {command.first_unacked}"
+            )
+        rid = self.node.propose(command.encode())
+        self._commands[rid] = command
+        return rid
+
+    def query(self, query: bytes) -> RequestId:
+        """Ask for a linearizable read: ``query`` is answered by the state
+        machine once it has applied everything committed before the read began."""
+        rid = self.node.read()
+        self._queries[rid] = query
+        return rid
+
+    def pending(self) -> int:
+        """Requests still waiting for their outcome."""
+        return len(self._commands) + len(self._queries)
+
+    # ------------------------------------------------------------------
+    # The node's output
+
+    def handle(self, ready: Ready) -> list[Outcome]:
+        """Apply a ``Ready`` (after its write is durable): restore its
+        snapshot, apply its committed entries in order, and turn its replies
+        into outcomes. Call it for every batch, in order."""
+        outcomes: list[Outcome] = []
+        if ready.restore is not None:
+            self._restore(ready.restore)
+        if ready.committed:
+            self._apply(ready.committed)
+        for reply in ready.replies:
+            if isinstance(reply, ProposalCommitted):
+                self._on_committed(reply, outcomes)
+            elif isinstance(reply, ReadReady):
+                self._on_read_ready(reply, outcomes)
+            elif isinstance(reply, RequestFailed):
+                self._on_failed(reply, outcomes)
+        if self._commits_waiting or self._reads_waiting:
+            self._release(outcomes)
+        if self.compact_every and self.applied - self.snapshot_index >= self.compact_every:
+            self.node.compact(self.applied, self.snapshot())
+            self.snapshot_index = self.applied
+            self.counters["snapshots.taken"] += 1
+        return outcomes
+
+    # ------------------------------------------------------------------
+    # Snapshots
+
+    def snapshot(self) -> bytes:
+        """Sessions and machine state as of ``applied``::
+
+        b"RSM1" | u64 applied | session table | u64 length | machine snapshot
+        """
+        machine = self.machine.snapshot()
+        return b"".join(
+            (
+                _SNAPSHOT_TAG,
+                _U64.pack(self.applied),
+                self.sessions.encode(),
+                _U64.pack(len(machine)),
+                machine,
+            )
+        )
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        data = snapshot.data
+        try:
+            if data[:4] != _SNAPSHOT_TAG:
+                raise ValueError("not a replicated-state-machine snapshot")
+            (applied,) = _U64.unpack_from(data, 4)
+            table, offset = SessionTable.decode(data, 12, self.max_sessions)
+            (length,) = _U64.unpack_from(data, offset)
+            offset += _U64.size
+            machine = data[offset : offset + length]
+            if len(machine) != length:
+                raise ValueError("machine snapshot truncated")
+        except (ValueError, struct.error) as exc:
+            # A snapshot is written by a replica of this very layer; garbage means
+            # corruption, and serving from a half-restored state would be worse.
+            raise MalformedCommand(f"cannot restore snapshot at {snapshot.index}: {exc}") from exc
+        if applied != snapshot.index:
+            raise MalformedCommand(
+                f"snapshot labelled index {snapshot.index} holds the state at {applied}"
+            )
+        self.machine.restore(machine)
+        self.sessions = table
+        self.applied = self.snapshot_index = snapshot.index
+        self.counters["snapshots.restored"] += 1
+
+    # ------------------------------------------------------------------
+    # Applying
+
+    def _apply(self, entries: Sequence[Entry]) -> None:
+        sessions = self.sessions
+        machine = self.machine
+        counters = self.counters
+        for entry in entries:
+            index = entry.index
+            if index != self.applied + 1:
+                if index <= self.applied:
+                    counters["entries.replayed"] += 1
+                    continue
+                raise MalformedCommand(f"entry {index} applied right after {self.applied}")
+            self.applied = index
+            if entry.kind is not EntryKind.NORMAL:
+                continue
+            command = decode(entry.data)
+            if command is None:
+                counters["entries.malformed"] += 1
+                continue
+            verdict, _ = sessions.admit(command, index)
+            if verdict == Verdict.APPLY:
+                sessions.record(command, machine.apply(command.payload))
+                counters["commands.applied"] += 1
+            else:
+                counters["commands." + verdict] += 1
+
+    # ------------------------------------------------------------------
+    # Replies
+
+    def _on_committed(self, reply: ProposalCommitted, outcomes: list[Outcome]) -> None:
+        if reply.request_id not in self._commands:
+            return
+        if reply.index > self.applied:
+            # Not applied yet (the node answered ahead of its committed entries):
+            # answer once it is, with the state machine's result.
+            heapq.heappush(self._commits_waiting, (reply.index, reply.request_id))
+            return
+        outcomes.append(self._command_outcome(reply.request_id, reply.index))
+
+    def _command_outcome(self, rid: RequestId, index: int) -> Outcome:
+        command = self._commands.pop(rid)
+        result = self.sessions.answer(command.client_id, command.seq)
+        if result is not None:
+            return Completed(rid, result, index)
+        if command.client_id not in self.sessions.sessions:
+            if (command.first_unacked or command.seq) > 1:
+                return Failed(rid, SessionExpired(command.client_id))
+        elif command.seq < self.sessions.first_unacked(command.client_id):
+            return Indeterminate(rid, StaleRequest(command.client_id, command.seq))
+        # The node says the command committed at ``index``, yet applying the log
+        # up to there never answered it: the protocol broke its contract.
+        self.counters["replies.not_applied"] += 1
+        return Indeterminate(rid, OutcomeUnknown(index))
+
+    def _on_read_ready(self, reply: ReadReady, outcomes: list[Outcome]) -> None:
+        query = self._queries.get(reply.request_id)
+        if query is None:
+            return
+        if reply.index > self.applied:
+            heapq.heappush(self._reads_waiting, (reply.index, reply.request_id))
+            return
+        del self._queries[reply.request_id]
+        outcomes.append(Completed(reply.request_id, self.machine.query(query), self.applied))
+
+    def _on_failed(self, reply: RequestFailed, outcomes: list[Outcome]) -> None:
+        rid = reply.request_id
+        if self._commands.pop(rid, None) is not None:
+            if isinstance(reply.error, OutcomeUnknown):
+                outcomes.append(Indeterminate(rid, reply.error))
+            else:
+                outcomes.append(Failed(rid, reply.error))
+        elif self._queries.pop(rid, None) is not None:
+            outcomes.append(Failed(rid, reply.error))  # a read has no effect to be unsure of
+
+    def _release(self, outcomes: list[Outcome]) -> None:
+        applied = self.applied
+        commits = self._commits_waiting
+        while commits and commits[0][0] <= applied:
+            index, rid = heapq.heappop(commits)
+            if rid in self._commands:
+                outcomes.append(self._command_outcome(rid, index))
+        reads = self._reads_waiting
+        while reads and reads[0][0] <= applied:
+            _, rid = heapq.heappop(reads)
+            query = self._queries.pop(rid, None)
+            if query is not None:
+                outcomes.append(Completed(rid, self.machine.query(query), applied))

@@ -1,0 +1,185 @@
+"""Client sessions: exactly-once application of retried commands.
+
+Each replica keeps, per client, the answers to the commands whose answers the
+client may still be waiting for. Because the table changes only when committed
+entries are applied, every replica holds the same table at the same index; it
+is part of every snapshot.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import attrs
+
+from pyconsensus.rsm.envelope import SessionCommand
+
+_U32 = struct.Struct(">I")
+_SESSION = struct.Struct(">QQQI")  # client_id, first_unacked, last_active, results
+_RESULT = struct.Struct(">QI")  # seq, length
+
+
+class Verdict:
+    """What the session table decided about one command (see ``SessionTable.admit``)."""
+
+    APPLY = "apply"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    EXPIRED = "expired"
+
+
+@attrs.define(slots=True)
+class Session:
+    """One client's entry in the table."""
+
+    first_unacked: int = 1
+    last_active: int = 0
+    """Index of the last entry of this client; the least recently active
+    session is evicted first."""
+    results: dict[int, bytes] = attrs.field(factory=dict)
+
+
+class SessionTable:
+    """Per-client answers, and the de-duplication rule.
+
+    For a command ``(client, seq, first_unacked)`` applied at ``index``:
+
+    1. answers below ``first_unacked`` are discarded - the client has them;
+    2. ``seq < first_unacked``: the client is past this command - not applied (STALE);
+    3. ``seq`` already answered: not applied again, the saved answer is returned (DUPLICATE);
+    4. otherwise the command is applied and its answer saved (APPLY).
+
+    An unknown client whose ``first_unacked`` exceeds 1 had a session that was
+    evicted: its command is refused (EXPIRED), because earlier ones could no
+    longer be recognised as duplicates.
+    """
+
+    def __init__(self, max_sessions: int = 4096) -> None:
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be positive, got {max_sessions}")
+        self.max_sessions = max_sessions
+        self.sessions: dict[int, Session] = {}
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def admit(self, command: SessionCommand, index: int) -> tuple[str, bytes | None]:
+        """Decide the fate of ``command`` at ``index``: ``(verdict, saved answer)``."""
+        session = self.sessions.get(command.client_id)
+        first = command.first_unacked or command.seq
+        if session is None:
+            if first > 1:
+                return Verdict.EXPIRED, None
+            session = self._open(command.client_id)
+        session.last_active = index
+        if first > session.first_unacked:
+            session.first_unacked = first
+            results = session.results
+            for seq in [s for s in results if s < first]:
+                del results[seq]
+        if command.seq < session.first_unacked:
+            return Verdict.STALE, None
+        saved = session.results.get(command.seq)
+        if saved is not None:
+            return Verdict.DUPLICATE, saved
+        return Verdict.APPLY, None
+
+    def record(self, command: SessionCommand, result: bytes) -> None:
+        """Save the answer of a command that ``admit`` told to apply."""
+        self.sessions[command.client_id].results[command.seq] = result
+
+    def answer(self, client_id: int, seq: int) -> bytes | None:
+        """The saved answer to ``(client_id, seq)``, if it is still held."""
+        session = self.sessions.get(client_id)
+        return None if session is None else session.results.get(seq)
+
+    def first_unacked(self, client_id: int) -> int:
+        session = self.sessions.get(client_id)
+        return 0 if session is None else session.first_unacked
+
+    def _open(self, client_id: int) -> Session:
+        if len(self.sessions) >= self.max_sessions:
+            victim = min(self.sessions, key=lambda c: (self.sessions[c].last_active, c))
+            del self.sessions[victim]
+            self.evicted += 1
+        session = Session()
+        self.sessions[client_id] = session
+        return session
+
+    # -- snapshots ---------------------------------------------------------
+
+    def encode(self) -> bytes:
+        """The table as bytes (sessions in client order, answers in seq order)."""
+        parts = [_U32.pack(len(self.sessions))]
+        for client_id in sorted(self.sessions):
+            session = self.sessions[client_id]
+            parts.append(
+                _SESSION.pack(
+                    client_id, session.first_unacked, session.last_active, len(session.results)
+                )
+            )
+            for seq in sorted(session.results):
+                result = session.results[seq]
+                parts.append(_RESULT.pack(seq, len(result)))
+                parts.append(result)
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, data: bytes, offset: int, max_sessions: int) -> tuple[SessionTable, int]:
+        """Read a table written by ``encode`` at ``offset``; returns it and the
+        offset just past it. Raises ``ValueError`` on malformed data."""
+        table = cls(max_sessions)
+        take = _reader(data)
+        (count,), offset = take(_U32, offset)
+        for _ in range(count):
+            (client_id, first, last_active, results), offset = take(_SESSION, offset)
+            session = Session(first, last_active)
+            for _ in range(results):
+                (seq, length), offset = take(_RESULT, offset)
+                if offset + length > len(data):
+                    raise ValueError("session table truncated")
+                session.results[seq] = data[offset : offset + length]
+                offset += length
+            table.sessions[client_id] = session
+        return table, offset
+
+
+def _reader(data: bytes) -> Callable[[struct.Struct, int], tuple[tuple[int, ...], int]]:
+    def take(layout: struct.Struct, offset: int) -> tuple[tuple[int, ...], int]:
+        if offset + layout.size > len(data):
+            raise ValueError("session table truncated")
+        return layout.unpack_from(data, offset), offset + layout.size
+
+    return take
+
+
+class ClientSession:
+    """The client's half of a session: sequence numbers and what is acknowledged.
+
+    Call ``next()`` for a new command, ``settle(seq)`` when its answer arrived
+    or the client gives up on it. ``first_unacked`` is what the next envelope
+    carries.
+    """
+
+    def __init__(self, client_id: int) -> None:
+        self.client_id = client_id
+        self.last_seq = 0
+        self._open: set[int] = set()
+
+    def next(self, payload: bytes) -> SessionCommand:
+        self.last_seq += 1
+        self._open.add(self.last_seq)
+        return SessionCommand(self.client_id, self.last_seq, payload, self.first_unacked)
+
+    def settle(self, seq: int) -> None:
+        self._open.discard(seq)
+
+    @property
+    def first_unacked(self) -> int:
+        return min(self._open) if self._open else self.last_seq + 1
+
+    def envelope(self, command: SessionCommand) -> SessionCommand:
+        """``command`` with the current ``first_unacked`` (for a retry)."""
+        return attrs.evolve(command, first_unacked=min(self.first_unacked, command.seq))

@@ -1,0 +1,10 @@
+"""A registrable protocol module for CLI tests: Raft serving reads without ReadIndex."""
+
+from __future__ import annotations
+
+import attrs
+
+from pyconsensus.raft.sim import make_spec
+from tests.sim.mutants import LeaselessReader
+
+SPEC = attrs.evolve(make_spec(node_class=LeaselessReader), name="leaseless-raft")
