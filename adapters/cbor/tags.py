@@ -12,7 +12,8 @@ range         owner        notes
 0x30 - 0x4f   ZAB          ``pyconsensus.zab.messages``
 0x50 - 0x6f   Multi-Paxos  ``pyconsensus.paxos.messages``
 0x70 - 0x8f   broadcast    reserved
-0x90 - 0xff   unassigned
+0x90 - 0x9f   service      ``pyconsensus.service.messages`` (handshake, client protocol)
+0xa0 - 0xff   unassigned
 ============  ===========  ==========================================
 
 A tag, once released, keeps its meaning: to change a message incompatibly,
@@ -28,6 +29,7 @@ from typing import Final
 from pyconsensus.core.types import Entry, Snapshot
 from pyconsensus.paxos import messages as paxos
 from pyconsensus.raft import messages as raft
+from pyconsensus.service import messages as service
 from pyconsensus.zab import messages as zab
 
 CORE: Final[Mapping[int, type]] = {
@@ -76,11 +78,23 @@ PAXOS: Final[Mapping[int, type]] = {
     0x59: paxos.InstallSnapshot,
 }
 
+SERVICE: Final[Mapping[int, type]] = {
+    0x90: service.Hello,
+    0x91: service.Welcome,
+    0x92: service.Refused,
+    0x93: service.Submit,
+    0x94: service.Query,
+    0x95: service.Reply,
+    0x96: service.StatusRequest,
+    0x97: service.StatusReply,
+}
+
 PROTOCOLS: Final[Mapping[str, Mapping[int, type]]] = {
     "core": CORE,
     "raft": RAFT,
     "zab": ZAB,
     "paxos": PAXOS,
+    "service": SERVICE,
 }
 """Every table, by name. The default codec registers all of them."""
 

@@ -1,0 +1,46 @@
+"""The trio runtime: run a consensus node over TCP, replicate a state machine.
+
+- ``open_node(config, state_machine)`` runs one node (``Node``): transport,
+  timers, the driver loop, the application API (``propose``, ``read``,
+  ``status``);
+- ``open_client(members, cluster_id)`` is a network client (``Client``) that
+  follows leader hints and retries safely within its session;
+- ``NodeConfig`` / ``load_config`` describe a node, from code or a TOML file.
+
+See docs/tutorial.md.
+"""
+
+from pyconsensus.adapters.trio.client import Client, RetryPolicy, open_client
+from pyconsensus.adapters.trio.config import (
+    Address,
+    NodeConfig,
+    TransportConfig,
+    load_config,
+    parse_config,
+)
+from pyconsensus.adapters.trio.errors import (
+    IndeterminateResult,
+    NodeStopped,
+    RequestRejected,
+    Unavailable,
+)
+from pyconsensus.adapters.trio.runtime import Node, NodeStatus, PeerStatus, open_node
+
+__all__ = [
+    "Address",
+    "Client",
+    "IndeterminateResult",
+    "Node",
+    "NodeConfig",
+    "NodeStatus",
+    "NodeStopped",
+    "PeerStatus",
+    "RequestRejected",
+    "RetryPolicy",
+    "TransportConfig",
+    "Unavailable",
+    "load_config",
+    "open_client",
+    "open_node",
+    "parse_config",
+]

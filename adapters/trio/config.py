@@ -1,0 +1,264 @@
+"""Configuration of a node of the trio runtime, typed and loadable from TOML.
+
+A cluster file describes the whole cluster; every node reads the same file and
+is told its own id::
+
+    cluster_id = "orders"
+    protocol = "raft"            # raft | zab | paxos
+    data_dir = "data"            # relative to this file; node N uses data/node-N
+    tick_ms = 10
+    request_timeout_s = 5.0
+    forward = true               # followers forward proposals to the leader
+    compact_every = 10000        # snapshot the state machine every N entries (0: never)
+    state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
+
+    [members]
+    1 = "127.0.0.1:7101"
+    2 = "127.0.0.1:7102"
+    3 = "127.0.0.1:7103"
+
+    [protocol_options]           # the core's tuning, e.g. RaftConfig fields
+    election_ticks = 10
+
+    [transport]                  # optional; the defaults suit a LAN
+    max_frame_bytes = 16777216
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pyconsensus.core.errors import ConfigError
+from pyconsensus.sim.protocols import REGISTRY
+
+DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
+
+
+@attrs.frozen(slots=True)
+class Address:
+    """A TCP endpoint, ``host:port``."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """``"127.0.0.1:7101"`` (or ``"[::1]:7101"``) as an ``Address``."""
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"not a host:port address: {text!r}")
+        return cls(host.strip("[]"), int(port))
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class TransportConfig:
+    """Limits and timing of the TCP transport."""
+
+    max_frame_bytes: int = attrs.field(default=16 << 20, validator=_positive_number)
+    """Largest frame accepted (and sent); a larger one closes the connection."""
+    send_queue_frames: int = attrs.field(default=10_000, validator=_positive_number)
+    """Frames queued for one peer before new ones are dropped (and counted)."""
+    send_queue_bytes: int = attrs.field(default=64 << 20, validator=_positive_number)
+    """Bytes queued for one peer before new frames are dropped (and counted)."""
+    reconnect_min_s: float = attrs.field(default=0.05, validator=_positive_number)
+    """First delay before dialling a peer again; doubles per failure..."""
+    reconnect_max_s: float = attrs.field(default=1.0, validator=_positive_number)
+    """...up to this cap; each delay is jittered (half fixed, half random)."""
+    handshake_timeout_s: float = attrs.field(default=5.0, validator=_positive_number)
+    """How long either side waits for the other's handshake frame."""
+    max_client_requests: int = attrs.field(default=100_000, validator=_positive_number)
+    """Requests one client connection may have outstanding; more are refused
+    with ``overloaded``."""
+
+
+@attrs.frozen(slots=True)
+class NodeConfig:
+    """Everything one node of the trio runtime needs.
+
+    ``members`` maps every node id (this one included) to its address; the
+    node listens on its own (or on ``listen``, if given). ``data_dir`` is this
+    node's own storage directory (``open_node`` opens an ``LmdbStorage``
+    there unless given a storage).
+    """
+
+    cluster_id: str
+    node_id: int
+    members: Mapping[int, Address]
+    protocol: str = "raft"
+    protocol_options: Mapping[str, str] = attrs.field(factory=dict)
+    data_dir: Path | None = None
+    listen: Address | None = None
+    tick_interval: float = attrs.field(default=0.01, validator=_positive_number)
+    """Seconds per core tick (election and heartbeat timeouts count ticks)."""
+    request_timeout: float = attrs.field(default=5.0, validator=_positive_number)
+    """Default deadline of ``propose``/``read`` (and of forwarded requests)."""
+    forward: bool = True
+    """Whether a follower forwards proposals and reads to its leader (True) or
+    fails them with ``NotLeader(leader_hint)`` (False)."""
+    compact_every: int = attrs.field(default=10_000, validator=_non_negative_int)
+    sync: bool = True
+    """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
+    state_machine: str = DEFAULT_STATE_MACHINE
+    """``module:Class`` of the state machine ``pyconsensus node`` runs."""
+    transport: TransportConfig = attrs.field(factory=TransportConfig)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.cluster_id, str) or not self.cluster_id:
+            raise ConfigError("cluster_id must be a non-empty string")
+        if self.node_id not in self.members:
+            raise ConfigError(
+                f"node {self.node_id} is not among the members {sorted(self.members)}"
+            )
+        if self.protocol not in REGISTRY:
+            raise ConfigError(
+                f"unknown protocol {self.protocol!r}; known: {', '.join(sorted(REGISTRY))}"
+            )
+
+    @property
+    def address(self) -> Address:
+        """Where this node listens."""
+        return self.listen if self.listen is not None else self.members[self.node_id]
+
+    @property
+    def peers(self) -> dict[int, Address]:
+        """The other members."""
+        return {n: a for n, a in self.members.items() if n != self.node_id}
+
+
+_TOP_KEYS = {
+    "cluster_id",
+    "protocol",
+    "data_dir",
+    "tick_ms",
+    "request_timeout_s",
+    "forward",
+    "compact_every",
+    "sync",
+    "state_machine",
+    "members",
+    "protocol_options",
+    "transport",
+    "listen",
+}
+
+
+def parse_config(
+    document: Mapping[str, Any], node_id: int, base_dir: Path | None = None
+) -> NodeConfig:
+    """The ``NodeConfig`` of ``node_id`` from a parsed cluster file.
+
+    ``base_dir`` resolves a relative ``data_dir`` (the file's directory).
+    ``listen`` may be a table of per-node overrides (``[listen] 1 = "..."``).
+    """
+    unknown = set(document) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown keys in the cluster file: {', '.join(sorted(unknown))}")
+    members = parse_members(document.get("members"))
+    kwargs: dict[str, Any] = {
+        "cluster_id": document.get("cluster_id"),
+        "node_id": node_id,
+        "members": members,
+    }
+    if "protocol" in document:
+        kwargs["protocol"] = str(document["protocol"])
+    if "protocol_options" in document:
+        options = document["protocol_options"]
+        if not isinstance(options, Mapping):
+            raise ConfigError("[protocol_options] must be a table")
+        kwargs["protocol_options"] = {str(k): _option_text(v) for k, v in options.items()}
+    if "data_dir" in document:
+        root = Path(str(document["data_dir"]))
+        if not root.is_absolute() and base_dir is not None:
+            root = base_dir / root
+        kwargs["data_dir"] = root / f"node-{node_id}"
+    if "tick_ms" in document:
+        kwargs["tick_interval"] = _number(document["tick_ms"], "tick_ms") / 1000
+    if "request_timeout_s" in document:
+        kwargs["request_timeout"] = _number(document["request_timeout_s"], "request_timeout_s")
+    for key in ("forward", "sync"):
+        if key in document:
+            if not isinstance(document[key], bool):
+                raise ConfigError(f"{key} must be true or false")
+            kwargs[key] = document[key]
+    if "compact_every" in document:
+        kwargs["compact_every"] = document["compact_every"]
+    if "state_machine" in document:
+        kwargs["state_machine"] = str(document["state_machine"])
+    if "listen" in document:
+        listen = document["listen"]
+        if not isinstance(listen, Mapping):
+            raise ConfigError("[listen] must be a table of node id = address")
+        own = listen.get(str(node_id))
+        if own is not None:
+            kwargs["listen"] = Address.parse(str(own))
+    if "transport" in document:
+        table = document["transport"]
+        if not isinstance(table, Mapping):
+            raise ConfigError("[transport] must be a table")
+        names = {f.name for f in attrs.fields(TransportConfig)}
+        bad = set(table) - names
+        if bad:
+            raise ConfigError(f"unknown [transport] keys: {', '.join(sorted(bad))}")
+        kwargs["transport"] = TransportConfig(**dict(table))
+    return NodeConfig(**kwargs)
+
+
+def parse_members(table: object) -> dict[int, Address]:
+    """``{"1": "127.0.0.1:7101", ...}`` as ``{1: Address(...)}``."""
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError('[members] must be a non-empty table of node id = "host:port"')
+    members: dict[int, Address] = {}
+    for key, value in table.items():
+        text = str(key)
+        if not text.isdigit():
+            raise ConfigError(f"member ids must be non-negative integers, got {key!r}")
+        members[int(text)] = Address.parse(str(value))
+    return members
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML of a cluster file (``ConfigError`` if it is not TOML)."""
+    try:
+        with Path(path).open("rb") as file:
+            return tomllib.load(file)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def load_config(path: str | Path, node_id: int) -> NodeConfig:
+    """The ``NodeConfig`` of ``node_id`` from the cluster file at ``path``."""
+    path = Path(path)
+    return parse_config(load_document(path), node_id, path.resolve().parent)
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
