@@ -1,5 +1,5 @@
-"""The ``pyconsensus`` command: ``sim`` sweeps and ``bench`` benchmarks (``demo`` and
-``node`` arrive with the trio runtime)."""
+"""The ``pyconsensus`` command: ``demo`` (a real cluster), ``node`` (one node of a
+service), ``sim`` sweeps and ``bench`` benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pyconsensus import __version__
-from pyconsensus.cli import bench_command, sim_command
+from pyconsensus.cli import bench_command, demo_command, node_command, sim_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pyconsensus {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo_command.register(commands)
+    node_command.register(commands)
     sim_command.register(commands)
     bench_command.register(commands)
     return parser

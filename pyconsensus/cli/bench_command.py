@@ -64,6 +64,26 @@ def register(commands: Any) -> None:
     storage.add_argument("--json", action="store_true", help="print one JSON object")
     storage.set_defaults(run=run_storage)
 
+    cluster = kinds.add_parser(
+        "cluster",
+        help="committed writes/s and latency of a 3-process loopback cluster (LMDB, sync on)",
+    )
+    cluster.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    cluster.add_argument(
+        "--clients", type=int, nargs="+", default=[1, 16, 64], help="concurrent clients"
+    )
+    cluster.add_argument("--seconds", type=float, default=5.0, help="measured window per run")
+    cluster.add_argument("--warmup", type=float, default=1.0, help="seconds before the window")
+    cluster.add_argument("--payload", type=int, default=100, help="bytes per command")
+    cluster.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
+    cluster.add_argument("--tick-ms", type=int, default=10, help="the nodes' tick interval")
+    cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
+    cluster.add_argument(
+        "--dir", default=None, help="where to create the clusters (default: $TMPDIR)"
+    )
+    cluster.add_argument("--json", action="store_true", help="print one JSON object")
+    cluster.set_defaults(run=run_cluster)
+
 
 def run_core(args: argparse.Namespace) -> int:
     runs = [
@@ -194,5 +214,50 @@ def run_storage(args: argparse.Namespace) -> int:
         print(
             f"medians of {args.repeats} rounds; the loops alternate commit by commit; "
             "overhead = median of per-round (raw rate / adapter rate - 1)"
+        )
+    return 0
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    import trio  # noqa: PLC0415 (see run_codec)
+
+    from pyconsensus.adapters.trio.bench import (  # noqa: PLC0415
+        bench_cluster,
+        format_cluster,
+        results_json,
+    )
+
+    results = trio.run(
+        lambda: bench_cluster(
+            protocol=args.protocol,
+            clients=args.clients,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            payload=args.payload,
+            repeats=max(1, args.repeats),
+            sync=not args.no_sync,
+            directory=Path(args.dir) if args.dir else None,
+            tick_ms=args.tick_ms,
+        )
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "cluster",
+                    "payload": args.payload,
+                    "seconds": args.seconds,
+                    "sync": not args.no_sync,
+                    "python": platform.python_version(),
+                    "results": results_json(results),
+                }
+            )
+        )
+    else:
+        print(format_cluster(results))
+        print(
+            f"{args.protocol}, 3 node processes + 1 load-generator process on loopback, "
+            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}; "
+            f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
     return 0

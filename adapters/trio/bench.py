@@ -1,0 +1,252 @@
+"""Cluster benchmark: committed writes/s and latency of a real loopback cluster.
+
+``pyconsensus bench cluster`` starts a cluster of node processes (LMDB with
+sync on, unless told otherwise) and, for each client count, a *separate*
+load-generator process (``python -m pyconsensus.adapters.trio.bench``) whose
+clients each run one put after another: commands of ``payload`` bytes, every
+one acknowledged only once committed and applied. Figures are measured over
+a window after a warm-up: throughput = acknowledged writes completed in the
+window / window length; latency = per write, from send to answer. Each node's
+peak RSS (``VmHWM``) is read from ``/proc`` at the end of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from pyconsensus.adapters.trio.client import open_client
+from pyconsensus.adapters.trio.config import Address
+from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
+from pyconsensus.rsm import kv
+
+
+@attrs.frozen
+class LoadResult:
+    clients: int
+    seconds: float
+    writes: int
+    errors: int
+    writes_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+@attrs.frozen
+class ClusterResult:
+    protocol: str
+    clients: int
+    runs: tuple[LoadResult, ...]
+    peak_rss_kib: dict[int, int]
+
+    def median(self, field: str) -> float:
+        return float(statistics.median(getattr(run, field) for run in self.runs))
+
+
+def command_of(size: int, client: int, seq: int) -> bytes:
+    """A put command of exactly ``size`` bytes (at least 16)."""
+    key = f"c{client}-{seq}".encode()
+    header = len(kv.put(key, b""))
+    return kv.put(key, b"v" * max(0, size - header))
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def generate_load(
+    members: dict[int, Address],
+    cluster_id: str,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    payload: int,
+) -> LoadResult:
+    """Run ``clients`` closed-loop writers; measure the window after ``warmup``."""
+    latencies: list[float] = []
+    errors = 0
+    start = trio.current_time()
+    window_start = start + warmup
+    window_end = window_start + seconds
+
+    async def writer(index: int) -> None:
+        nonlocal errors
+        async with open_client(members, cluster_id, timeout=10.0) as client:
+            seq = 0
+            while trio.current_time() < window_end:
+                seq += 1
+                command = command_of(payload, index, seq)
+                began = trio.current_time()
+                try:
+                    await client.propose(command)
+                except Exception:  # counted, the benchmark goes on
+                    errors += 1
+                    continue
+                done = trio.current_time()
+                if began >= window_start and done <= window_end:
+                    latencies.append(done - began)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(clients):
+            nursery.start_soon(writer, index)
+    return LoadResult(
+        clients=clients,
+        seconds=seconds,
+        writes=len(latencies),
+        errors=errors,
+        writes_per_s=len(latencies) / seconds,
+        p50_ms=_percentile(latencies, 0.5) * 1000,
+        p99_ms=_percentile(latencies, 0.99) * 1000,
+    )
+
+
+def peak_rss_kib(pid: int) -> int:
+    """``VmHWM`` of a running process, in KiB (0 if unknown)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+async def _run_loadgen(
+    cluster: LocalCluster, *, clients: int, seconds: float, warmup: float, payload: int
+) -> LoadResult:
+    members = ",".join(f"{n}={a}" for n, a in sorted(cluster.members.items()))
+    command = [
+        sys.executable,
+        "-m",
+        "pyconsensus.adapters.trio.bench",
+        "--members",
+        members,
+        "--cluster-id",
+        cluster.cluster_id,
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
+        "--warmup",
+        str(warmup),
+        "--payload",
+        str(payload),
+    ]
+    done = await trio.run_process(command, capture_stdout=True, stderr=subprocess.STDOUT)
+    lines = done.stdout.decode().strip().splitlines()
+    return LoadResult(**json.loads(lines[-1]))
+
+
+async def bench_cluster(
+    *,
+    protocol: str,
+    clients: Sequence[int],
+    seconds: float,
+    warmup: float,
+    payload: int,
+    repeats: int,
+    sync: bool = True,
+    directory: Path | None = None,
+    tick_ms: int = 10,
+) -> list[ClusterResult]:
+    """For each client count, ``repeats`` runs, each on a fresh cluster."""
+    results = []
+    for count in clients:
+        runs = []
+        peaks: dict[int, int] = {}
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory(dir=directory) as root:
+                async with (
+                    open_local_cluster(
+                        Path(root),
+                        protocol=protocol,
+                        cluster_id="bench",
+                        settings={"tick_ms": tick_ms, "sync": sync},
+                    ) as cluster,
+                    cluster.client() as admin,
+                ):
+                    await cluster.wait_until_serving(admin)
+                    await cluster.wait_for_leader(admin)
+                    run = await _run_loadgen(
+                        cluster, clients=count, seconds=seconds, warmup=warmup, payload=payload
+                    )
+                    runs.append(run)
+                    for node, process in cluster.processes.items():
+                        peaks[node] = max(peaks.get(node, 0), peak_rss_kib(process.pid))
+        results.append(ClusterResult(protocol, count, tuple(runs), peaks))
+    return results
+
+
+def format_cluster(results: Sequence[ClusterResult]) -> str:
+    lines = [
+        "| clients | writes/s | p50 ms | p99 ms | errors | peak RSS per node (MiB) |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        rss = ", ".join(f"{kib / 1024:.0f}" for _, kib in sorted(result.peak_rss_kib.items()))
+        lines.append(
+            f"| {result.clients} | {result.median('writes_per_s'):,.0f} | "
+            f"{result.median('p50_ms'):.2f} | {result.median('p99_ms'):.2f} | "
+            f"{sum(r.errors for r in result.runs)} | {rss} |"
+        )
+    return "\n".join(lines)
+
+
+def results_json(results: Sequence[ClusterResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "protocol": r.protocol,
+            "clients": r.clients,
+            "writes_per_s": round(r.median("writes_per_s")),
+            "p50_ms": round(r.median("p50_ms"), 3),
+            "p99_ms": round(r.median("p99_ms"), 3),
+            "runs": [attrs.asdict(run) for run in r.runs],
+            "peak_rss_kib": r.peak_rss_kib,
+        }
+        for r in results
+    ]
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """The load generator process: prints one JSON ``LoadResult``."""
+    parser = argparse.ArgumentParser(description="pyconsensus cluster load generator")
+    parser.add_argument("--members", required=True, help="1=host:port,2=host:port,...")
+    parser.add_argument("--cluster-id", required=True)
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--payload", type=int, default=100)
+    args = parser.parse_args(argv)
+    members = {
+        int(node): Address.parse(address)
+        for node, _, address in (item.partition("=") for item in args.members.split(","))
+    }
+    result = trio.run(
+        lambda: generate_load(
+            members,
+            args.cluster_id,
+            clients=args.clients,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            payload=args.payload,
+        )
+    )
+    print(json.dumps(attrs.asdict(result)))
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,294 @@
+"""A cluster of node processes on loopback, for demos, tests and benchmarks.
+
+::
+
+    async with open_local_cluster(tmp_path, size=3, protocol="raft") as cluster:
+        async with cluster.client() as client:
+            leader = await cluster.wait_for_leader(client)
+            cluster.kill(leader)                 # SIGKILL
+            await cluster.start(leader)          # restarts from its LMDB directory
+
+Each node is a ``python -m pyconsensus node`` process with its own LMDB
+directory under ``root``, listening on a free loopback port chosen at run
+time. Every process is stopped when the block exits - also on errors and
+cancellation - and each watches its standard input, so it exits by itself if
+this process dies.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from pyconsensus.adapters.trio.client import Client, open_client
+from pyconsensus.adapters.trio.config import Address
+from pyconsensus.service.messages import StatusReply
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports that were free a moment ago."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def cluster_toml(
+    cluster_id: str,
+    members: Mapping[int, Address],
+    settings: Mapping[str, Any],
+    protocol_options: Mapping[str, Any],
+    transport: Mapping[str, Any] | None = None,
+) -> str:
+    """The text of a cluster file."""
+    lines = [f"cluster_id = {_toml_value(cluster_id)}"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
+    lines += ["", "[members]"]
+    lines += [f'{node} = "{address}"' for node, address in sorted(members.items())]
+    if protocol_options:
+        lines += ["", "[protocol_options]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in protocol_options.items()]
+    if transport:
+        lines += ["", "[transport]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in transport.items()]
+    return "\n".join(lines) + "\n"
+
+
+@attrs.define
+class LocalCluster:
+    """Node processes of one cluster on this machine (see the module docstring)."""
+
+    root: Path
+    members: dict[int, Address]
+    cluster_id: str
+    protocol: str
+    config_path: Path
+    log_level: str = "warning"
+    python: str = sys.executable
+    processes: dict[int, trio.Process] = attrs.field(factory=dict)
+    starts: dict[int, int] = attrs.field(factory=dict)
+
+    def log_path(self, node_id: int) -> Path:
+        """Where the node's output goes (appended across restarts)."""
+        return self.root / f"node-{node_id}.log"
+
+    def command(self, node_id: int) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "pyconsensus",
+            "node",
+            "--config",
+            str(self.config_path),
+            "--id",
+            str(node_id),
+            "--log-level",
+            self.log_level,
+            "--fault-signals",
+            "--exit-with-parent",
+        ]
+
+    async def start(self, node_id: int) -> None:
+        """Start (or restart) node ``node_id``'s process; returns once it runs
+        (not necessarily listening yet - see ``wait_until_serving``)."""
+        old = self.processes.get(node_id)
+        if old is not None and old.returncode is None:
+            raise RuntimeError(f"node {node_id} is already running (pid {old.pid})")
+        with self.log_path(node_id).open("ab") as log:
+            process = await trio.lowlevel.open_process(
+                self.command(node_id),
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes[node_id] = process
+        self.starts[node_id] = self.starts.get(node_id, 0) + 1
+
+    async def start_all(self) -> None:
+        for node_id in sorted(self.members):
+            await self.start(node_id)
+
+    def running(self) -> list[int]:
+        """Nodes whose process is alive."""
+        return [n for n, p in sorted(self.processes.items()) if p.returncode is None]
+
+    def signal(self, node_id: int, signum: int) -> None:
+        process = self.processes[node_id]
+        if process.returncode is None:
+            process.send_signal(signum)
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL the node: no cleanup, no flush - a crash."""
+        self.signal(node_id, signal.SIGKILL)
+
+    def isolate(self, node_id: int, isolated: bool = True) -> None:
+        """Cut the node off from its peers (SIGUSR1) or let it rejoin (SIGUSR2)."""
+        self.signal(node_id, signal.SIGUSR1 if isolated else signal.SIGUSR2)
+
+    async def wait_exit(self, node_id: int, timeout: float = 10.0) -> int:
+        process = self.processes[node_id]
+        with trio.fail_after(timeout):
+            return await process.wait()
+
+    async def stop(self, node_id: int, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if the node has not exited within ``timeout``."""
+        process = self.processes.get(node_id)
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        with trio.move_on_after(timeout):
+            await process.wait()
+            return
+        process.kill()
+        await process.wait()
+
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        async with trio.open_nursery() as nursery:
+            for node_id in list(self.processes):
+                nursery.start_soon(self.stop, node_id, timeout)
+
+    def client(self, **kwargs: Any) -> AbstractAsyncContextManager[Client]:
+        """A network client of this cluster (``open_client`` arguments welcome)."""
+        return open_client(self.members, self.cluster_id, **kwargs)
+
+    async def statuses(
+        self, client: Client, nodes: Iterable[int] | None = None, *, detail: int = 0
+    ) -> dict[int, StatusReply | None]:
+        """Every node's status (``None`` where it did not answer within 0.5 s)."""
+        found: dict[int, StatusReply | None] = {}
+
+        async def ask(node_id: int) -> None:
+            found[node_id] = None
+            with trio.move_on_after(0.5 if detail < 2 else 5.0):
+                try:
+                    found[node_id] = await client.status(node_id, detail=detail)
+                except Exception:  # any failure means no answer
+                    found[node_id] = None
+
+        async with trio.open_nursery() as nursery:
+            for node_id in nodes if nodes is not None else sorted(self.members):
+                nursery.start_soon(ask, node_id)
+        return found
+
+    async def wait_for_leader(
+        self,
+        client: Client,
+        *,
+        timeout: float = 15.0,
+        exclude: Iterable[int] = (),
+        after_term: int = -1,
+    ) -> StatusReply:
+        """Poll until a node other than ``exclude`` leads in a term above
+        ``after_term`` and a majority of nodes agree on it; its status."""
+        excluded = set(exclude)
+        with trio.fail_after(timeout):
+            while True:
+                statuses = await self.statuses(client)
+                for status in statuses.values():
+                    if (
+                        status is not None
+                        and status.role == "leader"
+                        and status.node_id not in excluded
+                        and status.term > after_term
+                    ):
+                        agree = sum(
+                            1
+                            for other in statuses.values()
+                            if other is not None and other.leader == status.node_id
+                        )
+                        if agree > len(self.members) // 2:
+                            return status
+                await trio.sleep(0.02)
+
+    async def wait_until_serving(self, client: Client, timeout: float = 20.0) -> None:
+        """Poll until every running node answers a status request."""
+        with trio.fail_after(timeout):
+            while True:
+                running = self.running()
+                statuses = await self.statuses(client, running)
+                if all(statuses.get(n) is not None for n in running):
+                    return
+                await trio.sleep(0.05)
+
+    async def wait_caught_up(self, client: Client, timeout: float = 30.0) -> int:
+        """Poll until every node has applied the same index as the leader's
+        commit index; returns that index."""
+        with trio.fail_after(timeout):
+            while True:
+                statuses = await self.statuses(client)
+                known = [s for s in statuses.values() if s is not None]
+                if len(known) == len(self.members):
+                    leaders = [s for s in known if s.role == "leader"]
+                    target = max(s.commit_index for s in known)
+                    if leaders and all(s.applied_index == target for s in known):
+                        return target
+                await trio.sleep(0.05)
+
+
+@asynccontextmanager
+async def open_local_cluster(
+    root: Path,
+    *,
+    size: int = 3,
+    protocol: str = "raft",
+    cluster_id: str = "local",
+    settings: Mapping[str, Any] | None = None,
+    protocol_options: Mapping[str, Any] | None = None,
+    transport: Mapping[str, Any] | None = None,
+    log_level: str = "warning",
+    start: bool = True,
+) -> AsyncIterator[LocalCluster]:
+    """Write a cluster file under ``root`` (created), start ``size`` nodes
+    (unless ``start`` is False), and stop every process on exit.
+
+    ``settings`` adds top-level keys of the cluster file (``tick_ms``,
+    ``state_machine``, ``sync``...); ``data_dir`` defaults to ``root/data``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(size)
+    members = {i + 1: Address("127.0.0.1", port) for i, port in enumerate(ports)}
+    document: dict[str, Any] = {"protocol": protocol, "data_dir": str(root / "data")}
+    document.update(settings or {})
+    config_path = root / "cluster.toml"
+    config_path.write_text(
+        cluster_toml(cluster_id, members, document, protocol_options or {}, transport)
+    )
+    cluster = LocalCluster(
+        root=root,
+        members=members,
+        cluster_id=cluster_id,
+        protocol=protocol,
+        config_path=config_path,
+        log_level=log_level,
+    )
+    try:
+        if start:
+            await cluster.start_all()
+        yield cluster
+    finally:
+        with trio.CancelScope(shield=True):
+            await cluster.stop_all()

@@ -1,0 +1,84 @@
+"""``pyconsensus node --config cluster.toml --id N``: run one node of a service.
+
+The cluster file (see ``pyconsensus.adapters.trio.config``) names the state
+machine to replicate as ``state_machine = "module:Class"`` (default: the
+built-in key-value store, ``pyconsensus.rsm.kv:KVStateMachine``); modules are
+looked up next to the cluster file first. The node runs until SIGINT or
+SIGTERM and then shuts down cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyconsensus.core.errors import ConfigError
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "node",
+        help="run one node of a replicated service from a cluster file",
+        description="Run one node of a replicated state machine (trio runtime, TCP, LMDB).",
+    )
+    parser.add_argument("--config", required=True, help="the cluster file (TOML)")
+    parser.add_argument("--id", type=int, required=True, help="this node's id in [members]")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    # For tests and the demo: fault injection by signal, and a lifeline to the parent.
+    parser.add_argument("--fault-signals", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    parser.set_defaults(run=run_node)
+
+
+def load_state_machine(spec: str, search: Path | None = None) -> Any:
+    """An instance of ``module:Class`` (``search`` is tried first for the module)."""
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise ConfigError(f"state_machine must look like 'module:Class', got {spec!r}")
+    if search is not None and str(search) not in sys.path:
+        sys.path.insert(0, str(search))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import the state machine module {module_name!r}: {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ConfigError(f"module {module_name!r} has no {class_name!r}")
+    return cls()
+
+
+def run_node(args: argparse.Namespace) -> int:
+    import trio  # noqa: PLC0415 (see demo_command.run_demo)
+
+    from pyconsensus.adapters.trio import load_config  # noqa: PLC0415
+    from pyconsensus.cli.node_service import serve  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s node {args.id} %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.config, args.id)
+        machine = load_state_machine(config.state_machine, Path(args.config).resolve().parent)
+    except ConfigError as exc:
+        print(f"pyconsensus node: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        trio.run(
+            functools.partial(
+                serve,
+                config,
+                machine,
+                fault_signals=args.fault_signals,
+                exit_with_parent=args.exit_with_parent,
+            )
+        )
+    return 0
