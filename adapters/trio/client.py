@@ -48,9 +48,21 @@ from pyconsensus.service.messages import (
     Submit,
 )
 
-Attempt = Callable[[int, Submit | Query], Awaitable[Reply]]
+
+class AttemptState:
+    """What one attempt did: ``sent`` is set once the request left (or was
+    handed to the local core), after which it may take effect."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+Attempt = Callable[[int, "Submit | Query", AttemptState], Awaitable[Reply]]
 """Sends one request to one node and returns its ``Reply``; raises ``NotSent``
-or ``ConnectionLost``. The request's ``request_id`` is filled in by the callee."""
+or ``ConnectionLost``. The request's ``request_id`` is filled in by the callee,
+which sets ``AttemptState.sent`` when the request leaves."""
 
 
 @attrs.frozen(slots=True)
@@ -88,37 +100,34 @@ class RequestRunner:
         last_problem = "no node could be tried"
         target = self.leader
         tried: set[int] = set()
-        while True:
-            remaining = deadline - trio.current_time()
-            if remaining <= 0:
-                break
+        while trio.current_time() < deadline:
             node = target if target is not None else self._pick(tried)
             tried.add(node)
             target = None
+            attempt = AttemptState()
             reply: Reply | None = None
-            with trio.move_on_after(min(self.policy.attempt_timeout, remaining)):
+            problem: Exception | None = None
+            timeout = min(self.policy.attempt_timeout, deadline - trio.current_time())
+            with trio.move_on_after(timeout):
                 try:
-                    reply = await self.attempt(node, request)
-                except NotSent as exc:
-                    last_problem = str(exc)
-                    if self.leader == node:
-                        self.leader = None
-                    await self._pause(tried, deadline)
-                    continue
-                except ConnectionLost as exc:
-                    last_problem = str(exc)
-                    maybe_applied = maybe_applied or is_command
-                    if self.leader == node:
-                        self.leader = None
-                    continue
+                    reply = await self.attempt(node, request, attempt)
+                except (NotSent, ConnectionLost) as exc:
+                    problem = exc
             if reply is None:
-                last_problem = f"node {node} did not answer within {self.policy.attempt_timeout} s"
-                maybe_applied = maybe_applied or is_command
+                # The attempt failed or timed out; if the request had left,
+                # it may be applied (or still be, later).
+                maybe_applied = maybe_applied or (is_command and attempt.sent)
+                if problem is None:
+                    problem = TimeoutError(f"node {node} did not answer within {timeout:.2f} s")
+                last_problem = str(problem)
                 if self.leader == node:
                     self.leader = None
+                if isinstance(problem, NotSent):
+                    await self._pause(tried, deadline)
                 continue
             if reply.status == ReplyStatus.OK:
-                self.leader = node
+                hint = reply.leader_hint
+                self.leader = hint if hint in self.nodes else node
                 return reply
             error = reply_error(reply)
             last_problem = f"node {node}: {error}"
@@ -236,8 +245,10 @@ class Client:
             raise ConnectionLost(f"node {node_id} answered a status request with {reply!r}")
         return reply
 
-    async def _attempt(self, node: int, request: Submit | Query) -> Reply:
-        reply = await self.pool.call(node, lambda rid: attrs.evolve(request, request_id=rid))
+    async def _attempt(self, node: int, request: Submit | Query, state: AttemptState) -> Reply:
+        connection = await self.pool.get(node)
+        state.sent = True
+        reply = await connection.call(lambda rid: attrs.evolve(request, request_id=rid))
         if not isinstance(reply, Reply):
             raise ConnectionLost(f"node {node} answered with {type(reply).__name__}")
         return reply

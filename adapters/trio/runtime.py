@@ -33,7 +33,12 @@ import trio
 from pyconsensus.adapters.cbor import Codec, EncodeError, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
-from pyconsensus.adapters.trio.client import RequestRunner, RetryPolicy, new_client_id
+from pyconsensus.adapters.trio.client import (
+    AttemptState,
+    RequestRunner,
+    RetryPolicy,
+    new_client_id,
+)
 from pyconsensus.adapters.trio.config import NodeConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
 from pyconsensus.adapters.trio.errors import IndeterminateResult, NodeStopped, outcome_to_reply
@@ -400,14 +405,16 @@ class Node:
         self._waiters[rid] = done
         self._wake()
 
-    async def _attempt(self, node: int, request: Submit | Query) -> Reply:
+    async def _attempt(self, node: int, request: Submit | Query, state: AttemptState) -> Reply:
         """One attempt of the API's retry loop."""
         if self.stopping:
             raise NodeStopped(f"node {self.node_id} is stopping")
         if node != self.node_id:
             assert self._pool is not None
             forwarded = attrs.evolve(request, forwarded=True)
-            reply = await self._pool.call(node, lambda rid: attrs.evolve(forwarded, request_id=rid))
+            connection = await self._pool.get(node)
+            state.sent = True
+            reply = await connection.call(lambda rid: attrs.evolve(forwarded, request_id=rid))
             if not isinstance(reply, Reply):
                 raise ConnectionLost(f"node {node} answered with {type(reply).__name__}")
             return reply
@@ -416,6 +423,7 @@ class Node:
             self._submit_here(request, waiter)
         except ValueError as exc:
             return Reply(0, ReplyStatus.FAILED, b"", 0, "bad_request", str(exc), None)
+        state.sent = True
         await waiter.event.wait()
         if waiter.outcome is None:
             raise IndeterminateResult(
@@ -539,6 +547,8 @@ class Node:
             reply = Reply(
                 0, status, b"", 0, "indeterminate", f"forwarding to node {leader} failed", leader
             )
+        elif reply.status == ReplyStatus.OK and reply.leader_hint is None:
+            reply = attrs.evolve(reply, leader_hint=leader)  # tell the client who leads
         connection.answer(attrs.evolve(reply, request_id=request.request_id))
 
     def _status_reply(self, request: StatusRequest) -> StatusReply:
