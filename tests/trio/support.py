@@ -41,12 +41,15 @@ async def running_cluster(
     protocol: str = "raft",
     size: int = 3,
     durable: bool = False,
+    elsewhere: dict[int, Address] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[dict[int, Node]]:
     """``size`` nodes in this process (one trio loop), each with its own port;
-    LMDB storage if ``durable``, else ``MemoryStorage``. Yields once a leader
-    is elected."""
+    LMDB storage if ``durable``, else ``MemoryStorage``. Members listed in
+    ``elsewhere`` are not started: their address is given (a test's fake).
+    Yields once a leader is elected."""
     addresses = members(size)
+    addresses.update(elsewhere or {})
     nodes: dict[int, Node] = {}
     async with trio.open_nursery() as nursery:
 
@@ -74,7 +77,8 @@ async def running_cluster(
                 storage.close()
 
         for node_id in addresses:
-            await nursery.start(run, node_id)
+            if node_id not in (elsewhere or {}):
+                await nursery.start(run, node_id)
         await wait_for(lambda: leader_of(nodes) is not None, timeout=15)
         yield nodes
         nursery.cancel_scope.cancel()

@@ -1,0 +1,243 @@
+"""A real cluster: three node processes on loopback, LMDB on disk, TCP between
+them, SIGKILL and isolation as the faults. Every wait polls a condition
+against a deadline; ports are chosen at run time."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Hashable
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+from pyconsensus.adapters.cbor import encode
+from pyconsensus.adapters.trio import Client, IndeterminateResult
+from pyconsensus.adapters.trio.framing import prefixed
+from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
+from pyconsensus.core.errors import ConsensusError
+from pyconsensus.rsm import kv
+from pyconsensus.service.messages import WIRE_VERSION, ConnectionKind, Hello
+from pyconsensus.sim.history import FAIL, INFO, OK, History, counts
+from pyconsensus.sim.linearizability import check
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc").exists(), reason="needs a Unix with /proc-style process control"
+)
+
+
+async def _write_many(client: Client, prefix: bytes, count: int) -> dict[bytes, bytes]:
+    written = {}
+    for i in range(count):
+        key, value = prefix + b"%03d" % i, b"value-%d" % i
+        assert await client.propose(kv.put(key, value)) == kv.OK
+        written[key] = value
+    return written
+
+
+async def _same_state_everywhere(cluster: LocalCluster, client: Client) -> bytes:
+    """Wait until every node applied the leader's commit index; the shared digest."""
+    await cluster.wait_caught_up(client, timeout=20)
+    statuses = await cluster.statuses(client, detail=1)
+    digests = {s.digest for s in statuses.values() if s is not None}
+    assert len(digests) == 1 and None not in statuses.values()
+    return digests.pop()
+
+
+async def test_three_processes_elect_a_leader_and_commit(tmp_path: Path) -> None:
+    with trio.fail_after(40):
+        async with open_local_cluster(tmp_path) as cluster, cluster.client() as client:
+            await cluster.wait_until_serving(client)
+            leader = await cluster.wait_for_leader(client)
+            written = await _write_many(client, b"k", 20)
+            assert client.leader == leader.node_id
+            for key, value in written.items():
+                assert kv.decode_get(await client.read(kv.get(key))) == value
+            await _same_state_everywhere(cluster, client)
+
+
+async def test_sigkilled_leader_is_replaced_and_restarts_from_lmdb_to_catch_up(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(60):
+        async with open_local_cluster(tmp_path) as cluster, cluster.client() as client:
+            await cluster.wait_until_serving(client)
+            old = await cluster.wait_for_leader(client)
+            before = await _write_many(client, b"before", 20)
+            cluster.kill(old.node_id)
+            await cluster.wait_exit(old.node_id)
+            new = await cluster.wait_for_leader(client, exclude={old.node_id}, after_term=old.term)
+            assert new.node_id != old.node_id and new.term > old.term
+            after = await _write_many(client, b"after", 20)
+            await cluster.start(old.node_id)
+            await _same_state_everywhere(cluster, client)
+            restarted = (await cluster.statuses(client, [old.node_id]))[old.node_id]
+            assert restarted is not None and restarted.role == "follower"
+            assert restarted.leader == new.node_id
+            for key, value in {**before, **after}.items():
+                assert kv.decode_get(await client.read(kv.get(key))) == value
+
+
+async def test_isolated_follower_rejoins_without_disrupting_the_leader(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with open_local_cluster(tmp_path) as cluster, cluster.client() as client:
+            await cluster.wait_until_serving(client)
+            leader = await cluster.wait_for_leader(client)
+            follower = next(n for n in cluster.members if n != leader.node_id)
+            cluster.isolate(follower)
+            await _write_many(client, b"while-away", 10)
+            # Cut off, the follower notices the silence and campaigns (PreVote).
+            with trio.fail_after(10):
+                while True:
+                    seen = (await cluster.statuses(client, [follower]))[follower]
+                    if seen is not None and seen.role != "follower":
+                        break
+                    await trio.sleep(0.02)
+            cluster.isolate(follower, False)
+            await _same_state_everywhere(cluster, client)
+            now = (await cluster.statuses(client, [leader.node_id]))[leader.node_id]
+            assert now is not None
+            assert (now.role, now.term) == ("leader", leader.term)  # never deposed
+
+
+async def test_garbage_and_oversized_frames_are_refused_while_the_cluster_commits(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(40):
+        async with (
+            open_local_cluster(tmp_path, transport={"max_frame_bytes": 65536}) as cluster,
+            cluster.client() as client,
+        ):
+            await cluster.wait_until_serving(client)
+            await cluster.wait_for_leader(client)
+            target = cluster.members[2]
+            hello = prefixed(encode(Hello("local", ConnectionKind.PEER, 1, "raft", WIRE_VERSION)))
+            attacks = [
+                b"\x00\x00\x10\x00" + b"not cbor at all, just noise" * 10,
+                struct.pack(">I", 1 << 31) + b"x" * 64,  # 2 GiB claimed
+                hello + prefixed(b"\x01\x12" + b"\xff" * 40),  # a broken AppendEntries
+            ]
+            for attack in attacks:
+                stream = await trio.open_tcp_stream(target.host, target.port)
+                async with stream:
+                    await stream.send_all(attack)
+                    with trio.fail_after(5):  # the node hangs up on us
+                        try:
+                            while await stream.receive_some(4096):
+                                pass
+                        except trio.BrokenResourceError:
+                            pass
+                await _write_many(client, b"still-%d-" % len(attack), 5)
+            await _same_state_everywhere(cluster, client)
+            log = cluster.log_path(2).read_text()
+            assert "exceeds the limit" in log and "undecodable frame" in log
+
+
+async def test_client_history_under_crash_and_isolation_is_linearizable(tmp_path: Path) -> None:
+    history = History()
+    keys = [b"a", b"b", b"c"]
+    with trio.fail_after(90):
+        async with open_local_cluster(tmp_path) as cluster, cluster.client() as admin:
+            await cluster.wait_until_serving(admin)
+            await cluster.wait_for_leader(admin)
+            began = trio.current_time()
+            stop_at = began + 6.0
+
+            async def run_client(number: int) -> None:
+                async with cluster.client(timeout=2.0, attempt_timeout=0.5, seed=number) as c:
+                    recorder = RecordingClient(
+                        c, history, number, began, keys, random.Random(number)
+                    )
+                    await recorder.run_until(stop_at)
+
+            async def faults() -> None:
+                await trio.sleep_until(began + 1.0)
+                leader = await cluster.wait_for_leader(admin)
+                cluster.kill(leader.node_id)
+                await cluster.wait_exit(leader.node_id)
+                await cluster.wait_for_leader(
+                    admin, exclude={leader.node_id}, after_term=leader.term
+                )
+                await trio.sleep_until(began + 2.5)
+                await cluster.start(leader.node_id)
+                await trio.sleep_until(began + 3.5)
+                current = await cluster.wait_for_leader(admin)
+                victim = next(n for n in cluster.members if n != current.node_id)
+                cluster.isolate(victim)
+                await trio.sleep_until(began + 4.5)
+                cluster.isolate(victim, False)
+
+            async with trio.open_nursery() as nursery:
+                for number in range(1, 5):
+                    nursery.start_soon(run_client, number)
+                nursery.start_soon(faults)
+            await _same_state_everywhere(cluster, admin)
+    operations = history.operations()
+    ok = [op for op in operations if op.status == OK]
+    assert len(ok) > 100  # the run did real work...
+    assert {op.f for op in ok} == {"put", "get", "cas", "append"}
+    result = check(operations)
+    print(f"history: {counts(operations)}, explored {result.explored}")
+    assert result.valid is True, result.failure.explain() if result.failure else result
+
+
+@attrs.define
+class RecordingClient:
+    """Runs random put/get/cas/append operations and records them in ``history``
+    as a Jepsen-style client would: ``ok`` with the answer, ``fail`` when the
+    operation certainly had no effect, ``info`` when nobody can tell."""
+
+    client: Client
+    history: History
+    number: int
+    began: float
+    keys: list[bytes]
+    rng: random.Random
+    last_seen: dict[bytes, bytes | None] = attrs.field(factory=dict)
+    count: int = 0
+
+    def clock(self) -> int:
+        return int((trio.current_time() - self.began) * 1000)
+
+    async def run_until(self, stop_at: float) -> None:
+        while trio.current_time() < stop_at:
+            await self.one_operation()
+
+    async def one_operation(self) -> None:
+        self.count += 1
+        key = self.rng.choice(self.keys)
+        kind = self.rng.choice(["put", "get", "cas", "append"])
+        unique = b"%d.%d" % (self.number, self.count)
+        if kind == "get":
+            await self._read(key)
+            return
+        given: Hashable
+        if kind == "put":
+            command, given = kv.put(key, unique), unique
+        elif kind == "append":
+            command, given = kv.append(key, b"," + unique), b"," + unique
+        else:
+            expected = self.last_seen.get(key)
+            command, given = kv.cas(key, expected, unique), (expected, unique)
+        op = self.history.invoke(self.number, kind, key, given, self.clock())
+        try:
+            answer = await self.client.propose(command)
+        except IndeterminateResult:
+            self.history.complete(op, INFO, None, self.clock())
+        except ConsensusError:  # Unavailable, RequestRejected, NotLeader: no effect
+            self.history.complete(op, FAIL, None, self.clock())
+        else:
+            output = kv.decode_cas(answer) if kind == "cas" else None
+            self.history.complete(op, OK, output, self.clock())
+
+    async def _read(self, key: bytes) -> None:
+        op = self.history.invoke(self.number, "get", key, None, self.clock())
+        try:
+            value = kv.decode_get(await self.client.read(kv.get(key)))
+        except ConsensusError:
+            self.history.complete(op, FAIL, None, self.clock())  # a read has no effect
+            return
+        self.last_seen[key] = value
+        self.history.complete(op, OK, value, self.clock())
