@@ -1,0 +1,62 @@
+"""The example key-value service: its state machine alone, and replicated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trio
+
+from pyconsensus.adapters.trio import NodeConfig, open_node
+from pyconsensus.cli.node_command import load_state_machine
+from pyconsensus.core.storage import MemoryStorage
+from tests.trio.support import members, wait_for
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kvstore"
+
+
+def _command(op: str, key: str, **fields: object) -> bytes:
+    return json.dumps({"op": op, "key": key, **fields}).encode()
+
+
+def test_the_store_answers_put_get_cas_delete_and_errors_alike() -> None:
+    store = load_state_machine("kvstore:KVStore", EXAMPLE)
+    assert json.loads(store.apply(_command("put", "a", value="1"))) == {"ok": True}
+    assert json.loads(store.query(_command("get", "a"))) == {"value": "1"}
+    assert json.loads(store.apply(_command("cas", "a", expected="0", value="2"))) == {
+        "ok": False,
+        "value": "1",
+    }
+    assert json.loads(store.apply(_command("cas", "a", expected="1", value="2"))) == {"ok": True}
+    assert json.loads(store.apply(_command("cas", "b", expected=None, value="x"))) == {"ok": True}
+    assert json.loads(store.apply(_command("delete", "a"))) == {"ok": True}
+    assert json.loads(store.apply(_command("delete", "a"))) == {"ok": False}
+    assert "error" in json.loads(store.apply(b"not json"))
+    copy = load_state_machine("kvstore:KVStore", EXAMPLE)
+    copy.restore(store.snapshot())
+    assert copy.snapshot() == store.snapshot()
+
+
+async def test_three_replicas_of_the_example_store_agree(tmp_path: Path) -> None:
+    addresses = members(3)
+    machines = {n: load_state_machine("kvstore:KVStore", EXAMPLE) for n in addresses}
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nodes = {}
+
+            async def run(node_id: int, task_status: trio.TaskStatus[None]) -> None:
+                config = NodeConfig("kv", node_id, addresses, data_dir=tmp_path / str(node_id))
+                async with open_node(config, machines[node_id], storage=MemoryStorage()) as node:
+                    nodes[node_id] = node
+                    task_status.started()
+                    await trio.sleep_forever()
+
+            for node_id in addresses:
+                await nursery.start(run, node_id)
+            answer = await nodes[1].propose(_command("put", "color", value="blue"))
+            assert json.loads(answer) == {"ok": True}
+            answer = await nodes[2].propose(_command("cas", "color", expected="blue", value="red"))
+            assert json.loads(answer) == {"ok": True}
+            assert json.loads(await nodes[3].read(_command("get", "color"))) == {"value": "red"}
+            await wait_for(lambda: len({m.snapshot() for m in machines.values()}) == 1)
+            nursery.cancel_scope.cancel()
