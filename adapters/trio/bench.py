@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import trio
 
-from pyconsensus.adapters.trio.client import open_client
+from pyconsensus.adapters.trio.client import Client, open_client
 from pyconsensus.adapters.trio.config import Address
 from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
 from pyconsensus.rsm import kv
@@ -83,26 +83,30 @@ async def generate_load(
     window_start = start + warmup
     window_end = window_start + seconds
 
-    async def writer(index: int) -> None:
+    async def writer(index: int, client: Client) -> None:
         nonlocal errors
-        async with open_client(members, cluster_id, timeout=10.0) as client:
-            seq = 0
-            while trio.current_time() < window_end:
-                seq += 1
-                command = command_of(payload, index, seq)
-                began = trio.current_time()
-                try:
-                    await client.propose(command)
-                except Exception:  # counted, the benchmark goes on
-                    errors += 1
-                    continue
-                done = trio.current_time()
-                if began >= window_start and done <= window_end:
-                    latencies.append(done - began)
+        seq = 0
+        while trio.current_time() < window_end:
+            seq += 1
+            command = command_of(payload, index, seq)
+            began = trio.current_time()
+            try:
+                await client.propose(command)
+            except Exception:  # counted, the benchmark goes on
+                errors += 1
+                continue
+            done = trio.current_time()
+            if began >= window_start and done <= window_end:
+                latencies.append(done - began)
 
-    async with trio.open_nursery() as nursery:
+    async with (
+        open_client(members, cluster_id, timeout=10.0) as first,
+        trio.open_nursery() as nursery,
+    ):
+        # Every writer is a session of its own; they share one connection per
+        # node (as etcd's benchmark shares --conns among --clients).
         for index in range(clients):
-            nursery.start_soon(writer, index)
+            nursery.start_soon(writer, index, first.new_session())
     return LoadResult(
         clients=clients,
         seconds=seconds,

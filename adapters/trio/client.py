@@ -202,6 +202,21 @@ class Client:
     def client_id(self) -> int:
         return self.session.client_id
 
+    def new_session(self, client_id: int | None = None) -> Client:
+        """Another client with a session of its own that shares this one's
+        connections (many logical clients over few TCP connections, as a load
+        generator or an application server would have them)."""
+        other = Client(
+            self.pool,
+            self.runner.nodes,
+            timeout=self.timeout,
+            policy=self.runner.policy,
+            client_id=client_id if client_id is not None else new_client_id(),
+            rng=random.Random(self.runner.rng.getrandbits(64)),
+        )
+        other.runner.leader = self.runner.leader
+        return other
+
     @property
     def leader(self) -> int | None:
         """The node this client believes leads (its next target)."""

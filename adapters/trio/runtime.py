@@ -166,6 +166,7 @@ class Node:
         self.server = Server(config, self, codec, self.counters, SERVICE_TYPES)
         self.port: int | None = None
         self.batches = 0
+        self.writes = 0
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
         self._woken = False
@@ -252,6 +253,7 @@ class Node:
         counters.update({f"core.{k}": v for k, v in self.core.counters.items()})
         counters.update({f"rsm.{k}": v for k, v in self.rsm.counters.items()})
         counters["batches"] = self.batches
+        counters["storage.writes"] = self.writes
         return NodeStatus(
             node_id=self.node_id,
             protocol=self.config.protocol,
@@ -358,6 +360,7 @@ class Node:
                 write = ready.write
                 if write is not None and not write.is_empty():
                     # Durable before anything of this batch leaves the node.
+                    self.writes += 1
                     await trio.to_thread.run_sync(storage.write, write, limiter=limiter)
                 if ready.messages:
                     self._send(ready.messages)

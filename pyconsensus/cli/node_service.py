@@ -42,6 +42,14 @@ async def serve(
                         log.info("signal %d: stopping", signum)
                         break
                 nursery.cancel_scope.cancel()
+            status = node.status()
+            log.info(
+                "stopping at term %d, commit %d, applied %d; counters: %s",
+                status.term,
+                status.commit_index,
+                status.applied_index,
+                ", ".join(f"{k}={v}" for k, v in sorted(status.counters.items())),
+            )
 
 
 async def _watch_parent(scope: trio.CancelScope) -> None:
