@@ -111,6 +111,7 @@ async def run(options: DemoOptions) -> int:
     if options.directory is not None:
         root = Path(options.directory)
         root.mkdir(parents=True, exist_ok=True)
+        options = attrs.evolve(options, keep=True)  # the user's directory is left alone
     else:
         root = Path(tempfile.mkdtemp(prefix="pyconsensus-demo-"))
     try:

@@ -35,7 +35,7 @@ def register(commands: Any) -> None:
         help="give up (exit 2) if the whole demo takes longer (default 120 s)",
     )
     parser.add_argument(
-        "--dir", default=None, help="where to put the cluster (default: a temp dir)"
+        "--dir", default=None, help="where to put the cluster (kept; default: a temp dir, removed)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the data and logs afterwards")
     parser.add_argument("--no-kill", action="store_true", help="skip the leader crash")

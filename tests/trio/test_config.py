@@ -1,0 +1,96 @@
+"""Cluster files: parsed into typed configs, mistakes refused with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyconsensus.adapters.trio import Address, NodeConfig, load_config
+from pyconsensus.adapters.trio.config import DEFAULT_STATE_MACHINE
+from pyconsensus.core.errors import ConfigError
+
+CLUSTER = """
+cluster_id = "orders"
+protocol = "zab"
+data_dir = "state"
+tick_ms = 20
+request_timeout_s = 2.5
+forward = false
+compact_every = 500
+state_machine = "mymodule:Machine"
+
+[members]
+1 = "127.0.0.1:7001"
+2 = "127.0.0.1:7002"
+3 = "[::1]:7003"
+
+[protocol_options]
+sync_ticks = 8
+init_ticks = 16
+
+[transport]
+max_frame_bytes = 65536
+"""
+
+
+def test_a_cluster_file_becomes_one_typed_config_per_node(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(CLUSTER)
+    config = load_config(path, 3)
+    assert config.cluster_id == "orders" and config.node_id == 3 and config.protocol == "zab"
+    assert config.members[3] == Address("::1", 7003) and str(config.members[3]) == "[::1]:7003"
+    assert config.address == config.members[3]
+    assert sorted(config.peers) == [1, 2]
+    assert config.data_dir == tmp_path / "state" / "node-3"
+    assert config.tick_interval == pytest.approx(0.02)
+    assert config.request_timeout == 2.5 and config.forward is False
+    assert config.compact_every == 500 and config.state_machine == "mymodule:Machine"
+    assert config.protocol_options == {"sync_ticks": "8", "init_ticks": "16"}
+    assert config.transport.max_frame_bytes == 65536
+
+
+def test_defaults_suit_a_lan() -> None:
+    config = NodeConfig("c", 1, {1: Address("127.0.0.1", 1)})
+    assert config.protocol == "raft" and config.forward and config.sync
+    assert config.tick_interval == 0.01 and config.state_machine == DEFAULT_STATE_MACHINE
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('cluster_id = "orders"', "cluster_id"),
+        ('protocol = "zab"', "unknown protocol"),
+        ('3 = "[::1]:7003"', "not a host:port"),
+        ("tick_ms = 20", "must be a number"),
+        ("forward = false", "true or false"),
+        ("request_timeout_s = 2.5", "unknown keys in the cluster file: colour"),
+    ],
+)
+def test_mistakes_are_refused_with_a_reason(tmp_path: Path, change: str, message: str) -> None:
+    broken = {
+        'cluster_id = "orders"': 'cluster_id = ""',
+        'protocol = "zab"': 'protocol = "pbft"',
+        '3 = "[::1]:7003"': '3 = "localhost"',
+        "tick_ms = 20": 'tick_ms = "fast"',
+        "forward = false": 'forward = "no"',
+        "request_timeout_s = 2.5": "request_timeout_s = 2.5\ncolour = 3",
+    }[change]
+    path = tmp_path / "cluster.toml"
+    path.write_text(CLUSTER.replace(change, broken))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, 1)
+
+
+def test_a_node_must_be_a_member(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(CLUSTER)
+    with pytest.raises(ConfigError, match="not among the members"):
+        load_config(path, 4)
+
+
+def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text("members = [")
+    with pytest.raises(ConfigError, match=str(path)):
+        load_config(path, 1)
