@@ -128,6 +128,7 @@ class _Own:
     request_id: RequestId
     data: bytes
     age: int = 0  # ticks since it was last handed over
+    attempts: int = 0
 
 
 class AtomicBroadcast:
@@ -197,7 +198,6 @@ class AtomicBroadcast:
         for seq, own in self._own.items():
             own.age += 1
             if own.age >= retry:
-                self._counters["forward.retried"] += 1
                 self._hand_over(seq, own)
 
     def receive(self, message: object) -> None:
@@ -281,6 +281,9 @@ class AtomicBroadcast:
 
     def _hand_over(self, seq: int, own: _Own) -> None:
         own.age = 0
+        own.attempts += 1
+        if own.attempts > 1:
+            self._counters["forward.retried"] += 1
         status = self.core.status()
         if status.role is Role.LEADER:
             self._propose_to_core(MessageId(self._id, seq), own.data)
@@ -288,7 +291,9 @@ class AtomicBroadcast:
             self._outbox.send(Forward(self._id, status.leader, seq, own.data))
             self._counters["forward.sent"] += 1
         else:
-            self._counters["forward.no_leader"] += 1  # try again after the retry timeout
+            # No leader known (an election is on): look again at the next tick.
+            own.age = self.config.forward_retry_ticks - 1
+            self._counters["forward.waiting_for_leader"] += 1
 
     def _propose_to_core(self, mid: MessageId, data: bytes) -> None:
         if mid.seq in self._seen[mid.origin]:

@@ -12,6 +12,7 @@ must reach every member that is up (liveness after healing).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from random import Random
 
@@ -77,6 +78,8 @@ class BroadcastRunResult:
     broadcasts: int
     deliveries: int
     end_ms: int
+    counters: Counter[str] = attrs.field(factory=Counter)
+    """Summed ``counters`` of the members up at the end of the run."""
 
     @property
     def ok(self) -> bool:
@@ -91,6 +94,7 @@ class BroadcastSweepResult:
     stats: SimStats = attrs.field(factory=SimStats)
     broadcasts: int = 0
     deliveries: int = 0
+    counters: Counter[str] = attrs.field(factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -268,6 +272,10 @@ def run_broadcast_seed(
     except InvariantViolation as exc:
         violation = Violation(exc.property, exc.detail, sim.now, sim.stats.steps)
     ledger = safety[0].ledger
+    counters: Counter[str] = Counter()
+    for node in sim.nodes.values():
+        if node is not None:
+            counters.update(node.counters)
     return BroadcastRunResult(
         seed,
         violation,
@@ -275,6 +283,7 @@ def run_broadcast_seed(
         broadcasts=len(ledger) if ledger is not None else 0,
         deliveries=safety[0].deliveries,
         end_ms=sim.now,
+        counters=counters,
     )
 
 
@@ -293,6 +302,7 @@ def broadcast_sweep(
         result.stats.add(run.stats)
         result.broadcasts += run.broadcasts
         result.deliveries += run.deliveries
+        result.counters.update(run.counters)
         if not run.ok:
             result.failures.append(run)
         if on_result is not None:
