@@ -27,6 +27,7 @@ from pyconsensus.sim.faults import FAULT_KINDS, Restart, Scheduled, random_sched
 from pyconsensus.sim.network import NetworkConfig
 from pyconsensus.sim.protocols import ProtocolSpec
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.sweep import RunConfig
 
 
 @attrs.frozen(slots=True)
@@ -55,6 +56,22 @@ class BroadcastRunConfig:
     network: NetworkConfig = attrs.field(
         factory=lambda: NetworkConfig(min_delay_ms=1, max_delay_ms=8)
     )
+
+    @classmethod
+    def from_run_config(cls, config: RunConfig) -> BroadcastRunConfig:
+        """The broadcast run closest to a generic consensus ``RunConfig`` (same
+        group size, fault kinds and pacing, network and tick; its clients and
+        liveness timeout have no counterpart here)."""
+        return cls(
+            nodes=config.nodes,
+            duration_ms=config.duration_ms,
+            faults=config.faults,
+            mean_fault_gap_ms=config.mean_fault_gap_ms,
+            settle_timeout_ms=config.liveness_timeout_ms,
+            compact_every=config.compact_every,
+            tick_ms=config.tick_ms,
+            network=config.network,
+        )
 
     def sim_config(self) -> SimConfig:
         return SimConfig(

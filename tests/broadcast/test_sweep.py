@@ -164,6 +164,14 @@ def test_reliable_broadcast_is_not_atomic() -> None:
     assert caught(both) == "Total Order"
 
 
+def test_a_generic_run_config_translates_to_a_broadcast_run() -> None:
+    generic = RunConfig(nodes=5, duration_ms=1_000, faults=frozenset({"loss"}))
+    config = BroadcastRunConfig.from_run_config(generic)
+    assert (config.nodes, config.duration_ms, config.faults) == (5, 1_000, frozenset({"loss"}))
+    assert config.network == generic.network
+    assert run_broadcast_seed(LAZY_SPEC, 3, config).ok
+
+
 def test_a_spec_without_broadcast_checkers_cannot_be_swept() -> None:
     with pytest.raises(ValueError):
         run_broadcast_seed(attrs.evolve(EAGER_SPEC, checkers=tuple), 0)
