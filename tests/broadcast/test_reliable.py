@@ -184,3 +184,20 @@ def test_lazy_forgets_a_relayed_message_once_every_member_acknowledged_the_relay
     assert node.counters["relayed"] == 1
     assert node.stored == {}
     assert node.idle
+
+
+def test_a_group_of_one_delivers_to_itself_and_sends_nothing() -> None:
+    for variant in (EagerReliableBroadcast, LazyReliableBroadcast):
+        h = group(variant, members=(1,))
+        h.propose(1, b"x")
+        h.tick(1, 50)
+        assert payloads(h.applied[1]) == [b"x"]
+        assert h.pending == []
+
+
+def test_in_a_group_of_two_there_is_nobody_to_relay_to() -> None:
+    h = group(EagerReliableBroadcast, members=(1, 2))
+    h.propose(1, b"x")
+    h.stabilize()
+    assert count_data(h) == 1
+    assert payloads(h.applied[2]) == [b"x"]
