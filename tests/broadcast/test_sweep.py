@@ -1,0 +1,177 @@
+"""Seeded fault sweeps of every primitive, and proof that the checkers bite."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import attrs
+import pytest
+
+from pyconsensus.broadcast import BroadcastConfig
+from pyconsensus.broadcast.checkers import BroadcastSafety, TotalOrder
+from pyconsensus.broadcast.sim import (
+    ATOMIC_PAXOS_SPEC,
+    ATOMIC_RAFT_SPEC,
+    ATOMIC_ZAB_SPEC,
+    BEST_EFFORT_SPEC,
+    EAGER_SPEC,
+    LAZY_SPEC,
+    make_atomic_spec,
+    make_spec,
+)
+from pyconsensus.broadcast.sweep import (
+    BroadcastRunConfig,
+    BroadcastSweepResult,
+    broadcast_sweep,
+    run_broadcast_seed,
+    summarize_broadcast,
+)
+from pyconsensus.sim import ProtocolSpec, RunConfig, summarize, sweep
+from tests.broadcast.broken import (
+    ForgetfulAtomic,
+    NeverRelays,
+    NoDeduplication,
+    NoRelay,
+    Tampering,
+)
+
+HAVE_ZAB = importlib.util.find_spec("pyconsensus.zab") is not None
+FIVE = BroadcastRunConfig(nodes=5)
+SENDER_CRASHES_ONLY = BroadcastRunConfig(faults=frozenset(), sender_crashes=3)
+LOSS_ONLY = BroadcastRunConfig(faults=frozenset({"loss"}))
+
+
+def assert_clean(result: BroadcastSweepResult, spec: ProtocolSpec) -> None:
+    assert result.ok, summarize_broadcast(result, spec.properties)
+    stats = result.stats
+    # The faults bit and the group kept working through them.
+    assert stats.crashes > len(result.seeds) and stats.restarts > len(result.seeds)
+    assert stats.dropped_loss > 0 and stats.dropped_partition > 0 and stats.duplicated > 0
+    assert result.broadcasts > 50 * len(result.seeds)
+    assert stats.proposals_acked > 0
+
+
+def test_best_effort_sweep_of_100_seeds() -> None:
+    result = broadcast_sweep(BEST_EFFORT_SPEC, range(100))
+    assert_clean(result, BEST_EFFORT_SPEC)
+    assert result.counters["sent.retransmitted"] > 0
+    assert result.counters["relayed"] == 0
+
+
+def test_eager_reliable_sweep_of_200_seeds() -> None:
+    result = broadcast_sweep(EAGER_SPEC, range(200))
+    assert_clean(result, EAGER_SPEC)
+    assert result.counters["relayed"] > result.broadcasts // 2
+
+
+def test_lazy_reliable_sweep_of_200_seeds() -> None:
+    result = broadcast_sweep(LAZY_SPEC, range(200))
+    assert_clean(result, LAZY_SPEC)
+    counters = result.counters
+    assert counters["suspected"] > 0 and counters["relayed"] > 0
+    # Relays are the exception, and what is stable is forgotten.
+    assert counters["relayed"] < result.broadcasts // 2
+    assert counters["forgotten.stable"] > result.broadcasts
+
+
+@pytest.mark.parametrize("spec", [EAGER_SPEC, LAZY_SPEC], ids=["eager", "lazy"])
+def test_five_member_groups(spec: ProtocolSpec) -> None:
+    result = broadcast_sweep(spec, range(1_000, 1_030), FIVE)
+    assert result.ok, summarize_broadcast(result, spec.properties)
+
+
+def test_atomic_broadcast_over_raft_sweep_of_100_seeds() -> None:
+    result = broadcast_sweep(ATOMIC_RAFT_SPEC, range(100))
+    assert_clean(result, ATOMIC_RAFT_SPEC)
+    assert result.counters["forward.sent"] > 0
+    assert result.counters["snapshots.installed"] > 0
+    assert result.counters["suppressed.duplicate"] > 0
+
+
+def test_atomic_broadcast_over_paxos_sweep_of_100_seeds() -> None:
+    result = broadcast_sweep(ATOMIC_PAXOS_SPEC, range(100))
+    assert_clean(result, ATOMIC_PAXOS_SPEC)
+
+
+@pytest.mark.skipif(not HAVE_ZAB, reason="ZAB not merged yet")
+def test_atomic_broadcast_over_zab_sweep_of_60_seeds() -> None:
+    result = broadcast_sweep(ATOMIC_ZAB_SPEC, range(60))
+    assert_clean(result, ATOMIC_ZAB_SPEC)
+
+
+@pytest.mark.parametrize("spec", [ATOMIC_RAFT_SPEC, ATOMIC_PAXOS_SPEC], ids=["raft", "paxos"])
+def test_atomic_broadcast_passes_the_generic_consensus_sweep(spec: ProtocolSpec) -> None:
+    """Its clients, State Machine Safety and liveness check, unchanged."""
+    result = sweep(spec, range(20), RunConfig())
+    assert result.ok, summarize(result, spec.properties)
+
+
+def test_a_seed_reproduces_its_run_exactly() -> None:
+    first = run_broadcast_seed(LAZY_SPEC, 17)
+    second = run_broadcast_seed(LAZY_SPEC, 17)
+    assert first == second
+
+
+# -- the checkers bite ----------------------------------------------------------
+
+
+def caught(spec: ProtocolSpec, config: BroadcastRunConfig | None = None) -> str:
+    """The property the sweep finds broken within seeds 0..9 (which must happen)."""
+    result = broadcast_sweep(spec, range(10), config, stop_on_failure=True)
+    assert result.failures, f"{spec.name}: the checkers missed a broken variant"
+    violation = result.failures[0].violation
+    assert violation is not None
+    return violation.property
+
+
+def test_a_relay_that_never_happens_is_caught_by_agreement() -> None:
+    """Sender crashes mid-broadcast alone suffice to expose it, and the correct
+    eager variant passes the very same seeds."""
+    assert caught(make_spec("eager", node_class=NoRelay), SENDER_CRASHES_ONLY) == "Agreement"
+    assert broadcast_sweep(EAGER_SPEC, range(10), SENDER_CRASHES_ONLY).ok
+
+
+def test_a_lazy_member_that_never_relays_is_caught_by_agreement() -> None:
+    assert caught(make_spec("lazy", node_class=NeverRelays)) == "Agreement"
+
+
+def test_delivering_duplicates_is_caught() -> None:
+    assert caught(make_spec("eager", node_class=NoDeduplication)) == "No Duplication"
+
+
+def test_a_tampering_relay_is_caught_by_no_creation() -> None:
+    assert caught(make_spec("eager", node_class=Tampering)) == "No Creation"
+
+
+@pytest.mark.parametrize("protocol", ["raft", "paxos"])
+def test_atomic_broadcast_without_deduplication_is_caught(protocol: str) -> None:
+    spec = make_atomic_spec(protocol, node_class=ForgetfulAtomic)
+    assert caught(spec) == "No Duplication"
+
+
+@pytest.mark.parametrize("variant", ["eager", "lazy"])
+def test_reliable_broadcast_over_lossy_links_needs_retransmission(variant: str) -> None:
+    """The link assumption made visible: without acknowledgements and
+    retransmission a lost copy is never replaced."""
+    unreliable = make_spec(variant, BroadcastConfig(retransmit_ticks=0))
+    assert caught(unreliable, LOSS_ONLY) in {"Validity", "Agreement"}
+    assert broadcast_sweep(make_spec(variant), range(10), LOSS_ONLY).ok
+
+
+def test_reliable_broadcast_is_not_atomic() -> None:
+    """Total Order catches members that deliver the same messages in different orders."""
+    both = attrs.evolve(EAGER_SPEC, checkers=lambda: (BroadcastSafety(), TotalOrder()))
+    assert caught(both) == "Total Order"
+
+
+def test_a_generic_run_config_translates_to_a_broadcast_run() -> None:
+    generic = RunConfig(nodes=5, duration_ms=1_000, faults=frozenset({"loss"}))
+    config = BroadcastRunConfig.from_run_config(generic)
+    assert (config.nodes, config.duration_ms, config.faults) == (5, 1_000, frozenset({"loss"}))
+    assert config.network == generic.network
+    assert run_broadcast_seed(LAZY_SPEC, 3, config).ok
+
+
+def test_a_spec_without_broadcast_checkers_cannot_be_swept() -> None:
+    with pytest.raises(ValueError):
+        run_broadcast_seed(attrs.evolve(EAGER_SPEC, checkers=tuple), 0)
