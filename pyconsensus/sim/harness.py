@@ -44,6 +44,9 @@ class Harness(Generic[N]):
         self.applied: dict[NodeId, list[Entry]] = {m: [] for m in self.members}
         self.replies: dict[NodeId, list[Reply]] = {m: [] for m in self.members}
         self.readies: dict[NodeId, list[Ready]] = {m: [] for m in self.members}
+        self.listeners: list[Callable[[NodeId, Ready], None]] = []
+        """Called with every batch, after its write is stored and its messages
+        queued (transcripts and replicated state machines listen here)."""
         for member in self.members:
             self._start(member)
 
@@ -92,6 +95,8 @@ class Harness(Generic[N]):
                     self.applied[node_id] = []
                 self.applied[node_id].extend(ready.committed)
                 self.replies[node_id].extend(ready.replies)
+                for listener in self.listeners:
+                    listener(node_id, ready)
 
     def tick(self, node_id: NodeId, times: int = 1) -> None:
         for _ in range(times):
@@ -188,6 +193,15 @@ class Harness(Generic[N]):
             if other != node_id:
                 self.cut(node_id, other)
                 self.cut(other, node_id)
+
+    def partition(self, *groups: Sequence[NodeId]) -> None:
+        """Nodes in different groups cannot reach each other (both ways)."""
+        for k, left in enumerate(groups):
+            for right in groups[k + 1 :]:
+                for a in left:
+                    for b in right:
+                        self.cut(a, b)
+                        self.cut(b, a)
 
     def heal(self) -> None:
         self.cut_links.clear()

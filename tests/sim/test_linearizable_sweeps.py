@@ -1,0 +1,36 @@
+"""CI sweeps: clients of a replicated key-value store under every nemesis, with
+the history checked for linearizability - for Raft and for Multi-Paxos."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyconsensus.paxos.sim import SPEC as PAXOS
+from pyconsensus.raft.sim import SPEC as RAFT
+from pyconsensus.sim import ProtocolSpec, RunConfig, summarize, sweep
+
+CI_SEEDS = range(300)
+CONFIG = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
+
+
+@pytest.mark.parametrize("spec", [RAFT, PAXOS], ids=["raft", "paxos"])
+def test_three_hundred_seeds_of_every_nemesis_stay_linearizable(spec: ProtocolSpec) -> None:
+    result = sweep(spec, CI_SEEDS, CONFIG)
+    assert result.ok, summarize(result, spec.properties)
+    assert result.histories_checked == len(CI_SEEDS)
+    assert result.checks_unknown == 0
+    stats = result.stats
+    # The faults bit: crashes, partitions, storms and contested elections happened...
+    assert stats.crashes > len(CI_SEEDS) and stats.partitions > len(CI_SEEDS)
+    assert stats.clock_jumps > len(CI_SEEDS) // 2 and stats.network_storms > len(CI_SEEDS) // 2
+    assert stats.leader_changes > len(CI_SEEDS)
+    # ...and clients kept working through them, some left not knowing.
+    assert stats.ops_ok > 150 * len(CI_SEEDS)
+    assert stats.ops_indeterminate > 0
+    assert result.operations_checked > 150 * len(CI_SEEDS)
+    assert stats.longest_unavailable_ms > 500
+
+
+def test_five_node_clusters_stay_linearizable() -> None:
+    result = sweep(RAFT, range(25), RunConfig(workload="kv", check_linearizability=True, nodes=5))
+    assert result.ok, summarize(result, RAFT.properties)

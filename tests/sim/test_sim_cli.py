@@ -1,0 +1,107 @@
+"""``pyconsensus sim``: nemeses, linearizability, failures written down, replays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyconsensus.cli import main
+from pyconsensus.sim.protocols import REGISTRY
+
+
+def summary_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("wall time")]
+
+
+def test_a_linearizability_sweep_reports_what_it_checked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["sim", "--seeds", "3", "--nemesis", "partitions,crashes,loss"]
+    assert main([*argv, "--check", "linearizability", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "linearizable    3 histories" in out
+    assert "Linearizability" in out and "violations      0" in out
+    assert "unavailable     longest" in out
+
+
+def test_parallel_jobs_give_the_same_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sim", "--seeds", "4", "--nemesis", "all", "--check", "linearizability", "--quiet"]
+    assert main(argv) == 0
+    alone = summary_lines(capsys.readouterr().out)
+    assert main([*argv, "--jobs", "2"]) == 0
+    assert summary_lines(capsys.readouterr().out) == alone
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--nemesis", "meteors"], "unknown nemesis"),
+        (["--option", "pre_vote"], "KEY=VALUE"),
+        (["--option", "warp=9"], "unknown option"),
+        (["--delay", "fast"], "MIN:MAX"),
+        (["--replay", "/nonexistent/replay.json"], "No such file"),
+        (["--nemesis", "partitions", "--heal-every", "100", "--heal-for", "100"], "healing"),
+    ],
+)
+def test_bad_options_are_refused_with_a_reason(
+    argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sim", "--seeds", "1", *argv]) == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_protocol_options_reach_the_protocol(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sim", "--seeds", "2", "--quiet", "--option", "pre_vote=false"]
+    assert main([*argv, "--option", "election_ticks=4", "--check", "linearizability"]) == 0
+    assert "violations      0" in capsys.readouterr().out
+
+
+def test_html_draws_the_first_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    picture = tmp_path / "run.html"
+    assert (
+        main(["sim", "--seeds", "1", "--quiet", "--duration", "800", "--html", str(picture)]) == 0
+    )
+    assert picture.read_text().startswith("<!DOCTYPE html>")
+    assert "node 3" in picture.read_text()
+
+
+def test_a_failure_is_shrunk_written_down_and_replayed_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(REGISTRY, "leaseless-raft", "tests.sim.leaseless_raft")
+    failures = tmp_path / "failures"
+    argv = [
+        "sim",
+        "--protocol",
+        "leaseless-raft",
+        "--seeds",
+        "6",
+        "--nemesis",
+        "all",
+        "--clients",
+        "5",
+        "--keys",
+        "2",
+        "--check",
+        "linearizability",
+        "--quiet",
+        "--stop-on-failure",
+        "--shrink-seconds",
+        "5",
+        "--failures-dir",
+        str(failures),
+    ]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "seed 4 FAILED: Linearizability" in out
+    assert "cannot place next" in out
+    replay = failures / "leaseless-raft-seed4.replay.json"
+    assert f"pyconsensus sim --replay {replay}" in out
+    assert (failures / "leaseless-raft-seed4.html").exists()
+
+    picture = tmp_path / "again.html"
+    assert main(["sim", "--replay", str(replay), "--html", str(picture)]) == 1
+    again = capsys.readouterr().out
+    assert "reproduced exactly" in again
+    assert "violation: Linearizability" in picture.read_text()
