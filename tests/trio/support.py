@@ -16,6 +16,10 @@ from pyconsensus.core.storage import MemoryStorage, Storage
 from pyconsensus.core.types import Role
 from pyconsensus.rsm import KVStateMachine
 
+TICK = 0.02
+"""Seconds per tick in tests: elections take 200-400 ms, so that a loaded
+machine (the suite shares two cores) does not depose leaders by accident."""
+
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll ``condition`` every 10 ms until it holds; ``trio.TooSlowError`` after ``timeout``."""
@@ -54,13 +58,14 @@ async def running_cluster(
     async with trio.open_nursery() as nursery:
 
         async def run(node_id: int, task_status: trio.TaskStatus[None]) -> None:
+            settings = {"tick_interval": TICK} | overrides
             config = NodeConfig(
                 "test",
                 node_id,
                 addresses,
                 protocol=protocol,
                 data_dir=tmp_path / f"node-{node_id}",
-                **overrides,
+                **settings,
             )
             storage: Storage = (
                 LmdbStorage(config.data_dir or tmp_path, cluster_id="test", node_id=node_id)
