@@ -97,7 +97,7 @@ class NodeStatus:
     protocol: str
     role: Role
     term: int
-    """Raft term, ZAB epoch, or the Paxos ballot's round."""
+    """Raft term, ZAB epoch, or the Paxos ballot (packed into one int)."""
     leader: int | None
     commit_index: int
     applied_index: int

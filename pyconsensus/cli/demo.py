@@ -185,9 +185,13 @@ async def _exercise(demo: Demo) -> None:
         f"({VALUE_BYTES}-byte values)"
         + (", killing the leader at 30% and restarting it at 55%" if options.kill else "")
     )
-    async with trio.open_nursery() as nursery:
+    async with (
+        cluster.client(timeout=10.0, attempt_timeout=1.0) as writers,
+        trio.open_nursery() as nursery,
+    ):
+        # Each writer has a session of its own; they share the connections.
         for index in range(options.clients):
-            nursery.start_soon(_writer, cluster, index, stop_at, workload)
+            nursery.start_soon(_writer, writers.new_session(), index, stop_at, workload)
         nursery.start_soon(_monitor, demo, stop_at)
         if options.kill:
             nursery.start_soon(_faults, demo)
@@ -199,25 +203,24 @@ async def _exercise(demo: Demo) -> None:
     )
 
 
-async def _writer(cluster: LocalCluster, index: int, stop_at: float, workload: Workload) -> None:
-    async with cluster.client(timeout=10.0, attempt_timeout=1.0) as client:
-        count = 0
-        while trio.current_time() < stop_at:
-            count += 1
-            key = f"w{index:03d}-{count:07d}".encode()
-            value = _value(key)
-            began = trio.current_time()
-            try:
-                await client.propose(kv.put(key, value))
-            except IndeterminateResult:
-                workload.indeterminate[key] = value
-            except ConsensusError:
-                workload.failed += 1
-            else:
-                now = trio.current_time()
-                workload.acked[key] = value
-                workload.latencies.append(now - began)
-                workload.ack_times.append(now)
+async def _writer(client: Client, index: int, stop_at: float, workload: Workload) -> None:
+    count = 0
+    while trio.current_time() < stop_at:
+        count += 1
+        key = f"w{index:03d}-{count:07d}".encode()
+        value = _value(key)
+        began = trio.current_time()
+        try:
+            await client.propose(kv.put(key, value))
+        except IndeterminateResult:
+            workload.indeterminate[key] = value
+        except ConsensusError:
+            workload.failed += 1
+        else:
+            now = trio.current_time()
+            workload.acked[key] = value
+            workload.latencies.append(now - began)
+            workload.ack_times.append(now)
 
 
 async def _monitor(demo: Demo, stop_at: float) -> None:
