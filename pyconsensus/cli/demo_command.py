@@ -62,4 +62,11 @@ def run_demo(args: argparse.Namespace) -> int:
         keep=args.keep,
         kill=not args.no_kill,
     )
-    return trio.run(run, options)
+    interrupted = False
+    try:
+        return trio.run(run, options)
+    except* KeyboardInterrupt:
+        interrupted = True
+    if interrupted:  # every node process was stopped on the way out
+        print("\ninterrupted", flush=True)
+    return 130
