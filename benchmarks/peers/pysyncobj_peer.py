@@ -37,6 +37,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -222,23 +223,39 @@ class PySyncObjCluster:
         return f"127.0.0.1:{self.client_ports[leader]}"
 
 
+#: A write not acknowledged after this long is failed (and counted as an error), so
+#: that a lost reply cannot hang the run.
+WRITE_TIMEOUT_S = 10.0
+
+
 class _Client(asyncio.Protocol):
     def __init__(self) -> None:
         self.buffer = bytearray()
-        self.pending: dict[int, asyncio.Future[None]] = {}
+        # request id -> (future, monotonic time it was sent)
+        self.pending: dict[int, tuple[asyncio.Future[None], float]] = {}
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         for reply in split_frames(self.buffer):
             _, request_id = HEADER.unpack_from(reply)
-            future = self.pending.pop(request_id)
+            entry = self.pending.pop(request_id, None)
+            if entry is None or entry[0].done():
+                continue  # already timed out
             if reply[HEADER.size] == 1:
-                future.set_result(None)
+                entry[0].set_result(None)
             else:
-                future.set_exception(RuntimeError("PySyncObj refused the write"))
+                entry[0].set_exception(RuntimeError("PySyncObj refused the write"))
+
+    def expire(self, now: float) -> None:
+        """Fail the writes sent more than :data:`WRITE_TIMEOUT_S` ago."""
+        for request_id, (future, sent) in list(self.pending.items()):
+            if now - sent > WRITE_TIMEOUT_S:
+                del self.pending[request_id]
+                if not future.done():
+                    future.set_exception(TimeoutError(f"no reply in {WRITE_TIMEOUT_S:g} s"))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for future in self.pending.values():
+        for future, _ in self.pending.values():
             if not future.done():
                 future.set_exception(ConnectionError("front end closed the connection"))
         self.pending.clear()
@@ -250,14 +267,25 @@ async def connect(spec: WorkerSpec) -> tuple[Put, Callable[[], Awaitable[None]]]
     transport, client = await loop.create_connection(_Client, host, int(port))
     counter = iter(range(1, 2**32))
 
+    async def sweep() -> None:
+        # One timer for all writes rather than one per write.
+        while True:
+            await asyncio.sleep(1.0)
+            client.expire(time.monotonic())
+
+    sweeper = asyncio.create_task(sweep())
+
     async def put(key: bytes, value: bytes) -> None:
+        if transport.is_closing():
+            raise ConnectionError("front end connection closed")
         request_id = next(counter)
         future = loop.create_future()
-        client.pending[request_id] = future
+        client.pending[request_id] = (future, time.monotonic())
         transport.write(frame(PUT, request_id, bytes([len(key)]) + key + value))
         await future
 
     async def close() -> None:
+        sweeper.cancel()
         transport.close()
 
     return put, close

@@ -184,7 +184,10 @@ def worker(spec: WorkerSpec) -> None:
     for edge in (recorder.window_start, recorder.window_end):
         time.sleep(max(edge - time.monotonic(), 0))
         recorder.mark_window(time.monotonic())
-    drained.wait(timeout=30)
+    if not drained.wait(timeout=30):
+        # Writes never acknowledged: count them as failures rather than hang.
+        for _ in range(outstanding[0]):
+            recorder.failed(time.monotonic(), TimeoutError("no reply 30 s after the window"))
     client.stop()
     client.close()
     recorder.save(spec.out)
