@@ -3,8 +3,9 @@
     python -m benchmarks.peers.zookeeper_peer [--clients 1 16 64 256] [--duration 15] [--json]
 
 Server: Debian's ``zookeeper`` (3.8.x), installed with apt-get when missing, started
-directly as ``java ... QuorumPeerMain zoo.cfg`` (JVM heap capped at 1000 MB, as
-zkEnv.sh does by default; SLF4J's simple logger at WARN). ``forceSync=yes`` (also the
+directly as ``java ... QuorumPeerMain zoo.cfg`` (JVM heap capped at 1000 MB, the
+default of upstream's zkEnv.sh - Debian's scripts set none, and the JVM would take up
+to a quarter of RAM; SLF4J's simple logger at WARN). ``forceSync=yes`` (also the
 default) makes every server fsync its transaction log before it acknowledges a
 proposal, so an acknowledged write is on disk on a majority. The four-letter words
 ``srvr``, ``mntr`` and ``ruok`` are enabled for health and leader checks; the AdminServer
