@@ -116,10 +116,15 @@ def command_for(
     """The command line measuring ``system`` at C = ``clients``."""
     common = ["--duration", f"{args.duration:g}", "--payload", str(args.payload)]
     if system.startswith("pyconsensus-"):
+        helps = cluster_help or ""
         argv = [*pyconsensus_command(), "--protocol", system.split("-", 1)[1]]
         argv += ["--clients", str(clients), *common]
-        if cluster_help and "--warmup" in cluster_help:
+        if "--duration" not in helps and "--seconds" in helps:
+            argv[argv.index("--duration")] = "--seconds"  # an earlier spelling
+        if "--warmup" in helps:
             argv += ["--warmup", f"{args.warmup:g}"]
+        if "--repeats" in helps:
+            argv += ["--repeats", "1"]  # one run, like every peer
         if cluster_help and "--dir" in cluster_help and args.dir:
             argv += ["--dir", args.dir]
         return [*argv, "--json"]
@@ -141,8 +146,31 @@ def last_json_object(stdout: str) -> dict[str, Any]:
     raise ValueError("no JSON object in the output")
 
 
+#: Other names a producer may use for a result key.
+ALIASES = {"writes_per_s": "throughput_ops_s", "p99_9_ms": "p999_ms"}
+
+
+def flatten(report: dict[str, Any], clients: int) -> dict[str, Any]:
+    """The flat result for ``clients`` out of a report that nests one result per C under
+    ``results`` (as an early ``bench cluster`` did), with alias keys renamed and
+    ``peak_rss_kib`` per node turned into ``peak_rss_mb`` per replica."""
+    result = dict(report)
+    nested = report.get("results")
+    if isinstance(nested, list):
+        matching = [r for r in nested if r.get("clients") == clients] or nested[-1:]
+        result = {k: v for k, v in report.items() if k != "results"} | dict(matching[0])
+    for alias, key in ALIASES.items():
+        if alias in result and key not in result:
+            result[key] = result.pop(alias)
+    kib = result.pop("peak_rss_kib", None)
+    if "peak_rss_mb" not in result and isinstance(kib, dict):
+        result["peak_rss_mb"] = [v / 1024 for _, v in sorted(kib.items())]
+    return result
+
+
 def normalise(result: dict[str, Any], system: str, clients: int) -> dict[str, Any]:
     """A result with the comparison's own system name, C, and scalar RSS/CPU."""
+    result = flatten(result, clients)
     missing = missing_keys(result)
     if missing:
         raise ValueError(f"result lacks {', '.join(missing)}")

@@ -191,6 +191,22 @@ def test_normalise_keeps_per_replica_lists_and_reports_the_busiest_replica() -> 
         compare.normalise({k: v for k, v in raw.items() if k != "p99_ms"}, "x", 1)
 
 
+def test_a_report_nesting_one_result_per_c_is_flattened() -> None:
+    report_ = {
+        "benchmark": "cluster",
+        "results": [
+            {"clients": 1, "writes_per_s": 10, "peak_rss_kib": {"2": 2048, "1": 1024}},
+            {"clients": 64, "writes_per_s": 640, "peak_rss_kib": {"1": 4096}},
+        ],
+    }
+    flat = compare.flatten(report_, 1)
+    assert flat["throughput_ops_s"] == 10 and flat["peak_rss_mb"] == [1.0, 2.0]
+    assert flat["benchmark"] == "cluster" and "results" not in flat
+    assert compare.flatten(report_, 64)["throughput_ops_s"] == 640
+    with pytest.raises(ValueError, match="p999_ms, cpu_s, leader_changes"):
+        compare.normalise(report_, "pyconsensus-raft", 64)
+
+
 def test_the_last_json_line_of_the_output_is_the_result() -> None:
     out = 'starting\n{"a": 1}\nnoise\n{"b": 2}\n\n'
     assert compare.last_json_object(out) == {"b": 2}
@@ -208,7 +224,15 @@ def test_pyconsensus_gets_warmup_only_if_its_command_has_it() -> None:
     assert with_warmup[-7:] == ["--duration", "5", "--payload", "100", "--warmup", "1", "--json"]
     assert "--protocol" in with_warmup and "zab" in with_warmup
     without = compare.command_for("pyconsensus-raft", 16, arguments(), "--json")
-    assert "--warmup" not in without
+    assert "--warmup" not in without and "--repeats" not in without
+
+
+def test_pyconsensus_gets_the_spelling_of_the_window_its_command_knows() -> None:
+    seconds = compare.command_for("pyconsensus-raft", 1, arguments(), "--seconds --repeats")
+    assert "--seconds" in seconds and "--duration" not in seconds
+    assert seconds[seconds.index("--repeats") + 1] == "1"
+    duration = compare.command_for("pyconsensus-raft", 1, arguments(), "--duration --seconds")
+    assert "--duration" in duration and "--seconds" not in duration
 
 
 def test_peer_commands_carry_the_whole_workload() -> None:
