@@ -48,6 +48,8 @@ def linear_ticks(top: float) -> list[float]:
     """Tick values from 0 to at least ``top``."""
     step = nice_step(top)
     count = max(math.ceil(top / step), 1)
+    if count * step < top:  # rounding in the division
+        count += 1
     return [i * step for i in range(count + 1)]
 
 
@@ -55,6 +57,11 @@ def log_ticks(low: float, high: float) -> list[float]:
     """Powers of ten covering ``[low, high]`` (both positive)."""
     first = math.floor(math.log10(low))
     last = max(math.ceil(math.log10(high)), first + 1)
+    # log10 rounds: 99999.99999999999 gives exactly 5.0.
+    while 10.0**first > low:
+        first -= 1
+    while 10.0**last < high:
+        last += 1
     return [10.0**k for k in range(first, last + 1)]
 
 
