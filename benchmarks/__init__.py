@@ -1,0 +1,1 @@
+"""Benchmarks of pyconsensus (see docs/benchmarks.md); ``benchmarks.peers`` runs other systems."""
