@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +42,7 @@ class LoadResult:
     writes_per_s: float
     p50_ms: float
     p99_ms: float
+    p999_ms: float
 
 
 @attrs.frozen
@@ -48,6 +51,12 @@ class ClusterResult:
     clients: int
     runs: tuple[LoadResult, ...]
     peak_rss_kib: dict[int, int]
+    """Per node, the highest ``VmHWM`` over the runs."""
+    cpu_s: dict[int, float]
+    """Per node, the median over the runs of its CPU seconds (user + system)
+    while the load generator ran."""
+    leader_changes: int
+    """The most leader changes seen in one run (polled every 100 ms)."""
 
     def median(self, field: str) -> float:
         return float(statistics.median(getattr(run, field) for run in self.runs))
@@ -61,10 +70,11 @@ def command_of(size: int, client: int, seq: int) -> bytes:
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest rank: always a latency that was really observed."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 async def generate_load(
@@ -115,7 +125,32 @@ async def generate_load(
         writes_per_s=len(latencies) / seconds,
         p50_ms=_percentile(latencies, 0.5) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
+        p999_ms=_percentile(latencies, 0.999) * 1000,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process so far (0 if unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _count_leader_changes(cluster: LocalCluster, admin: Client, found: list[int]) -> None:
+    """Poll who leads every 100 ms; ``found[0]`` counts the changes seen."""
+    last: tuple[int, int] | None = None
+    while True:
+        statuses = await cluster.statuses(admin)
+        leaders = [s for s in statuses.values() if s is not None and s.role == "leader"]
+        if leaders:
+            newest = max(leaders, key=lambda s: s.term)
+            current = (newest.term, newest.node_id)
+            if last is not None and current != last:
+                found[0] += 1
+            last = current
+        await trio.sleep(0.1)
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -172,6 +207,8 @@ async def bench_cluster(
     for count in clients:
         runs = []
         peaks: dict[int, int] = {}
+        cpu: dict[int, list[float]] = {}
+        changes = 0
         for _ in range(repeats):
             with tempfile.TemporaryDirectory(dir=directory) as root:
                 async with (
@@ -185,27 +222,38 @@ async def bench_cluster(
                 ):
                     await cluster.wait_until_serving(admin)
                     await cluster.wait_for_leader(admin)
-                    run = await _run_loadgen(
-                        cluster, clients=count, seconds=seconds, warmup=warmup, payload=payload
-                    )
+                    pids = {node: p.pid for node, p in cluster.processes.items()}
+                    before = {node: cpu_seconds(pid) for node, pid in pids.items()}
+                    found = [0]
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(_count_leader_changes, cluster, admin, found)
+                        run = await _run_loadgen(
+                            cluster, clients=count, seconds=seconds, warmup=warmup, payload=payload
+                        )
+                        nursery.cancel_scope.cancel()
                     runs.append(run)
-                    for node, process in cluster.processes.items():
-                        peaks[node] = max(peaks.get(node, 0), peak_rss_kib(process.pid))
-        results.append(ClusterResult(protocol, count, tuple(runs), peaks))
+                    changes = max(changes, found[0])
+                    for node, pid in pids.items():
+                        cpu.setdefault(node, []).append(cpu_seconds(pid) - before[node])
+                        peaks[node] = max(peaks.get(node, 0), peak_rss_kib(pid))
+        cpu_s = {node: statistics.median(values) for node, values in cpu.items()}
+        results.append(ClusterResult(protocol, count, tuple(runs), peaks, cpu_s, changes))
     return results
 
 
 def format_cluster(results: Sequence[ClusterResult]) -> str:
     lines = [
-        "| clients | writes/s | p50 ms | p99 ms | errors | peak RSS per node (MiB) |",
-        "|---:|---:|---:|---:|---:|---|",
+        "| clients | writes/s | p50 ms | p99 ms | errors | leader changes "
+        "| peak RSS per node (MiB) | CPU s per node |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for result in results:
         rss = ", ".join(f"{kib / 1024:.0f}" for _, kib in sorted(result.peak_rss_kib.items()))
+        cpu = ", ".join(f"{s:.1f}" for _, s in sorted(result.cpu_s.items()))
         lines.append(
             f"| {result.clients} | {result.median('writes_per_s'):,.0f} | "
             f"{result.median('p50_ms'):.2f} | {result.median('p99_ms'):.2f} | "
-            f"{sum(r.errors for r in result.runs)} | {rss} |"
+            f"{sum(r.errors for r in result.runs)} | {result.leader_changes} | {rss} | {cpu} |"
         )
     return "\n".join(lines)
 
@@ -218,8 +266,11 @@ def results_json(results: Sequence[ClusterResult]) -> list[dict[str, Any]]:
             "writes_per_s": round(r.median("writes_per_s")),
             "p50_ms": round(r.median("p50_ms"), 3),
             "p99_ms": round(r.median("p99_ms"), 3),
+            "p999_ms": round(r.median("p999_ms"), 3),
             "runs": [attrs.asdict(run) for run in r.runs],
             "peak_rss_kib": r.peak_rss_kib,
+            "cpu_s": [round(v, 3) for _, v in sorted(r.cpu_s.items())],
+            "leader_changes": r.leader_changes,
         }
         for r in results
     ]

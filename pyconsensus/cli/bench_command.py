@@ -72,7 +72,9 @@ def register(commands: Any) -> None:
     cluster.add_argument(
         "--clients", type=int, nargs="+", default=[1, 16, 64], help="concurrent clients"
     )
-    cluster.add_argument("--seconds", type=float, default=5.0, help="measured window per run")
+    cluster.add_argument(
+        "--seconds", "--duration", type=float, default=5.0, help="measured window per run"
+    )
     cluster.add_argument("--warmup", type=float, default=1.0, help="seconds before the window")
     cluster.add_argument("--payload", type=int, default=100, help="bytes per command")
     cluster.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
@@ -248,6 +250,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                     "payload": args.payload,
                     "seconds": args.seconds,
                     "sync": not args.no_sync,
+                    "durable": not args.no_sync,
                     "python": platform.python_version(),
                     "results": results_json(results),
                 }
