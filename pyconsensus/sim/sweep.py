@@ -58,7 +58,7 @@ class RunConfig:
     nemesis: tuple[str, ...] = ()
     heal_every_ms: int = 0
     heal_for_ms: int = 0
-    max_explored: int = 2_000_000
+    max_explored: int = 1_000_000
     """Search budget of the linearizability checker per key (beyond: unknown)."""
 
     def __attrs_post_init__(self) -> None:
