@@ -9,7 +9,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from pyconsensus.cli.bench import core_throughput, format_core
+from pyconsensus.cli.bench_lin import format_lin, linearizability_check
 from pyconsensus.sim.protocols import REGISTRY
 
 
@@ -31,6 +34,18 @@ def register(commands: Any) -> None:
     )
     core.add_argument("--json", action="store_true", help="print one JSON object")
     core.set_defaults(run=run_core)
+    lin = kinds.add_parser(
+        "lin",
+        help="seconds to check a long client history for linearizability",
+    )
+    lin.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    lin.add_argument("--operations", type=int, default=10_000, help="history length")
+    lin.add_argument("--clients", type=int, default=10, help="concurrent clients")
+    lin.add_argument("--keys", type=int, default=8, help="keys (the checker splits by key)")
+    lin.add_argument("--nemesis", default="all", help="faults during the run (default all)")
+    lin.add_argument("--seed", type=int, default=1)
+    lin.add_argument("--json", action="store_true", help="print one JSON object")
+    lin.set_defaults(run=run_lin)
 
     codec = kinds.add_parser(
         "codec",
@@ -264,3 +279,21 @@ def run_cluster(args: argparse.Namespace) -> int:
             f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
     return 0
+
+
+def run_lin(args: argparse.Namespace) -> int:
+    result = linearizability_check(
+        args.protocol,
+        operations=args.operations,
+        clients=args.clients,
+        keys=args.keys,
+        seed=args.seed,
+        nemesis=args.nemesis,
+    )
+    if args.json:
+        figures = attrs.asdict(result)
+        figures["python"] = platform.python_version()
+        print(json.dumps(figures))
+    else:
+        print(format_lin([result]))
+    return 0 if result.valid is not False else 1

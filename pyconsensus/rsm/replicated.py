@@ -41,8 +41,9 @@ _U64 = struct.Struct(">Q")
 
 @attrs.frozen(slots=True)
 class Completed:
-    """The request took effect (exactly once) with ``result``; for a command,
-    ``index`` is where it committed, for a read the index it was served at."""
+    """The request took effect (exactly once) with ``result``. ``index`` is
+    where: for a command, the log index at which it was applied (the first
+    copy's, if it was retried); for a read, the index of the state it saw."""
 
     request_id: RequestId
     result: bytes
@@ -220,7 +221,7 @@ class ReplicatedStateMachine:
                 continue
             verdict, _ = sessions.admit(command, index)
             if verdict == Verdict.APPLY:
-                sessions.record(command, machine.apply(command.payload))
+                sessions.record(command, machine.apply(command.payload), index)
                 counters["commands.applied"] += 1
             else:
                 counters["commands." + verdict] += 1
@@ -242,7 +243,8 @@ class ReplicatedStateMachine:
         command = self._commands.pop(rid)
         result = self.sessions.answer(command.client_id, command.seq)
         if result is not None:
-            return Completed(rid, result, index)
+            applied = self.sessions.applied_index(command.client_id, command.seq)
+            return Completed(rid, result, applied if applied else index)
         if command.client_id not in self.sessions.sessions:
             if (command.first_unacked or command.seq) > 1:
                 return Failed(rid, SessionExpired(command.client_id))

@@ -17,7 +17,7 @@ from pyconsensus.rsm.envelope import SessionCommand
 
 _U32 = struct.Struct(">I")
 _SESSION = struct.Struct(">QQQI")  # client_id, first_unacked, last_active, results
-_RESULT = struct.Struct(">QI")  # seq, length
+_RESULT = struct.Struct(">QQI")  # seq, index applied at, length
 
 
 class Verdict:
@@ -38,6 +38,8 @@ class Session:
     """Index of the last entry of this client; the least recently active
     session is evicted first."""
     results: dict[int, bytes] = attrs.field(factory=dict)
+    applied_at: dict[int, int] = attrs.field(factory=dict)
+    """Index at which each answered command took effect."""
 
 
 class SessionTable:
@@ -79,6 +81,7 @@ class SessionTable:
             results = session.results
             for seq in [s for s in results if s < first]:
                 del results[seq]
+                session.applied_at.pop(seq, None)
         if command.seq < session.first_unacked:
             return Verdict.STALE, None
         saved = session.results.get(command.seq)
@@ -86,14 +89,21 @@ class SessionTable:
             return Verdict.DUPLICATE, saved
         return Verdict.APPLY, None
 
-    def record(self, command: SessionCommand, result: bytes) -> None:
-        """Save the answer of a command that ``admit`` told to apply."""
-        self.sessions[command.client_id].results[command.seq] = result
+    def record(self, command: SessionCommand, result: bytes, index: int = 0) -> None:
+        """Save the answer of a command that ``admit`` told to apply (at ``index``)."""
+        session = self.sessions[command.client_id]
+        session.results[command.seq] = result
+        session.applied_at[command.seq] = index
 
     def answer(self, client_id: int, seq: int) -> bytes | None:
         """The saved answer to ``(client_id, seq)``, if it is still held."""
         session = self.sessions.get(client_id)
         return None if session is None else session.results.get(seq)
+
+    def applied_index(self, client_id: int, seq: int) -> int | None:
+        """Where ``(client_id, seq)`` took effect, if its answer is still held."""
+        session = self.sessions.get(client_id)
+        return None if session is None else session.applied_at.get(seq)
 
     def first_unacked(self, client_id: int) -> int:
         session = self.sessions.get(client_id)
@@ -122,7 +132,8 @@ class SessionTable:
             )
             for seq in sorted(session.results):
                 result = session.results[seq]
-                parts.append(_RESULT.pack(seq, len(result)))
+                index = session.applied_at.get(seq, 0)
+                parts.append(_RESULT.pack(seq, index, len(result)))
                 parts.append(result)
         return b"".join(parts)
 
@@ -137,10 +148,11 @@ class SessionTable:
             (client_id, first, last_active, results), offset = take(_SESSION, offset)
             session = Session(first, last_active)
             for _ in range(results):
-                (seq, length), offset = take(_RESULT, offset)
+                (seq, index, length), offset = take(_RESULT, offset)
                 if offset + length > len(data):
                     raise ValueError("session table truncated")
                 session.results[seq] = data[offset : offset + length]
+                session.applied_at[seq] = index
                 offset += length
             table.sessions[client_id] = session
         return table, offset

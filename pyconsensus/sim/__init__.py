@@ -1,13 +1,19 @@
 """Deterministic simulation: run any protocol core on virtual time with injected faults.
 
 - ``Simulation`` plays a cluster forward event by event from one seed;
-- ``Harness`` drives nodes by hand for scenario tests;
-- ``run_seed``/``sweep`` run seeded fault schedules with safety checks after
-  every step and a liveness check after healing.
+- ``Harness`` drives nodes by hand for scenario tests (and ``transcript`` files);
+- ``run_seed``/``sweep`` run seeded fault schedules (``nemesis``) with safety
+  checks after every step, a liveness check after healing and, with a client
+  ``Workload``, a linearizability check of the history (``linearizability``);
+- ``replay``/``shrink`` reproduce and minimise failures; ``Trace`` and
+  ``diagram`` draw them. See docs/simulation.md.
 """
 
 from pyconsensus.sim.checker import Checker, CommittedLog, InvariantViolation, Violation
+from pyconsensus.sim.clients import SessionClient, SessionClientConfig
 from pyconsensus.sim.faults import (
+    Bridge,
+    ClockJump,
     Crash,
     CrashLeader,
     CrashMidWrite,
@@ -24,14 +30,21 @@ from pyconsensus.sim.faults import (
     random_schedule,
 )
 from pyconsensus.sim.harness import Harness
+from pyconsensus.sim.history import History, Operation
+from pyconsensus.sim.linearizability import KVModel, LinearizabilityResult, Model, check
+from pyconsensus.sim.nemesis import nemesis_schedule
 from pyconsensus.sim.network import Network, NetworkConfig
 from pyconsensus.sim.protocols import ProtocolSpec, available, get_protocol
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
 from pyconsensus.sim.sweep import RunConfig, RunResult, SweepResult, run_seed, summarize, sweep
+from pyconsensus.sim.trace import Trace
 from pyconsensus.sim.workload import ClientConfig, ProposalClient
+from pyconsensus.sim.workloads import Invocation, KVWorkload, Workload
 
 __all__ = [
+    "Bridge",
     "Checker",
+    "ClockJump",
     "ClientConfig",
     "CommittedLog",
     "Crash",
@@ -40,11 +53,18 @@ __all__ = [
     "Fault",
     "Harness",
     "Heal",
+    "History",
     "InvariantViolation",
+    "Invocation",
     "IsolateLeader",
+    "KVModel",
+    "KVWorkload",
+    "LinearizabilityResult",
+    "Model",
     "Network",
     "NetworkConfig",
     "OneWay",
+    "Operation",
     "Partition",
     "ProposalClient",
     "ProtocolSpec",
@@ -53,15 +73,21 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Scheduled",
+    "SessionClient",
+    "SessionClientConfig",
     "SetNetwork",
     "SimConfig",
     "SimStats",
     "Simulation",
     "Skew",
     "SweepResult",
+    "Trace",
     "Violation",
+    "Workload",
     "available",
+    "check",
     "get_protocol",
+    "nemesis_schedule",
     "random_schedule",
     "run_seed",
     "summarize",

@@ -61,6 +61,7 @@ class SessionClient:
         self.count = 0
         self.completed: list[Completed] = []
         self._op: int | None = None  # history id of the operation in flight
+        self._abandoned: list[int] = []  # indeterminate commands not yet known to be over
         self._invocation: Invocation | None = None
         self._command: SessionCommand | None = None
         self._attempt = 0
@@ -169,9 +170,18 @@ class SessionClient:
             self.completed.append(outcome)
             self.workload.observe(self.client_id, invocation, output)
             self.sim.client_succeeded()
-        self.history.complete(op, status, output, self.sim.now, node)
+        index = outcome.index if outcome is not None else None
+        self.history.complete(op, status, output, self.sim.now, node, index=index)
         if self._command is not None:
             self.session.settle(self._command.seq)
+            if status == INFO:
+                self._abandoned.append(op)
+            elif status == OK and self._abandoned:
+                # This command was applied, and it told the session that the
+                # client had moved on: no copy of an abandoned one applies now.
+                for abandoned in self._abandoned:
+                    self.history.bound(abandoned)
+                self._abandoned = []
         self._op = None
         self._invocation = None
         self._command = None

@@ -14,6 +14,7 @@ import html
 
 import attrs
 
+from pyconsensus.sim.faults import Fault, Heal, RestartAll
 from pyconsensus.sim.history import FAIL, INFO, OK, Operation
 from pyconsensus.sim.nemesis import describe
 from pyconsensus.sim.trace import DOWN, Trace
@@ -326,25 +327,37 @@ def _op_label(op: Operation) -> str:
 
 
 def _faults(trace: Trace, frame: _Frame, bottom: float) -> list[str]:
+    groups: dict[int, list[Fault]] = {}
+    for at, fault in trace.faults:
+        if frame.start <= at <= frame.end:
+            groups.setdefault(at, []).append(fault)
     out = []
     row = 0
     last_x = -1000.0
-    for at, fault in trace.faults:
-        if not frame.start <= at <= frame.end:
-            continue
+    for at, faults in groups.items():
         x = frame.x(at)
-        label = describe(fault)
+        labels = [describe(f) for f in faults]
+        label = _fault_label(faults, labels)
         row = row + 1 if x - last_x < 110 else 0
         last_x = x
         y_text = 32 + (row % 3) * 11
+        tip = f"{at} ms: " + "; ".join(labels)
         out.append(
-            f"<g><title>{_e(f'{at} ms: {label}')}</title>"
+            f"<g><title>{_e(tip)}</title>"
             f'<line x1="{x:.1f}" y1="{y_text + 2}" x2="{x:.1f}" y2="{bottom}" stroke="#7b3294" '
             'stroke-dasharray="5,3" stroke-width="1.2"/>'
             f'<text x="{x + 3:.1f}" y="{y_text}" font-size="9" fill="#7b3294">{_e(label)}</text>'
             "</g>"
         )
     return out
+
+
+def _fault_label(faults: list[Fault], labels: list[str]) -> str:
+    """One label for the faults of one instant; the full heal is named as such."""
+    if any(isinstance(f, Heal) for f in faults) and any(isinstance(f, RestartAll) for f in faults):
+        return "heal everything"
+    label = ", ".join(labels)
+    return label if len(label) <= 48 else label[:45] + "..."
 
 
 def _violation(trace: Trace, frame: _Frame, bottom: float) -> list[str]:

@@ -39,6 +39,13 @@ class Operation:
     complete_ms: int | None
     node: int | None = None
     """The node that answered (or was last tried), for pictures and reports."""
+    deadline: int | None = None
+    """For an ``info`` operation: a position in the event order before which
+    it took effect, if it took effect at all (see ``History.bound``)."""
+    index: int | None = None
+    """Where the system says an ``ok`` operation took effect (a log index; for
+    a read, the index of the state it saw). The checker only uses it to order
+    its search - a wrong claim costs time, never a wrong verdict."""
 
     def describe(self) -> str:
         shown = f"{self.f}({_show(self.key)}"
@@ -81,6 +88,7 @@ class History:
         self._events = 0
         self._open: dict[int, _Open] = {}
         self._done: dict[int, Operation] = {}
+        self._deadlines: dict[int, int] = {}
         self._next_id = 0
 
     def __len__(self) -> int:
@@ -107,6 +115,8 @@ class History:
         output: Hashable = None,
         time_ms: int = 0,
         node: int | None = None,
+        *,
+        index: int | None = None,
     ) -> Operation:
         """Record the completion of ``op_id`` (``ok``, ``fail`` or ``info``).
 
@@ -130,15 +140,32 @@ class History:
             invoke_ms=pending.invoke_ms,
             complete_ms=time_ms if final else None,
             node=node if node is not None else pending.node,
+            index=index if status == OK else None,
         )
         if final:
             self._events += 1
         self._done[op_id] = op
         return op
 
+    def bound(self, op_id: int) -> None:
+        """Record that the indeterminate operation ``op_id`` can no longer take
+        effect from now on (if it took effect, it did so before now).
+
+        Session clients know this: once a later command of the same client has
+        been applied, the session refuses any late copy of an abandoned one.
+        It turns "may happen at any time, or never" into "before now, or
+        never", which keeps the checker's search small.
+        """
+        self._deadlines.setdefault(op_id, self._events)
+        self._events += 1
+
     def operations(self) -> list[Operation]:
         """Every operation in invocation order; those still open are ``info``."""
         ops = dict(self._done)
+        for op_id, deadline in self._deadlines.items():
+            op = ops.get(op_id)
+            if op is not None and op.status == INFO:
+                ops[op_id] = attrs.evolve(op, deadline=deadline)
         for op_id, pending in self._open.items():
             ops[op_id] = Operation(
                 id=op_id,
@@ -153,6 +180,7 @@ class History:
                 invoke_ms=pending.invoke_ms,
                 complete_ms=None,
                 node=pending.node,
+                deadline=self._deadlines.get(op_id),
             )
         return sorted(ops.values(), key=lambda op: op.invoke)
 

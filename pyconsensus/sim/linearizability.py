@@ -10,13 +10,18 @@ returned. The search:
   completed first first;
 - remembers every ``(set of placed operations, model state)`` it has seen and
   never explores one twice (Lowe's cache) - this is what makes it fast;
+- places a legal operation that changes nothing (a read) at once, without
+  trying alternatives: nothing can depend on when it happens;
 - is run separately for each part of the history that the model declares
   independent (P-compositionality: per key for a key-value store), since a
   history is linearizable iff each of its parts is;
 - treats an indeterminate (``info``) operation as completing at infinity: it
   may take effect at any time after its invocation, or never (placing it
-  after everything else changes nothing anyone observed). Failed operations
-  and indeterminate reads have no effect and are left out.
+  after everything else changes nothing anyone observed). If the history
+  knows a deadline for it (``Operation.deadline``: session clients know when
+  a late copy can no longer apply), it must take effect before that, or be
+  dropped. Failed operations and indeterminate reads have no effect and are
+  left out.
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ class Model(Protocol):
         ...
 
     def read_only(self, op: Operation) -> bool:
-        """Whether ``op`` never changes the state (such ops are dropped when indeterminate)."""
+        """Whether ``op`` (with its recorded outcome) never changes the state.
+        Such operations are dropped when indeterminate, and placed as soon as
+        they are legal (which is always safe: nothing depends on when)."""
         ...
 
     def describe(self, state: Hashable) -> str:
@@ -89,7 +96,8 @@ class KVModel:
         return by_key(ops)
 
     def read_only(self, op: Operation) -> bool:
-        return op.f == "get"
+        # A compare-and-set known to have failed changed nothing either.
+        return op.f == "get" or (op.f == "cas" and op.status == OK and op.output is False)
 
     def describe(self, state: Hashable) -> str:
         if isinstance(state, bytes):
@@ -149,10 +157,11 @@ class LinearizabilityResult:
 
 
 def check(
-    ops: Sequence[Operation], model: Model | None = None, max_explored: int = 5_000_000
+    ops: Sequence[Operation], model: Model | None = None, max_explored: int = 1_000_000
 ) -> LinearizabilityResult:
-    """Check a history. ``max_explored`` bounds the search states per sub-history;
-    beyond it the answer is ``valid=None`` (unknown), never a false verdict."""
+    """Check a history. ``max_explored`` bounds the search states per sub-history
+    (and so its memory, roughly 150 bytes a state); beyond it the answer is
+    ``valid=None`` (unknown), never a false verdict."""
     model = model if model is not None else KVModel()
     relevant = [
         op for op in ops if op.status == OK or (op.status == INFO and not model.read_only(op))
@@ -181,13 +190,24 @@ def _check_part(
         return True, 0, None
     head = n  # sentinel of both lists
     invoke = [op.invoke for op in ops]
-    ret = [op.complete if op.status == OK and op.complete is not None else _INF for op in ops]
     is_ok = [op.status == OK for op in ops]
+    # An indeterminate operation with a deadline must be placed before it, or dropped.
+    bounded = [op.status == INFO and op.deadline is not None for op in ops]
+    ret = [_return_of(op) for op in ops]
+    returns = [ok or b for ok, b in zip(is_ok, bounded, strict=True)]
+    read_only = [model.read_only(op) for op in ops]
+    # Try order: ok operations where the system says they took effect (if it
+    # says so for all of them), else by completion; indeterminate ones last.
+    hinted = all(op.index is not None for op, ok in zip(ops, is_ok, strict=True) if ok)
+    order = [
+        (not ok, 2 * op.index + ro if ok and hinted and op.index is not None else 0, r)
+        for op, ok, ro, r in zip(ops, is_ok, read_only, ret, strict=True)
+    ]
     # Unplaced operations in invocation order...
     cnext = [*range(1, n + 1), 0]
     cprev = [n, *range(n)]
-    # ...and unplaced ok operations in completion order.
-    by_return = sorted((i for i in range(n) if is_ok[i]), key=lambda i: ret[i])
+    # ...and those that must be settled by some time, in that order.
+    by_return = sorted((i for i in range(n) if returns[i]), key=lambda i: ret[i])
     rnext = [head] * (n + 1)
     rprev = [head] * (n + 1)
     previous = head
@@ -206,23 +226,28 @@ def _check_part(
         while j != head and invoke[j] < limit:
             found.append(j)
             j = cnext[j]
-        # Earliest completion first: the operation that must be placed soonest
-        # is the likeliest to fit now. Indeterminate ones (completing at
-        # infinity) come last: they may always wait, or never happen.
-        found.sort(key=ret.__getitem__)
+        # The order the system claims, or earliest completion first (what must
+        # be placed soonest is likeliest to fit now). Indeterminate operations
+        # come last: they may always wait, or never happen.
+        found.sort(key=order.__getitem__)
+        if first_return != head and bounded[first_return]:
+            # Its deadline is the next to pass. Had it taken effect where
+            # anyone saw it, it would have been placed by now: first try
+            # "it never happened", then "it happened here".
+            found.insert(0, ~first_return)
         return found
 
     def lift(j: int) -> None:
         cnext[cprev[j]] = cnext[j]
         cprev[cnext[j]] = cprev[j]
-        if is_ok[j]:
+        if returns[j]:
             rnext[rprev[j]] = rnext[j]
             rprev[rnext[j]] = rprev[j]
 
     def unlift(j: int) -> None:
         cnext[cprev[j]] = j
         cprev[cnext[j]] = j
-        if is_ok[j]:
+        if returns[j]:
             rnext[rprev[j]] = j
             rprev[rnext[j]] = j
 
@@ -230,7 +255,8 @@ def _check_part(
     state: Hashable = model.init()
     placed = 0  # bit set of placed operations
     remaining = sum(is_ok)
-    cache: set[tuple[int, Hashable]] = set()
+    cache: set[tuple[int, int, Hashable]] = set()
+    interned: dict[Hashable, Hashable] = {}  # equal states share one object
     stack: list[tuple[list[int], int, Hashable, int]] = []
     cands = candidates()
     pos = 0
@@ -239,21 +265,40 @@ def _check_part(
     best: tuple[list[int], Hashable, list[int], int] = ([], state, cands, rnext[head])
     while remaining:
         advanced = False
+        if pos == 0:
+            # A legal operation that changes nothing (a read) can be placed at
+            # once, with no alternatives to try: placing it later could only
+            # be worse. This keeps reads from multiplying the search.
+            for j in cands:
+                if j >= 0 and read_only[j] and step(state, ops[j])[0]:
+                    pos = len(cands)
+                    cands = [*cands, j]
+                    break
         while pos < len(cands):
-            j = cands[pos]
+            action = cands[pos]
             pos += 1
-            legal, next_state = step(state, ops[j])
+            if action < 0:  # drop an indeterminate operation whose deadline came
+                j = ~action
+                legal, next_state = True, state
+            else:
+                j = action
+                legal, next_state = step(state, ops[j])
             if not legal:
                 continue
             next_placed = placed | (1 << j)
-            memo = (next_placed, next_state)
+            next_state = interned.setdefault(next_state, next_state)
+            # The placed set is almost always a run of ones (every operation up
+            # to some point) plus a few bits: key it as (run length, the rest),
+            # which keeps the cache small on long histories.
+            run = (~next_placed & (next_placed + 1)).bit_length() - 1
+            memo = (run, next_placed >> run, next_state)
             if memo in cache:
                 continue
             cache.add(memo)
             explored += 1
             if explored > budget:
                 return None, explored, None
-            stack.append((cands, pos, state, j))
+            stack.append((cands, pos, state, action))
             lift(j)
             placed = next_placed
             state = next_state
@@ -266,19 +311,33 @@ def _check_part(
             continue
         if len(stack) > best_depth:
             best_depth = len(stack)
-            best = ([frame[3] for frame in stack], state, cands, rnext[head])
+            due = rnext[head]
+            while due != head and not is_ok[due]:  # the first ok one is what got stuck
+                due = rnext[due]
+            best = ([frame[3] for frame in stack], state, cands, due)
         if not stack:
             path, best_state, best_cands, stuck = best
+            placeable = [i for i in best_cands if i >= 0]
             failure = Failure(
                 key=ops[0].key,
-                prefix=tuple(ops[i] for i in path),
+                prefix=tuple(ops[i] for i in path if i >= 0),
                 state=model.describe(best_state),
-                stuck=ops[stuck] if stuck != head else ops[best_cands[0]],
-                candidates=tuple(ops[i] for i in best_cands),
+                stuck=ops[stuck] if stuck != head else ops[placeable[0]],
+                candidates=tuple(ops[i] for i in placeable),
             )
             return False, explored, failure
-        cands, pos, state, j = stack.pop()
+        cands, pos, state, action = stack.pop()
+        j = action if action >= 0 else ~action
         unlift(j)
         placed ^= 1 << j
         remaining += is_ok[j]
     return True, explored, None
+
+
+def _return_of(op: Operation) -> int:
+    """When ``op`` must have taken effect by, as a position in the event order."""
+    if op.status == OK and op.complete is not None:
+        return op.complete
+    if op.deadline is not None:
+        return op.deadline
+    return _INF

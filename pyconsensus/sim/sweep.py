@@ -24,7 +24,7 @@ from pyconsensus.sim.trace import Trace
 from pyconsensus.sim.workload import ClientConfig, ProposalClient
 from pyconsensus.sim.workloads import KVWorkload, Workload
 
-WORKLOADS = ("proposals", "kv")
+WORKLOADS = ("proposals", "kv", "custom")
 WorkloadFactory = Callable[[], Workload]
 
 
@@ -35,8 +35,9 @@ class RunConfig:
     a new proposal and bring every node up to date.
 
     ``workload``: ``"proposals"`` (raw proposals, acknowledgements checked
-    against the committed log) or ``"kv"`` (session clients of a replicated
-    key-value store, whose history ``check_linearizability`` checks).
+    against the committed log), ``"kv"`` (session clients of a replicated
+    key-value store, whose history ``check_linearizability`` checks) or
+    ``"custom"`` (your ``Workload``, passed to ``run_seed``/``sweep``).
     ``nemesis`` (names from ``pyconsensus.sim.nemesis``), when given, replaces
     the older ``faults`` kinds as the source of the fault schedule.
     """
@@ -58,7 +59,7 @@ class RunConfig:
     nemesis: tuple[str, ...] = ()
     heal_every_ms: int = 0
     heal_for_ms: int = 0
-    max_explored: int = 2_000_000
+    max_explored: int = 1_000_000
     """Search budget of the linearizability checker per key (beyond: unknown)."""
 
     def __attrs_post_init__(self) -> None:
@@ -131,6 +132,8 @@ def run_seed(
         def workload() -> Workload:
             return KVWorkload(keys)
 
+    if workload is None and config.workload == "custom":
+        raise ConfigError("a custom workload needs run_seed(..., workload=YourWorkload)")
     chosen = workload() if workload is not None else None
     app = None
     if chosen is not None:

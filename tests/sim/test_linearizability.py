@@ -3,9 +3,11 @@ and accepts what is right, including concurrency and indeterminate operations.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable
+from random import Random
 
-from pyconsensus.sim.history import FAIL, INFO, OK, History
+from pyconsensus.sim.history import FAIL, INFO, OK, History, Operation
 from pyconsensus.sim.linearizability import KVModel, check
 
 
@@ -17,10 +19,12 @@ class Script:
         self.history = History()
         self.clock = 0
         self.open: dict[str, int] = {}
+        self.kinds: dict[str, str] = {}
 
     def call(self, name: str, f: str, key: str, value: Hashable = None) -> Script:
         self.clock += 1
         self.open[name] = self.history.invoke(len(self.open), f, key, value, self.clock)
+        self.kinds[name] = f
         return self
 
     def ok(self, name: str, output: Hashable = None) -> Script:
@@ -36,6 +40,11 @@ class Script:
     def lost(self, name: str) -> Script:
         """The client gave up: the operation is indeterminate."""
         self.history.complete(self.open[name], INFO)
+        return self
+
+    def bound(self, name: str) -> Script:
+        """From now on the lost operation ``name`` can no longer take effect."""
+        self.history.bound(self.open[name])
         return self
 
     def linearizable(self) -> bool:
@@ -100,6 +109,22 @@ def test_an_indeterminate_write_may_take_effect_late() -> None:
 def test_an_indeterminate_write_may_never_take_effect() -> None:
     s = Script().call("w", "put", "x", b"1").lost("w").call("r", "get", "x").ok("r", None)
     assert s.linearizable()
+
+
+def test_an_indeterminate_write_with_a_deadline_takes_effect_before_it_or_never() -> None:
+    """Session clients know when a lost command can no longer apply: once a
+    later command of theirs was applied."""
+    before = Script().call("w", "put", "x", b"1").lost("w").call("r1", "get", "x").ok("r1", None)
+    before.bound("w").call("r2", "get", "x").ok("r2", b"1")
+    assert before.linearizable()  # it took effect between r1 and the deadline
+
+    after = Script().call("w", "put", "x", b"1").lost("w").bound("w")
+    after.call("r1", "get", "x").ok("r1", None).call("r2", "get", "x").ok("r2", b"1")
+    assert not after.linearizable()  # too late to take effect after r1
+
+    never = Script().call("w", "put", "x", b"1").lost("w").bound("w")
+    never.call("r", "get", "x").ok("r", None)
+    assert never.linearizable()
 
 
 def test_an_indeterminate_write_cannot_take_effect_before_it_was_invoked() -> None:
@@ -174,3 +199,83 @@ def test_an_exhausted_budget_says_unknown_rather_than_guessing() -> None:
     result = check(s.history.operations(), KVModel(), max_explored=50)
     assert result.valid is None
     assert result.ok
+
+
+def brute_force(ops: list[Operation]) -> bool:
+    """Linearizable? By trying every order of every subset of the indeterminate writes."""
+    model = KVModel()
+    required = [op for op in ops if op.status == OK]
+    optional = [op for op in ops if op.status == INFO and not model.read_only(op)]
+    for mask in range(1 << len(optional)):
+        chosen = required + [op for k, op in enumerate(optional) if mask >> k & 1]
+        for order in itertools.permutations(chosen):
+            if not respects_real_time(order):
+                continue
+            state: Hashable = model.init()
+            for op in order:
+                legal, state = model.step(state, op)
+                if not legal:
+                    break
+            else:
+                return True
+    return False
+
+
+def respects_real_time(order: tuple[Operation, ...]) -> bool:
+    for k, later in enumerate(order):
+        for earlier in order[k + 1 :]:
+            end = earlier.complete if earlier.complete is not None else earlier.deadline
+            if end is not None and end < later.invoke:
+                return False  # ``earlier`` ended before ``later`` began, yet comes after it
+    return True
+
+
+def random_history(rng: Random, size: int) -> list[Operation]:
+    values = [None, b"a", b"b", b"ab"]
+    script = Script()
+    open_ops: list[str] = []
+    bounded: list[str] = []
+    for k in range(size):
+        name = f"o{k}"
+        kind = rng.choice(["get", "put", "append", "cas"])
+        if kind == "get":
+            script.call(name, "get", "x")
+        elif kind == "cas":
+            script.call(name, "cas", "x", (rng.choice(values), rng.choice([b"a", b"b"])))
+        else:
+            script.call(name, kind, "x", rng.choice([b"a", b"b"]))
+        open_ops.append(name)
+        if bounded and rng.random() < 0.5:
+            script.bound(bounded.pop())
+        while open_ops and rng.random() < 0.5:
+            finish = open_ops.pop(rng.randrange(len(open_ops)))
+            ending = rng.random()
+            if ending < 0.15:
+                script.lost(finish)
+                if rng.random() < 0.5:
+                    bounded.append(finish)
+            elif ending < 0.2:
+                script.fail(finish)
+            else:
+                op_kind = script.kinds[finish]
+                output: Hashable = None
+                if op_kind == "get":
+                    output = rng.choice(values)
+                elif op_kind == "cas":
+                    output = rng.random() < 0.5
+                script.ok(finish, output)
+    for name in open_ops:
+        script.lost(name)
+    return script.history.operations()
+
+
+def test_the_checker_agrees_with_brute_force_on_small_random_histories() -> None:
+    rng = Random(2024)
+    verdicts = {True: 0, False: 0}
+    for _ in range(400):
+        ops = random_history(rng, rng.randint(2, 6))
+        expected = brute_force(ops)
+        result = check(ops, KVModel())
+        assert result.valid is expected, [op.describe() for op in ops]
+        verdicts[expected] += 1
+    assert verdicts[True] > 50 and verdicts[False] > 50  # both kinds were exercised

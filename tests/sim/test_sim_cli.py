@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,11 @@ def test_a_failure_is_shrunk_written_down_and_replayed_exactly(
     again = capsys.readouterr().out
     assert "reproduced exactly" in again
     assert "violation: Linearizability" in picture.read_text()
+
+
+def test_bench_lin_times_the_checker(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "lin", "--operations", "600", "--keys", "2", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["operations"] >= 600
+    assert figures["valid"] is True
+    assert figures["check_s"] >= 0 and figures["explored"] >= figures["ok"]
