@@ -46,3 +46,12 @@ def test_bench_core_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     figures = json.loads(capsys.readouterr().out)
     assert figures["protocol"] == "raft"
     assert figures["entries_per_s"] > 0
+
+
+@pytest.mark.parametrize("protocol", ["eager", "lazy", "best-effort", "atomic-raft"])
+def test_sim_runs_the_broadcast_primitives(
+    protocol: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sim", "--protocol", protocol, "--seeds", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"protocol        {protocol}" in out and "violations      0" in out

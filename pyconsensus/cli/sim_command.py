@@ -199,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"pyconsensus sim: {exc}", file=sys.stderr)
         return 2
     seeds = range(args.start_seed, args.start_seed + args.seeds)
+    if not spec.total_order:
+        return _run_broadcast(spec, config, seeds, args.stop_on_failure)
     started = time.perf_counter()
     progress = _Progress(len(seeds), enabled=not args.quiet and sys.stderr.isatty())
     result = SweepResult(spec.name)
@@ -220,6 +222,32 @@ def run(args: argparse.Namespace) -> int:
             _report_failure(args, spec, options, config, failure)
         else:
             print(f"seed {failure.seed}: {failure.violation} (not shrunk: too many failures)")
+    return 0 if result.ok else 1
+
+
+def _run_broadcast(
+    spec: ProtocolSpec, config: RunConfig, seeds: range, stop_on_failure: bool
+) -> int:
+    """Best-effort and reliable broadcast have no common sequence to check for
+    linearizability: they run their own sweep (sender crashes mid-broadcast,
+    then agreement among the correct members after healing)."""
+    from pyconsensus.broadcast.sweep import (  # noqa: PLC0415 - only for these protocols
+        BroadcastRunConfig,
+        broadcast_sweep,
+        summarize_broadcast,
+    )
+
+    started = time.perf_counter()
+    result = broadcast_sweep(
+        spec, seeds, BroadcastRunConfig.from_run_config(config), stop_on_failure=stop_on_failure
+    )
+    print(summarize_broadcast(result, spec.properties))
+    print(f"wall time       {time.perf_counter() - started:.1f} s")
+    for failure in result.failures:
+        print(
+            f"reproduce seed {failure.seed}: pyconsensus sim --protocol {spec.name} "
+            f"--start-seed {failure.seed} --seeds 1"
+        )
     return 0 if result.ok else 1
 
 

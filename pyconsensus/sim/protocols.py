@@ -89,30 +89,38 @@ REGISTRY: dict[str, str] = {
     "raft": "pyconsensus.raft.sim",
     "zab": "pyconsensus.zab.sim",
     "paxos": "pyconsensus.paxos.sim",
+    "best-effort": "pyconsensus.broadcast.sim:BEST_EFFORT_SPEC",
+    "eager": "pyconsensus.broadcast.sim:EAGER_SPEC",
+    "lazy": "pyconsensus.broadcast.sim:LAZY_SPEC",
+    "atomic-raft": "pyconsensus.broadcast.sim:ATOMIC_RAFT_SPEC",
+    "atomic-zab": "pyconsensus.broadcast.sim:ATOMIC_ZAB_SPEC",
+    "atomic-paxos": "pyconsensus.broadcast.sim:ATOMIC_PAXOS_SPEC",
 }
+"""Protocol name -> ``module`` (whose ``SPEC`` is used) or ``module:ATTRIBUTE``."""
 
 
 def available() -> list[str]:
     """Names of the protocols whose modules are installed."""
     names = []
-    for name, module in REGISTRY.items():
-        if importlib.util.find_spec(module) is not None:
+    for name, target in REGISTRY.items():
+        if importlib.util.find_spec(target.partition(":")[0]) is not None:
             names.append(name)
     return names
 
 
 def get_protocol(name: str) -> ProtocolSpec:
     """The ``ProtocolSpec`` registered as ``name``."""
-    module_name = REGISTRY.get(name)
-    if module_name is None:
+    target = REGISTRY.get(name)
+    if target is None:
         raise ConfigError(f"unknown protocol {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    module_name, _, attribute = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and module_name.startswith(exc.name):
             raise ConfigError(f"protocol {name!r} is not implemented yet") from exc
         raise
-    spec = module.SPEC
+    spec = getattr(module, attribute or "SPEC", None)
     if not isinstance(spec, ProtocolSpec):
-        raise ConfigError(f"{module_name}.SPEC is not a ProtocolSpec")
+        raise ConfigError(f"{target} is not a ProtocolSpec")
     return spec

@@ -1,5 +1,5 @@
 """CI sweeps: clients of a replicated key-value store under every nemesis, with
-the history checked for linearizability - for Raft and for Multi-Paxos."""
+the history checked for linearizability - for Raft, ZAB and Multi-Paxos."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import pytest
 from pyconsensus.paxos.sim import SPEC as PAXOS
 from pyconsensus.raft.sim import SPEC as RAFT
 from pyconsensus.sim import ProtocolSpec, RunConfig, summarize, sweep
+from pyconsensus.zab.sim import SPEC as ZAB
 
 CI_SEEDS = range(300)
 CONFIG = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
 
 
-@pytest.mark.parametrize("spec", [RAFT, PAXOS], ids=["raft", "paxos"])
+@pytest.mark.parametrize("spec", [RAFT, ZAB, PAXOS], ids=["raft", "zab", "paxos"])
 def test_three_hundred_seeds_of_every_nemesis_stay_linearizable(spec: ProtocolSpec) -> None:
     result = sweep(spec, CI_SEEDS, CONFIG)
     assert result.ok, summarize(result, spec.properties)
