@@ -76,7 +76,24 @@ def register(commands: Any) -> None:
         "--seconds", "--duration", type=float, default=5.0, help="measured window per run"
     )
     cluster.add_argument("--warmup", type=float, default=1.0, help="seconds before the window")
-    cluster.add_argument("--payload", type=int, default=100, help="bytes per command")
+    cluster.add_argument("--payload", type=int, default=100, help="bytes per value")
+    cluster.add_argument(
+        "--keys", type=int, default=10_000, help="keys the puts are drawn from (uniformly)"
+    )
+    cluster.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a cluster-file setting for the nodes, e.g. storage_writes=thread (repeatable)",
+    )
+    cluster.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a protocol option for the nodes' core, e.g. max_inflight=128 (repeatable)",
+    )
     cluster.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
     cluster.add_argument("--tick-ms", type=int, default=10, help="the nodes' tick interval")
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
@@ -240,6 +257,9 @@ def run_cluster(args: argparse.Namespace) -> int:
             sync=not args.no_sync,
             directory=Path(args.dir) if args.dir else None,
             tick_ms=args.tick_ms,
+            keys=args.keys,
+            settings=_key_values(args.set, typed=True),
+            protocol_options=_key_values(args.option, typed=False),
         )
     )
     if args.json:
@@ -251,6 +271,9 @@ def run_cluster(args: argparse.Namespace) -> int:
                     "seconds": args.seconds,
                     "sync": not args.no_sync,
                     "durable": not args.no_sync,
+                    "keys": args.keys,
+                    "settings": args.set,
+                    "options": args.option,
                     "python": platform.python_version(),
                     "results": results_json(results),
                 }
@@ -264,3 +287,28 @@ def run_cluster(args: argparse.Namespace) -> int:
             f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
     return 0
+
+
+def _key_values(items: list[str], *, typed: bool) -> dict[str, Any]:
+    """``["a=1", "b=true"]`` as a dict; ``typed`` turns numbers and booleans into
+    TOML values (cluster-file settings), otherwise values stay text (protocol
+    options are parsed by the protocol)."""
+    found: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        value: Any = text
+        if typed:
+            if text in ("true", "false"):
+                value = text == "true"
+            else:
+                try:
+                    value = int(text)
+                except ValueError:
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        value = text
+        found[key] = value
+    return found
