@@ -103,6 +103,21 @@ def register(commands: Any) -> None:
     cluster.add_argument("--json", action="store_true", help="print one JSON object")
     cluster.set_defaults(run=run_cluster)
 
+    memory = kinds.add_parser(
+        "memory",
+        help="RSS of a Raft replica (LMDB, KV store) holding N committed entries, uncompacted",
+    )
+    memory.add_argument("--entries", type=int, default=1_000_000, help="entries to commit")
+    memory.add_argument("--payload", type=int, default=100, help="bytes per value")
+    memory.add_argument("--keys", type=int, default=10_000, help="keys the puts are drawn from")
+    memory.add_argument("--batch", type=int, default=1_000, help="proposals per batch")
+    memory.add_argument(
+        "--role", choices=("leader", "follower"), nargs="+", default=["leader", "follower"]
+    )
+    memory.add_argument("--dir", default=None, help="where to create the storage")
+    memory.add_argument("--json", action="store_true", help="print one JSON object")
+    memory.set_defaults(run=run_memory)
+
 
 def run_core(args: argparse.Namespace) -> int:
     runs = [
@@ -286,6 +301,28 @@ def run_cluster(args: argparse.Namespace) -> int:
             f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}; "
             f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from pyconsensus.cli.memory import format_memory, measure  # noqa: PLC0415 (see run_codec)
+
+    reports = [
+        measure(
+            entries=args.entries,
+            payload=args.payload,
+            keys=args.keys,
+            batch=args.batch,
+            role=role,
+            directory=args.dir,
+        )
+        for role in args.role
+    ]
+    if args.json:
+        print(json.dumps({"benchmark": "memory", "results": reports}))
+    else:
+        for report in reports:
+            print(format_memory(report))
     return 0
 
 
