@@ -105,6 +105,8 @@ async def profile(args: argparse.Namespace) -> None:
                     ]
                     if args.idle:
                         command.append("--idle")
+                    if args.gil:
+                        command.append("--gil")
                     await trio.run_process(command, capture_stdout=True, capture_stderr=True)
 
                 for role, node in targets.items():
@@ -144,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--payload", type=int, default=100)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--idle", action="store_true", help="also sample waiting threads")
+    parser.add_argument(
+        "--gil", action="store_true", help="only samples holding the GIL: Python CPU time"
+    )
     parser.add_argument("--no-sync", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", default="profiles", help="directory for the raw stacks")

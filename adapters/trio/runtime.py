@@ -55,6 +55,7 @@ from pyconsensus.adapters.trio.framing import (
 )
 from pyconsensus.adapters.trio.peers import PeerLink
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Ready
@@ -184,7 +185,7 @@ class Node:
         self.writes = 0
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
-        self._write_limiter = trio.CapacityLimiter(1)
+        self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
@@ -362,7 +363,7 @@ class Node:
     async def _pump(self) -> None:
         core = self.core
         storage = self.storage
-        limiter = self._write_limiter
+        writer = self._writer
         flush = self.flusher.flush
         inline = self.config.storage_writes == "inline"
         # A PipelinedNode: commits and replies do not wait for the batch's write,
@@ -390,7 +391,7 @@ class Node:
                     if inline:
                         storage.write(write)
                     else:
-                        await trio.to_thread.run_sync(storage.write, write, limiter=limiter)
+                        await writer.write(write)
                     if early_apply and persisted is not None:
                         persisted(write)
                 if ready.messages:
@@ -678,13 +679,16 @@ async def open_node(
         )
     try:
         node = Node(config, state_machine, storage, rng=random.Random(seed))
-        async with trio.open_nursery() as nursery:
-            await node._start(nursery)
-            try:
-                yield node
-            finally:
-                node._stop()
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                await node._start(nursery)
+                try:
+                    yield node
+                finally:
+                    node._stop()
+                    nursery.cancel_scope.cancel()
+        finally:
+            node._writer.close()  # no write is in flight: the pump waits for its writes
     finally:
         if own_storage:
             storage.close()
