@@ -74,7 +74,37 @@ def machine_facts(data_dir: str) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
+        "flush_ms_before": flush_ms(data_dir),
     }
+
+
+def flush_ms(path: str, seconds: float = 1.0) -> float | None:
+    """Median milliseconds of a synced one-entry LMDB commit in ``path`` (the disk's
+    flush latency, which drifts on shared VMs and moves every durable system's
+    latency); ``None`` if py-lmdb is missing."""
+    try:
+        import lmdb  # noqa: PLC0415 - optional here
+    except ImportError:
+        return None
+    import statistics  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(dir=path) as directory:
+        env = lmdb.open(directory, map_size=1 << 24, sync=True, metasync=True)
+        times = []
+        try:
+            deadline = time.perf_counter() + seconds
+            key = 0
+            while time.perf_counter() < deadline:
+                key += 1
+                started = time.perf_counter()
+                with env.begin(write=True) as txn:
+                    txn.put(key.to_bytes(8, "big"), b"x" * 100)
+                times.append(time.perf_counter() - started)
+        finally:
+            env.close()
+    return round(statistics.median(times) * 1000, 3)
 
 
 def disk_of(path: str) -> str:
@@ -125,6 +155,8 @@ def command_for(
             argv += ["--warmup", f"{args.warmup:g}"]
         if "--repeats" in helps:
             argv += ["--repeats", "1"]  # one run, like every peer
+        if "--keys" in helps:
+            argv += ["--keys", str(args.keys)]
         if cluster_help and "--dir" in cluster_help and args.dir:
             argv += ["--dir", args.dir]
         return [*argv, "--json"]
@@ -235,6 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
     machine["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    machine["flush_ms_after"] = flush_ms(args.dir or os.environ.get("TMPDIR", "/tmp"))
     finished = dt.datetime.now(dt.UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     return {

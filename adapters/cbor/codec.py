@@ -100,12 +100,14 @@ def _array_head(length: int) -> bytes:
 
 
 class _Decoders(threading.local):
-    """One reusable cbor2 decoder per nesting depth and thread (cbor2 decoders
-    are stateful while they run; creating one per frame costs more than the
-    decoding of a small message)."""
+    """One reusable cbor2 decoder per nesting depth and thread, each reading
+    from its own reusable ``BytesIO`` (cbor2 decoders are stateful while they
+    run; creating one per frame - or even giving it a new stream - costs more
+    than the decoding of a small message). After a failed decode the pair is
+    replaced, so no state of a bad frame carries over."""
 
     def __init__(self) -> None:
-        self.by_depth: dict[int, Any] = {}
+        self.by_depth: dict[int, tuple[Any, BytesIO]] = {}
 
 
 class Codec:
@@ -194,7 +196,7 @@ class Codec:
         if spec is None:
             raise EncodeError(f"{type(obj).__qualname__} is not a registered type")
         try:
-            frame = spec.header + cbor2.dumps(spec.encode(obj))
+            frame = spec.header + _dumps(spec.encode(obj))
         except Exception as exc:
             raise EncodeError(f"cannot encode {spec.name}: {exc}") from exc
         if len(frame) > spec.max_frame:
@@ -226,15 +228,16 @@ class Codec:
             raise DecodeError(f"frame of {size} bytes exceeds the limit of {spec.max_frame}", name)
         if not frame.startswith(spec.array_head, HEADER_BYTES):
             raise DecodeError(f"the body must be an array of {name}'s fields", name)
-        decoder = self._decoders.by_depth.get(spec.depth)
-        if decoder is None:
-            decoder = self._new_decoder(spec.depth)
-        stream = BytesIO(frame)
+        pair = self._decoders.by_depth.get(spec.depth)
+        if pair is None:
+            pair = self._new_decoder(spec.depth)
+        decoder, stream = pair
+        _reset_stream(stream, frame)  # the decoder keeps reading from this stream
         stream.seek(HEADER_BYTES)
         try:
-            decoder.fp = stream
             value = decoder.decode()
         except Exception as exc:
+            self._new_decoder(spec.depth)
             raise DecodeError(f"malformed CBOR: {_cbor_reason(exc)}", name) from exc
         end = stream.tell()
         if end != size:
@@ -254,9 +257,10 @@ class Codec:
         result: T = obj
         return result
 
-    def _new_decoder(self, max_depth: int) -> Any:
+    def _new_decoder(self, max_depth: int) -> tuple[Any, BytesIO]:
+        stream = BytesIO(b"")
         decoder = cbor2.CBORDecoder(
-            BytesIO(b""),
+            stream,
             semantic_decoders=_NO_TAGS,
             tag_hook=_reject_tag,
             max_depth=max_depth,
@@ -264,8 +268,14 @@ class Codec:
             allow_duplicate_keys=False,
             strict_hashable_types=True,
         )
-        self._decoders.by_depth[max_depth] = decoder
-        return decoder
+        pair = (decoder, stream)
+        self._decoders.by_depth[max_depth] = pair
+        return pair
+
+
+_dumps: Final = cbor2.dumps
+_reset_stream: Final = BytesIO.__init__
+"""Points a ``BytesIO`` at new bytes (shared, not copied) without a new object."""
 
 
 def _cbor_reason(exc: BaseException) -> str:

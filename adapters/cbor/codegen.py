@@ -358,7 +358,6 @@ class Generator:
         if done:
             return name
         n = len(record.fields)
-        cls = self._const(record.cls, record.name)
         lines = [
             f"def {name}(v, path):",
             f"    if type(v) is not list or len(v) != {n}:",
@@ -373,14 +372,34 @@ class Generator:
                 f"    {s}" for s in self._dec_stmts(field.shape, f"a{i}", dst, f".{field.name}")
             ]
             args.append(f"{field.alias}={dst}" if record.kw_only else dst)
-        lines += [
-            "    try:",
-            f"        return {cls}({', '.join(args)})",
-            "    except Exception as exc:",
-            "        reject(path, exc)",
-        ]
+        lines += self._construct(record, args, "return ", "path", "    ")
         self._compile(name, lines)
         return name
+
+    def _construct(
+        self, record: Record, args: list[str], action: str, path: str, indent: str
+    ) -> list[str]:
+        """Statements building ``record`` from the checked ``args`` and passing it
+        to ``action`` (``"return "`` or ``"r.append("``). A class whose ``__init__``
+        only assigns fields gets its slots set directly: a frozen attrs class's
+        ``__init__`` costs about twice as much."""
+        close = ")" if action.endswith("(") else ""
+        if record.kw_only or not _plain_slots(record.cls):
+            cls = self._const(record.cls, record.name)
+            return [
+                f"{indent}try:",
+                f"{indent}    {action}{cls}({', '.join(args)}){close}",
+                f"{indent}except Exception as exc:",
+                f"{indent}    reject({path}, exc)",
+            ]
+        new = self._const(record.cls.__new__, f"new_{record.name}")
+        cls = self._const(record.cls, record.name)
+        lines = [f"{indent}_o = {new}({cls})"]
+        for field, arg in zip(record.fields, args, strict=True):
+            setter = self._const(getattr(record.cls, field.name).__set__, f"set_{field.name}")
+            lines.append(f"{indent}{setter}(_o, {arg})")
+        lines.append(f"{indent}{action}_o{close}")
+        return lines
 
     @staticmethod
     def _is_check_only(shape: Shape) -> bool:
@@ -439,7 +458,6 @@ class Generator:
         k = len(record.fields)
         if k == 0:
             raise TypeError(f"a tuple of {record.name} cannot be encoded: it has no fields")
-        cls = self._const(record.cls, record.name)
         if _plain_slots(record.cls):
             builder = _slot_builder(record.cls, [f.name for f in record.fields])
         else:
@@ -464,13 +482,8 @@ class Generator:
             stmts = self._dec_stmts(field.shape, f"a{j}", dst, f".{field.name}", row_path)
             lines += [f"            {st}" for st in stmts]
             args.append(f"{field.alias}={dst}" if record.kw_only else dst)
-        lines += [
-            "            try:",
-            f"                r.append({cls}({', '.join(args)}))",
-            "            except Exception as exc:",
-            f"                reject({row_path}, exc)",
-            "        return tuple(r)",
-        ]
+        lines += self._construct(record, args, "r.append(", row_path, "            ")
+        lines.append("        return tuple(r)")
         cols = [f"c{j}" for j in range(k)]
         for j in range(k):
             lines.append(f"    c{j} = v[{j}::{k}]")

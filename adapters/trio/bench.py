@@ -8,6 +8,10 @@ one acknowledged only once committed and applied. Figures are measured over
 a window after a warm-up: throughput = acknowledged writes completed in the
 window / window length; latency = per write, from send to answer. Each node's
 peak RSS (``VmHWM``) is read from ``/proc`` at the end of the run.
+
+The commands follow the standard workload of docs/benchmarks.md: a KV ``put`` of a
+``payload``-byte random value to a key drawn uniformly from ``keys`` keys. The load
+generator measures its own CPU time over the window, so a saturated client shows.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import argparse
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,12 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     p999_ms: float
+    cpu_s: float = 0.0
+    """The load generator's own CPU seconds (user + system) over the window."""
+
+
+#: Above this share of one core the load generator may be what limits the figures.
+SATURATED_CPU_SHARE = 0.85
 
 
 @attrs.frozen
@@ -62,11 +74,14 @@ class ClusterResult:
         return float(statistics.median(getattr(run, field) for run in self.runs))
 
 
-def command_of(size: int, client: int, seq: int) -> bytes:
-    """A put command of exactly ``size`` bytes (at least 16)."""
-    key = f"c{client}-{seq}".encode()
-    header = len(kv.put(key, b""))
-    return kv.put(key, b"v" * max(0, size - header))
+def key_of(number: int) -> bytes:
+    """The name of key ``number`` of the workload."""
+    return b"key-%06d" % number
+
+
+def command_of(rng: random.Random, keys: int, payload: int) -> bytes:
+    """A put of a random ``payload``-byte value to one of ``keys`` keys, drawn uniformly."""
+    return kv.put(key_of(rng.randrange(keys)), rng.randbytes(payload))
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -85,6 +100,7 @@ async def generate_load(
     seconds: float,
     warmup: float,
     payload: int,
+    keys: int = 10_000,
 ) -> LoadResult:
     """Run ``clients`` closed-loop writers; measure the window after ``warmup``."""
     latencies: list[float] = []
@@ -92,13 +108,19 @@ async def generate_load(
     start = trio.current_time()
     window_start = start + warmup
     window_end = window_start + seconds
+    cpu_window: list[float] = []
+
+    async def clock_cpu() -> None:
+        await trio.sleep_until(window_start)
+        cpu_window.append(time.process_time())
+        await trio.sleep_until(window_end)
+        cpu_window.append(time.process_time())
 
     async def writer(index: int, client: Client) -> None:
         nonlocal errors
-        seq = 0
+        rng = random.Random(index)
         while trio.current_time() < window_end:
-            seq += 1
-            command = command_of(payload, index, seq)
+            command = command_of(rng, keys, payload)
             began = trio.current_time()
             try:
                 await client.propose(command)
@@ -115,6 +137,7 @@ async def generate_load(
     ):
         # Every writer is a session of its own; they share one connection per
         # node (as etcd's benchmark shares --conns among --clients).
+        nursery.start_soon(clock_cpu)
         for index in range(clients):
             nursery.start_soon(writer, index, first.new_session())
     return LoadResult(
@@ -126,6 +149,7 @@ async def generate_load(
         p50_ms=_percentile(latencies, 0.5) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         p999_ms=_percentile(latencies, 0.999) * 1000,
+        cpu_s=cpu_window[1] - cpu_window[0] if len(cpu_window) == 2 else 0.0,
     )
 
 
@@ -165,7 +189,13 @@ def peak_rss_kib(pid: int) -> int:
 
 
 async def _run_loadgen(
-    cluster: LocalCluster, *, clients: int, seconds: float, warmup: float, payload: int
+    cluster: LocalCluster,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    payload: int,
+    keys: int = 10_000,
 ) -> LoadResult:
     members = ",".join(f"{n}={a}" for n, a in sorted(cluster.members.items()))
     command = [
@@ -184,6 +214,8 @@ async def _run_loadgen(
         str(warmup),
         "--payload",
         str(payload),
+        "--keys",
+        str(keys),
     ]
     done = await trio.run_process(command, capture_stdout=True, stderr=subprocess.STDOUT)
     lines = done.stdout.decode().strip().splitlines()
@@ -201,8 +233,14 @@ async def bench_cluster(
     sync: bool = True,
     directory: Path | None = None,
     tick_ms: int = 10,
+    keys: int = 10_000,
+    settings: Mapping[str, Any] | None = None,
+    protocol_options: Mapping[str, Any] | None = None,
 ) -> list[ClusterResult]:
-    """For each client count, ``repeats`` runs, each on a fresh cluster."""
+    """For each client count, ``repeats`` runs, each on a fresh cluster.
+
+    ``settings`` adds or overrides keys of the cluster file (e.g. ``storage_writes``),
+    ``protocol_options`` the core's tuning - for A/B runs in one session."""
     results = []
     for count in clients:
         runs = []
@@ -216,7 +254,8 @@ async def bench_cluster(
                         Path(root),
                         protocol=protocol,
                         cluster_id="bench",
-                        settings={"tick_ms": tick_ms, "sync": sync},
+                        settings={"tick_ms": tick_ms, "sync": sync, **(settings or {})},
+                        protocol_options=protocol_options,
                     ) as cluster,
                     cluster.client() as admin,
                 ):
@@ -228,7 +267,12 @@ async def bench_cluster(
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(_count_leader_changes, cluster, admin, found)
                         run = await _run_loadgen(
-                            cluster, clients=count, seconds=seconds, warmup=warmup, payload=payload
+                            cluster,
+                            clients=count,
+                            seconds=seconds,
+                            warmup=warmup,
+                            payload=payload,
+                            keys=keys,
                         )
                         nursery.cancel_scope.cancel()
                     runs.append(run)
@@ -243,17 +287,22 @@ async def bench_cluster(
 
 def format_cluster(results: Sequence[ClusterResult]) -> str:
     lines = [
-        "| clients | writes/s | p50 ms | p99 ms | errors | leader changes "
-        "| peak RSS per node (MiB) | CPU s per node |",
-        "|---:|---:|---:|---:|---:|---:|---|---|",
+        "| clients | writes/s | p50 ms | p99 ms | p99.9 ms | errors | leader changes "
+        "| peak RSS per node (MiB) | CPU s per node | load gen CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for result in results:
         rss = ", ".join(f"{kib / 1024:.0f}" for _, kib in sorted(result.peak_rss_kib.items()))
         cpu = ", ".join(f"{s:.1f}" for _, s in sorted(result.cpu_s.items()))
+        load = loadgen_summary(result)
+        share = load["max_cpu_share"]
         lines.append(
             f"| {result.clients} | {result.median('writes_per_s'):,.0f} | "
             f"{result.median('p50_ms'):.2f} | {result.median('p99_ms'):.2f} | "
-            f"{sum(r.errors for r in result.runs)} | {result.leader_changes} | {rss} | {cpu} |"
+            f"{result.median('p999_ms'):.2f} | "
+            f"{sum(r.errors for r in result.runs)} | {result.leader_changes} | {rss} | {cpu} | "
+            f"{'-' if share is None else format(share, '.0%')}"
+            f"{' saturated' if load['saturated'] else ''} |"
         )
     return "\n".join(lines)
 
@@ -271,9 +320,21 @@ def results_json(results: Sequence[ClusterResult]) -> list[dict[str, Any]]:
             "peak_rss_kib": r.peak_rss_kib,
             "cpu_s": [round(v, 3) for _, v in sorted(r.cpu_s.items())],
             "leader_changes": r.leader_changes,
+            "loadgen": loadgen_summary(r),
         }
         for r in results
     ]
+
+
+def loadgen_summary(result: ClusterResult) -> dict[str, Any]:
+    """The load generator's CPU (one process), in the shape the peer benchmarks report."""
+    shares = [run.cpu_s / run.seconds for run in result.runs if run.seconds > 0]
+    return {
+        "procs": 1,
+        "cpu_s": [round(run.cpu_s, 3) for run in result.runs],
+        "max_cpu_share": round(max(shares), 3) if shares else None,
+        "saturated": any(share > SATURATED_CPU_SHARE for share in shares),
+    }
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
@@ -284,7 +345,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--payload", type=int, default=100)
+    parser.add_argument("--payload", type=int, default=100, help="bytes per value")
+    parser.add_argument("--keys", type=int, default=10_000, help="distinct keys")
     args = parser.parse_args(argv)
     members = {
         int(node): Address.parse(address)
@@ -298,6 +360,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
             seconds=args.seconds,
             warmup=args.warmup,
             payload=args.payload,
+            keys=args.keys,
         )
     )
     print(json.dumps(attrs.asdict(result)))

@@ -10,6 +10,8 @@ is told its own id::
     request_timeout_s = 5.0
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
+    storage_writes = "thread"    # thread | inline: where storage writes run
+    pipelined_writes = true      # leader writes its log in parallel (Raft)
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
 
     [members]
@@ -37,6 +39,7 @@ from pyconsensus.core.errors import ConfigError
 from pyconsensus.sim.protocols import REGISTRY
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
+STORAGE_WRITES = ("inline", "thread")
 
 
 @attrs.frozen(slots=True)
@@ -67,6 +70,13 @@ def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: A
 def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+def _storage_writes(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in STORAGE_WRITES:
+        raise ConfigError(
+            f"{attribute.name} must be one of {', '.join(STORAGE_WRITES)}, got {value!r}"
+        )
 
 
 @attrs.frozen(slots=True)
@@ -117,6 +127,18 @@ class NodeConfig:
     compact_every: int = attrs.field(default=10_000, validator=_non_negative_int)
     sync: bool = True
     """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
+    storage_writes: str = attrs.field(default="thread", validator=_storage_writes)
+    """Where the driver runs ``storage.write``: ``"inline"`` in the event loop
+    (default: cheapest; the loop stalls for the flush, during which new events
+    queue in the kernel and come out as the next batch) or ``"thread"`` in a
+    worker thread (``trio.to_thread``; the loop keeps reading and ticking
+    during the flush, at the price of a thread hand-off per write). See
+    docs/runtime.md for the measurements behind the default."""
+    pipelined_writes: bool = True
+    """Run the core with pipelined writes when it supports them (Raft: the
+    leader writes its log in parallel with replicating it, thesis 10.2.1; see
+    ``pyconsensus.core.node.PipelinedNode``). A ``pipelined_writes`` entry in
+    ``protocol_options`` takes precedence."""
     state_machine: str = DEFAULT_STATE_MACHINE
     """``module:Class`` of the state machine ``pyconsensus node`` runs."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)
@@ -153,6 +175,8 @@ _TOP_KEYS = {
     "forward",
     "compact_every",
     "sync",
+    "storage_writes",
+    "pipelined_writes",
     "state_machine",
     "members",
     "protocol_options",
@@ -194,11 +218,13 @@ def parse_config(
         kwargs["tick_interval"] = _number(document["tick_ms"], "tick_ms") / 1000
     if "request_timeout_s" in document:
         kwargs["request_timeout"] = _number(document["request_timeout_s"], "request_timeout_s")
-    for key in ("forward", "sync"):
+    for key in ("forward", "sync", "pipelined_writes"):
         if key in document:
             if not isinstance(document[key], bool):
                 raise ConfigError(f"{key} must be true or false")
             kwargs[key] = document[key]
+    if "storage_writes" in document:
+        kwargs["storage_writes"] = document["storage_writes"]
     if "compact_every" in document:
         kwargs["compact_every"] = document["compact_every"]
     if "state_machine" in document:

@@ -5,12 +5,21 @@ frame being a ``pyconsensus.adapters.cbor`` frame (version byte, type tag,
 CBOR body). ``FrameReader`` cuts the byte stream into frames and refuses a
 length over the limit before reading the body; ``FrameSender`` queues encoded
 frames (bounded) and writes everything queued with one ``send_all``.
+
+A sender may be *eager* (given a ``Flusher``): instead of waking its writer task
+for every frame, it marks itself dirty, and whoever owns the flusher (the node's
+driver loop) calls ``Flusher.flush()`` at the end of a batch. Each dirty sender
+then writes what it has queued straight into its socket - one ``send`` system
+call, no task switch. Only what the kernel does not take at once (a full socket
+buffer) is left to the writer task.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 import trio
@@ -85,16 +94,47 @@ class FrameReader:
             del buffer[:pos]
 
 
+class Flusher:
+    """The senders that have frames queued since the last ``flush``.
+
+    ``wake`` is called when the first sender becomes dirty, so that the owner
+    flushes soon even when the frame was queued outside its loop.
+    """
+
+    __slots__ = ("_dirty", "_wake", "syscalls")
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+        self._dirty: list[FrameSender] = []
+        self.syscalls = 0
+
+    def mark(self, sender: FrameSender) -> None:
+        if not self._dirty:
+            self._wake()
+        self._dirty.append(sender)
+
+    def flush(self) -> None:
+        """Write every dirty sender's queue into its socket, as far as the kernel takes it."""
+        dirty = self._dirty
+        if not dirty:
+            return
+        self._dirty = []
+        for sender in dirty:
+            if sender.flush_now():
+                self.syscalls += 1
+
+
 class FrameSender:
     """A bounded queue of frames, written by one task.
 
     ``put`` never blocks: when the queue holds ``max_frames`` frames or
     ``max_bytes`` bytes, the new frame is dropped and counted in ``dropped``
     (a slow or dead peer must not stall the node nor grow its memory). ``run``
-    writes everything queued at each wake-up with a single ``send_all``.
+    writes everything queued at each wake-up with a single ``send_all``. With a
+    ``flusher`` the sender is eager (see the module docstring).
     """
 
-    def __init__(self, max_frames: int, max_bytes: int) -> None:
+    def __init__(self, max_frames: int, max_bytes: int, flusher: Flusher | None = None) -> None:
         self.max_frames = max_frames
         self.max_bytes = max_bytes
         self.queued_bytes = 0
@@ -103,6 +143,9 @@ class FrameSender:
         self._frames: list[bytes] = []
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
+        self._flusher = flusher
+        self._fileno: int | None = None  # the socket, while ``run`` owns a stream and is idle
+        self._sending = False
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -119,6 +162,40 @@ class FrameSender:
         self._frames.append(frame)
         self.queued_bytes += len(frame)
         if len(self._frames) == 1:
+            if self._flusher is not None:
+                self._flusher.mark(self)
+            else:
+                self._lot.unpark_all()
+        return True
+
+    def flush_now(self) -> bool:
+        """Write the queue into the socket without waiting (eager senders); what
+        the kernel does not take is left to the writer task. True if a system
+        call was made."""
+        frames = self._frames
+        fileno = self._fileno
+        if not frames:
+            return False
+        if fileno is None or self._sending:
+            self._lot.unpark_all()  # not connected or mid-write: the writer takes it
+            return False
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            sent = os.write(fileno, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # A broken connection: the writer's send_all raises and handles it.
+            self._frames = [data]
+            self._lot.unpark_all()
+            return True
+        if sent == len(data):
+            self._frames = []
+            self.queued_bytes = 0
+            self.sent_frames += len(frames)
+        else:
+            self._frames = [data[sent:]]
+            self.queued_bytes = len(data) - sent
             self._lot.unpark_all()
         return True
 
@@ -139,16 +216,26 @@ class FrameSender:
         Frames taken for a ``send_all`` that fails are lost (the connection
         broke under them); frames queued meanwhile stay for the next stream.
         """
-        while True:
-            while not self._frames:
+        socket = getattr(stream, "socket", None)
+        try:
+            while True:
+                while not self._frames:
+                    if self._closed:
+                        return
+                    if socket is not None and self._flusher is not None:
+                        self._fileno = socket.fileno()
+                    await self._lot.park()
                 if self._closed:
                     return
-                await self._lot.park()
-            if self._closed:
-                return
-            frames = self._frames
-            self._frames = []
-            self.queued_bytes = 0
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
-            await stream.send_all(data)
-            self.sent_frames += len(frames)
+                frames = self._frames
+                self._frames = []
+                self.queued_bytes = 0
+                data = frames[0] if len(frames) == 1 else b"".join(frames)
+                self._sending = True
+                try:
+                    await stream.send_all(data)
+                finally:
+                    self._sending = False
+                self.sent_frames += len(frames)
+        finally:
+            self._fileno = None

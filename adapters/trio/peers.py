@@ -19,7 +19,13 @@ import trio
 
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
-from pyconsensus.adapters.trio.framing import FrameError, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.framing import (
+    Flusher,
+    FrameError,
+    FrameReader,
+    FrameSender,
+    prefixed,
+)
 from pyconsensus.service.messages import Hello, Refused, Welcome
 
 log = logging.getLogger("pyconsensus.trio.peers")
@@ -56,6 +62,7 @@ class PeerLink:
         config: TransportConfig,
         counters: Counter[str],
         rng: random.Random,
+        flusher: Flusher | None = None,
     ) -> None:
         self.peer_id = peer_id
         self.address = address
@@ -64,7 +71,7 @@ class PeerLink:
         self.config = config
         self.counters = counters
         self.rng = rng
-        self.sender = FrameSender(config.send_queue_frames, config.send_queue_bytes)
+        self.sender = FrameSender(config.send_queue_frames, config.send_queue_bytes, flusher)
         self.connected = False
         self.connects = 0
         self.isolated = False

@@ -10,11 +10,15 @@
 The driver loop runs any core under the shared contract (Raft, ZAB,
 Multi-Paxos). Events - ticks from a timer, messages from peers, client
 requests - go straight into the core as they arrive. One task, the pump,
-carries out the core's ``Ready`` batches strictly in order: the durable write
-(in a worker thread, off the event loop), then the messages, then
-``ReplicatedStateMachine.handle`` (apply, answer). While a write is in flight,
-new events pile up in the core and come out as the next batch: many proposals
-share one fsync (group commit).
+carries out the core's ``Ready`` batches strictly in order: the messages that
+may leave before the write (``Ready.early_messages``), the durable write (in
+the event loop or in a worker thread: ``NodeConfig.storage_writes``), then the
+other messages, then ``ReplicatedStateMachine.handle`` (apply, answer). While
+a write is in flight, new events pile up (in the core, or in the kernel's
+socket buffers while an inline write holds the loop) and come out as the next
+batch: many proposals share one fsync (group commit). Frames are written
+straight into the sockets at the end of each batch and before each write
+(``framing.Flusher``), not by waking a writer task per frame.
 """
 
 from __future__ import annotations
@@ -42,11 +46,19 @@ from pyconsensus.adapters.trio.client import (
 from pyconsensus.adapters.trio.config import NodeConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
 from pyconsensus.adapters.trio.errors import IndeterminateResult, NodeStopped, outcome_to_reply
-from pyconsensus.adapters.trio.framing import PREFIX, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.framing import (
+    PREFIX,
+    Flusher,
+    FrameReader,
+    FrameSender,
+    prefixed,
+)
 from pyconsensus.adapters.trio.peers import PeerLink
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
-from pyconsensus.core.node import ConsensusNode
+from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
+from pyconsensus.core.ready import Ready
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
@@ -64,7 +76,7 @@ from pyconsensus.service.messages import (
     StatusRequest,
     Submit,
 )
-from pyconsensus.sim.protocols import get_protocol
+from pyconsensus.sim.protocols import ProtocolSpec, get_protocol
 
 log = logging.getLogger("pyconsensus.trio")
 
@@ -141,13 +153,16 @@ class Node:
                 else Codec(all_types(), Limits(max_frame_bytes=config.transport.max_frame_bytes))
             )
         self.codec = codec
-        spec = get_protocol(config.protocol).with_options(config.protocol_options)
+        spec = _protocol_spec(config)
         self.core: ConsensusNode = spec.factory(
             config.node_id, sorted(config.members), storage, self.rng
         )
         self.rsm = ReplicatedStateMachine(self.core, machine, compact_every=config.compact_every)
         self.counters: Counter[str] = Counter()
         self.session = ClientSession(new_client_id(self.rng))
+        self._woken = False
+        self._lot = trio.lowlevel.ParkingLot()
+        self.flusher = Flusher(self._wake)
         hello = Hello(
             config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
         )
@@ -160,6 +175,7 @@ class Node:
                 config=config.transport,
                 counters=self.counters,
                 rng=self.rng,
+                flusher=self.flusher,
             )
             for peer, address in config.peers.items()
         }
@@ -169,9 +185,7 @@ class Node:
         self.writes = 0
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
-        self._woken = False
-        self._lot = trio.lowlevel.ParkingLot()
-        self._write_limiter = trio.CapacityLimiter(1)
+        self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
@@ -254,6 +268,7 @@ class Node:
         counters.update({f"rsm.{k}": v for k, v in self.rsm.counters.items()})
         counters["batches"] = self.batches
         counters["storage.writes"] = self.writes
+        counters["send.eager_syscalls"] = self.flusher.syscalls
         return NodeStatus(
             node_id=self.node_id,
             protocol=self.config.protocol,
@@ -348,8 +363,13 @@ class Node:
     async def _pump(self) -> None:
         core = self.core
         storage = self.storage
-        rsm = self.rsm
-        limiter = self._write_limiter
+        writer = self._writer
+        flush = self.flusher.flush
+        inline = self.config.storage_writes == "inline"
+        # A PipelinedNode: commits and replies do not wait for the batch's write,
+        # and the core learns of each write's durability (persisted).
+        early_apply = pipelined(core)
+        persisted = core.persisted if isinstance(core, PipelinedNode) else None
         while True:
             if not self._woken:
                 await self._lot.park()
@@ -357,20 +377,38 @@ class Node:
             while core.has_ready():
                 ready = core.ready()
                 self.batches += 1
+                if ready.early_messages:
+                    self._send(ready.early_messages)
+                if early_apply:
+                    self._apply(ready)
                 write = ready.write
                 if write is not None and not write.is_empty():
-                    # Durable before anything of this batch leaves the node.
+                    # Out before the flush: earlier batches' messages and this
+                    # batch's early ones and replies (none depends on its write).
+                    flush()
+                    # Durable before anything else of this batch leaves the node.
                     self.writes += 1
-                    await trio.to_thread.run_sync(storage.write, write, limiter=limiter)
+                    if inline:
+                        storage.write(write)
+                    else:
+                        await writer.write(write)
+                    if early_apply and persisted is not None:
+                        persisted(write)
                 if ready.messages:
                     self._send(ready.messages)
-                outcomes = rsm.handle(ready)
-                if outcomes:
-                    waiters = self._waiters
-                    for outcome in outcomes:
-                        waiter = waiters.pop(outcome.request_id, None)
-                        if waiter is not None:
-                            waiter(outcome)
+                if not early_apply:
+                    self._apply(ready)
+            flush()
+
+    def _apply(self, ready: Ready) -> None:
+        """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
+        outcomes = self.rsm.handle(ready)
+        if outcomes:
+            waiters = self._waiters
+            for outcome in outcomes:
+                waiter = waiters.pop(outcome.request_id, None)
+                if waiter is not None:
+                    waiter(outcome)
 
     def _send(self, messages: Sequence[Any]) -> None:
         encode = self.codec.encode
@@ -449,7 +487,9 @@ class Node:
 
     async def serve_client(self, stream: trio.SocketStream, reader: FrameReader) -> None:
         transport = self.config.transport
-        sender = FrameSender(transport.max_client_requests, transport.send_queue_bytes)
+        sender = FrameSender(
+            transport.max_client_requests, transport.send_queue_bytes, self.flusher
+        )
         connection = _ClientState(sender, self.codec)
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
@@ -577,6 +617,19 @@ class Node:
         )
 
 
+def _protocol_spec(config: NodeConfig) -> ProtocolSpec:
+    """The core's spec with the configured options, plus pipelined writes where
+    the protocol has them and the configuration did not decide otherwise."""
+    spec = get_protocol(config.protocol)
+    options = dict(config.protocol_options)
+    if config.pipelined_writes and "pipelined_writes" not in options:
+        try:
+            return spec.with_options({**options, "pipelined_writes": "true"})
+        except ConfigError:
+            pass  # the protocol has no such option: it runs as it always did
+    return spec.with_options(options)
+
+
 class _ClientState:
     """One client connection as the node serves it."""
 
@@ -626,13 +679,16 @@ async def open_node(
         )
     try:
         node = Node(config, state_machine, storage, rng=random.Random(seed))
-        async with trio.open_nursery() as nursery:
-            await node._start(nursery)
-            try:
-                yield node
-            finally:
-                node._stop()
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                await node._start(nursery)
+                try:
+                    yield node
+                finally:
+                    node._stop()
+                    nursery.cancel_scope.cancel()
+        finally:
+            node._writer.close()  # no write is in flight: the pump waits for its writes
     finally:
         if own_storage:
             storage.close()

@@ -61,6 +61,48 @@ def plot_series(
     return throughput, p99
 
 
+def _row(results: Sequence[Mapping[str, Any]], system: str, clients: int) -> Mapping[str, Any]:
+    for r in results:
+        if r["system"] == system and r["clients"] == clients:
+            return r
+    return {}
+
+
+def targets_summary(results: Sequence[Mapping[str, Any]], system: str = "pyconsensus-raft") -> str:
+    """The issue's targets for ``system`` against this run's figures, one bullet each
+    (empty if ``system`` or the peers it is compared with are missing)."""
+    ours64, etcd64 = _row(results, system, 64), _row(results, "etcd", 64)
+    ours1 = _row(results, system, 1)
+    lines = []
+    if ours64 and etcd64:
+        ratio = ours64["throughput_ops_s"] / etcd64["throughput_ops_s"]
+        p99_ok = ours64["p99_ms"] <= etcd64["p99_ms"]
+        lines.append(
+            f"- C=64 against etcd: {ours64['throughput_ops_s']:,.0f} / "
+            f"{etcd64['throughput_ops_s']:,.0f} writes/s = **{ratio:.2f}x** (target >= 1.0x, "
+            f"aim 2x: {'met' if ratio >= 1 else 'missed'}); p99 {ours64['p99_ms']:.1f} ms "
+            f"against {etcd64['p99_ms']:.1f} ms ({'met' if p99_ok else 'missed'})."
+        )
+    syncobj = [r for r in results if str(r["system"]).startswith("pysyncobj")]
+    if ours64 and syncobj:
+        best = max(syncobj, key=lambda r: r["throughput_ops_s"])
+        ratio = ours64["throughput_ops_s"] / best["throughput_ops_s"]
+        latency = ours64["p50_ms"] / best["p50_ms"]
+        lines.append(
+            f"- C=64 against PySyncObj's best run ({best['system']} at C={best['clients']}, "
+            f"{best['throughput_ops_s']:,.0f} writes/s, p50 {best['p50_ms']:.1f} ms, without "
+            f"fsync): **{ratio:.2f}x** the throughput (target > 1x: "
+            f"{'met' if ratio > 1 else 'missed'}) at {latency:.2f}x its p50 latency (target "
+            f"<= 0.1x: {'met' if latency <= 0.1 else 'missed'})."
+        )
+    if ours1:
+        p50 = ours1["p50_ms"]
+        lines.append(
+            f"- C=1: p50 **{p50:.2f} ms** (target <= 1.5 ms: {'met' if p50 <= 1.5 else 'missed'})."
+        )
+    return "\n".join(lines)
+
+
 def render_section(document: Mapping[str, Any], plot_path: str) -> str:
     """The Markdown between :data:`BEGIN` and :data:`END`."""
     machine = document["machine"]
@@ -75,7 +117,7 @@ def render_section(document: Mapping[str, Any], plot_path: str) -> str:
         f"Machine: {machine['cpu_model']}, {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB RAM; data on {machine['disk']}; Linux "
         f"{machine['kernel']}; CPython {machine['python']}. Load average (1, 5, 15 min) "
-        f"before: {machine['load_before']}, after: {machine['load_after']}.",
+        f"before: {machine['load_before']}, after: {machine['load_after']}." + _flush_text(machine),
         "",
         f"Workload: 3 replicas on loopback, C outstanding writes from separate load "
         f"processes, {config['payload']}-byte values, keys drawn uniformly from "
@@ -90,6 +132,9 @@ def render_section(document: Mapping[str, Any], plot_path: str) -> str:
         f"![Throughput and p99 latency against C]({plot_path})",
         "",
     ]
+    summary = targets_summary(document["results"])
+    if summary:
+        lines += ["Against the targets of issue 8, from this run:", "", summary, ""]
     if document.get("skipped"):
         lines += ["Not run:", ""]
         lines += [f"- {s['system']}: {s['reason']}" for s in document["skipped"]]
@@ -105,6 +150,16 @@ def render_section(document: Mapping[str, Any], plot_path: str) -> str:
     lines += document["commands"]
     lines += ["```", "", END]
     return "\n".join(lines)
+
+
+def _flush_text(machine: Mapping[str, Any]) -> str:
+    before, after = machine.get("flush_ms_before"), machine.get("flush_ms_after")
+    if before is None or after is None:
+        return ""
+    return (
+        f" A synced LMDB commit of one entry in the data directory took {before:.2f} ms "
+        f"(median) before the run and {after:.2f} ms after it."
+    )
 
 
 def replace_section(text: str, section: str, *, heading: str) -> str:

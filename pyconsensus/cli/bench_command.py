@@ -91,7 +91,24 @@ def register(commands: Any) -> None:
         "--seconds", "--duration", type=float, default=5.0, help="measured window per run"
     )
     cluster.add_argument("--warmup", type=float, default=1.0, help="seconds before the window")
-    cluster.add_argument("--payload", type=int, default=100, help="bytes per command")
+    cluster.add_argument("--payload", type=int, default=100, help="bytes per value")
+    cluster.add_argument(
+        "--keys", type=int, default=10_000, help="keys the puts are drawn from (uniformly)"
+    )
+    cluster.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a cluster-file setting for the nodes, e.g. storage_writes=thread (repeatable)",
+    )
+    cluster.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a protocol option for the nodes' core, e.g. max_inflight=128 (repeatable)",
+    )
     cluster.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
     cluster.add_argument("--tick-ms", type=int, default=10, help="the nodes' tick interval")
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
@@ -100,6 +117,21 @@ def register(commands: Any) -> None:
     )
     cluster.add_argument("--json", action="store_true", help="print one JSON object")
     cluster.set_defaults(run=run_cluster)
+
+    memory = kinds.add_parser(
+        "memory",
+        help="RSS of a Raft replica (LMDB, KV store) holding N committed entries, uncompacted",
+    )
+    memory.add_argument("--entries", type=int, default=1_000_000, help="entries to commit")
+    memory.add_argument("--payload", type=int, default=100, help="bytes per value")
+    memory.add_argument("--keys", type=int, default=10_000, help="keys the puts are drawn from")
+    memory.add_argument("--batch", type=int, default=1_000, help="proposals per batch")
+    memory.add_argument(
+        "--role", choices=("leader", "follower"), nargs="+", default=["leader", "follower"]
+    )
+    memory.add_argument("--dir", default=None, help="where to create the storage")
+    memory.add_argument("--json", action="store_true", help="print one JSON object")
+    memory.set_defaults(run=run_memory)
 
 
 def run_core(args: argparse.Namespace) -> int:
@@ -255,6 +287,9 @@ def run_cluster(args: argparse.Namespace) -> int:
             sync=not args.no_sync,
             directory=Path(args.dir) if args.dir else None,
             tick_ms=args.tick_ms,
+            keys=args.keys,
+            settings=_key_values(args.set, typed=True),
+            protocol_options=_key_values(args.option, typed=False),
         )
     )
     if args.json:
@@ -266,6 +301,9 @@ def run_cluster(args: argparse.Namespace) -> int:
                     "seconds": args.seconds,
                     "sync": not args.no_sync,
                     "durable": not args.no_sync,
+                    "keys": args.keys,
+                    "settings": args.set,
+                    "options": args.option,
                     "python": platform.python_version(),
                     "results": results_json(results),
                 }
@@ -297,3 +335,50 @@ def run_lin(args: argparse.Namespace) -> int:
     else:
         print(format_lin([result]))
     return 0 if result.valid is not False else 1
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from pyconsensus.cli.memory import format_memory, measure  # noqa: PLC0415 (see run_codec)
+
+    reports = [
+        measure(
+            entries=args.entries,
+            payload=args.payload,
+            keys=args.keys,
+            batch=args.batch,
+            role=role,
+            directory=args.dir,
+        )
+        for role in args.role
+    ]
+    if args.json:
+        print(json.dumps({"benchmark": "memory", "results": reports}))
+    else:
+        for report in reports:
+            print(format_memory(report))
+    return 0
+
+
+def _key_values(items: list[str], *, typed: bool) -> dict[str, Any]:
+    """``["a=1", "b=true"]`` as a dict; ``typed`` turns numbers and booleans into
+    TOML values (cluster-file settings), otherwise values stay text (protocol
+    options are parsed by the protocol)."""
+    found: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        value: Any = text
+        if typed:
+            if text in ("true", "false"):
+                value = text == "true"
+            else:
+                try:
+                    value = int(text)
+                except ValueError:
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        value = text
+        found[key] = value
+    return found

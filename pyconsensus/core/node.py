@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from random import Random
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from pyconsensus.core.ready import Ready
+from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId, RequestId, Status
 
@@ -79,6 +79,43 @@ class ConsensusNode(Protocol):
     def status(self) -> Status:
         """A summary of the node's current state."""
         ...
+
+
+@runtime_checkable
+class PipelinedNode(ConsensusNode, Protocol):
+    """A core that can let its writes run in parallel with its messages.
+
+    With ``pipelined_writes`` on (a core option the driver turns on), the
+    contract of ``Ready`` is relaxed in three ways, and tightened in one:
+
+    * ``early_messages`` depend on no write at all: the driver may send them
+      at once, even while this batch's write and earlier ones are in flight;
+    * ``restore``, ``committed`` and ``replies`` depend on no write either:
+      the driver may apply and answer before the batch's write is durable;
+    * ``messages`` still depend on the batch's write *and every earlier
+      one*: they go only once all of them are durable;
+    * the driver must call ``persisted(write)`` once each write is durable,
+      in the order the writes came out - the core counts its own log towards
+      a quorum only as far as it was told it is durable.
+
+    Writes themselves are still carried out strictly in order. A driver that
+    does not call ``persisted`` must leave the option off: it keeps the
+    original contract, where everything of a batch waits for its write.
+    """
+
+    @property
+    def pipelined_writes(self) -> bool:
+        """Whether the core runs with pipelined writes (see above)."""
+        ...
+
+    def persisted(self, write: Write) -> None:
+        """``write`` (taken from an earlier ``Ready``) is now durable."""
+        ...
+
+
+def pipelined(node: ConsensusNode) -> bool:
+    """Whether ``node`` runs with pipelined writes (``PipelinedNode``)."""
+    return isinstance(node, PipelinedNode) and node.pipelined_writes
 
 
 NodeFactory = Callable[[NodeId, Sequence[NodeId], Storage, Random], ConsensusNode]

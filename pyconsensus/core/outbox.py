@@ -22,6 +22,7 @@ class Outbox:
         "_restore",
         "_snapshot",
         "_truncate_from",
+        "early_messages",
         "messages",
         "replies",
     )
@@ -33,6 +34,7 @@ class Outbox:
         self._snapshot: Snapshot | None = None
         self._restore: Snapshot | None = None
         self.messages: list[Message] = []
+        self.early_messages: list[Message] = []
         self.replies: list[Reply] = []
 
     # -- the durable write -------------------------------------------------
@@ -75,6 +77,10 @@ class Outbox:
     def send(self, message: Message) -> None:
         self.messages.append(message)
 
+    def send_early(self, message: Message) -> None:
+        """Queue a message that depends on no write (``Ready.early_messages``)."""
+        self.early_messages.append(message)
+
     def reply(self, reply: Reply) -> None:
         self.replies.append(reply)
 
@@ -83,6 +89,7 @@ class Outbox:
     def has_output(self) -> bool:
         return bool(
             self.messages
+            or self.early_messages
             or self.replies
             or self._entries
             or self._metadata
@@ -116,8 +123,11 @@ class Outbox:
             restore=self._restore,
             committed=committed,
             replies=self.replies,
+            early_messages=self.early_messages,
         )
         self.messages = []
+        if self.early_messages:
+            self.early_messages = []
         self.replies = []
         self._restore = None
         return ready

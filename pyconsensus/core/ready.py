@@ -93,11 +93,17 @@ class Ready:
     restore: Snapshot | None = None
     committed: Sequence[Entry] = ()
     replies: Sequence[Reply] = ()
+    early_messages: Sequence[Message] = ()
+    """Messages that depend on no write - this batch's or an earlier one still
+    in flight: the driver may send them at once, before (or while) it writes.
+    Only cores running with pipelined writes put anything here (see
+    ``PipelinedNode``); every other core leaves it empty."""
 
     def is_empty(self) -> bool:
         return (
             self.write is None
             and not self.messages
+            and not self.early_messages
             and self.restore is None
             and not self.committed
             and not self.replies

@@ -186,15 +186,33 @@ class MemoryStorage:
         self._staged.append(write)
         self.writes += 1
 
-    def sync(self) -> None:
-        """Make every staged write durable."""
+    def sync(self, count: int | None = None) -> None:
+        """Make the oldest ``count`` staged writes durable (default: all of them)."""
         if self._visible is None:
             return
-        for write in self._staged:
+        done = self._staged if count is None else self._staged[:count]
+        for write in done:
             self._durable.apply(write)
-        self._staged.clear()
-        self._visible = None
+        del self._staged[: len(done)]
+        # The visible state stays (now equal to the durable one when nothing is
+        # staged): copying the durable state for every staged write would cost
+        # the whole log each time. Only a crash drops it.
         self.syncs += 1
+
+    def is_staged(self, write: Write) -> bool:
+        """Whether ``write`` (this very object) is staged and not yet durable."""
+        return any(staged is write for staged in self._staged)
+
+    def has_staged(self) -> bool:
+        """Whether a staged write is not yet durable."""
+        return bool(self._staged)
+
+    def durable(self) -> MemoryStorage:
+        """A read-only look at what would survive a crash right now (it shares
+        this storage's durable state: never write through it)."""
+        view = MemoryStorage()
+        view._durable = self._durable
+        return view
 
     def crash(self) -> None:
         """Lose everything that was staged but not synced."""

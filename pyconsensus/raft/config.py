@@ -43,6 +43,17 @@ class RaftConfig:
     max_entry_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     """Proposals larger than this are refused with ``ProposalTooLarge``."""
 
+    pipelined_writes: bool = False
+    """Let the leader write its log in parallel with replicating it (thesis
+    10.2.1). The leader's AppendEntries, heartbeats and snapshots come out as
+    ``Ready.early_messages``, to be sent before (or while) the batch's write is
+    done, and the leader counts its own log towards the commit quorum only as
+    far as the driver has reported it durable with ``persisted(write)``; in
+    return a batch's ``committed`` entries and ``replies`` no longer depend on
+    its write. Turn it on only in a driver that calls ``persisted`` after every
+    write (see ``pyconsensus.core.node.PipelinedNode``): without those calls a
+    leader never counts itself."""
+
     snapshot_retry_ticks: int = attrs.field(default=20, validator=_positive)
     """How long the leader waits for a snapshot to be acknowledged before
     sending it again."""

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
-from pyconsensus.core.ready import Ready
+from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, NodeId, Role
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY, RaftNode
 from pyconsensus.sim.checker import InvariantViolation
@@ -50,6 +50,9 @@ class RaftSafety:
         self.stored_term: dict[NodeId, int] = {}
         self.commit_term: dict[int, int] = {}  # index -> term of the leader that committed it
         self.checked_commit = 0
+        # Hard-state writes still in flight (pipelined writes): they count as
+        # stored only once durable, since a crash may legitimately lose them.
+        self._unsynced: list[tuple[NodeId, int, Write, object, object]] = []
 
     def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
         raft = _raft(node)
@@ -64,9 +67,11 @@ class RaftSafety:
             for entry in write.entries:
                 self._check_chain(node_id, raft, entry)
             if TERM_KEY in write.metadata:
-                self._check_hard_state(
-                    node_id, write.metadata[TERM_KEY], write.metadata.get(VOTE_KEY)
-                )
+                term, vote = write.metadata[TERM_KEY], write.metadata.get(VOTE_KEY)
+                if sim.storages[node_id].is_staged(write):
+                    self._unsynced.append((node_id, sim.incarnation[node_id], write, term, vote))
+                else:
+                    self._check_hard_state(node_id, term, vote)
         if ready.committed and raft.role is Role.LEADER:
             commit_term = self.commit_term
             for entry in ready.committed:
@@ -86,6 +91,8 @@ class RaftSafety:
             )
 
     def after_step(self, sim: Simulation) -> None:
+        if self._unsynced:
+            self._settle_hard_state(sim)
         for node_id, node in sim.nodes.items():
             if node is None:
                 continue
@@ -101,6 +108,19 @@ class RaftSafety:
             if (node_id, term) not in self.checked_leaders:
                 self.checked_leaders.add((node_id, term))
                 self._check_completeness(sim, node_id, raft)
+
+    def _settle_hard_state(self, sim: Simulation) -> None:
+        """Check the hard-state writes that became durable; forget those a crash lost."""
+        keep = []
+        for item in self._unsynced:
+            node_id, incarnation, write, term, vote = item
+            if sim.nodes[node_id] is None or sim.incarnation[node_id] != incarnation:
+                continue  # lost with the crash
+            if sim.storages[node_id].is_staged(write):
+                keep.append(item)
+            else:
+                self._check_hard_state(node_id, term, vote)
+        self._unsynced = keep
 
     def _check_chain(self, node_id: NodeId, raft: RaftNode, entry: Entry) -> None:
         prev_term = raft.log.term_at(entry.index - 1)
@@ -164,17 +184,20 @@ class RaftSafety:
 def _log_view(
     sim: Simulation, node_id: NodeId
 ) -> tuple[tuple[int, int], Callable[[int, int], bool]]:
-    """``((last_term, last_index), holds(index, term))`` of a node's log: the
-    live node's, or what a crashed node's storage holds."""
+    """``((last_term, last_index), holds(index, term))`` of the log a node would
+    have after a crash now: what its storage holds durably. For a node whose
+    writes are done (every node, unless it pipelines its writes) that is its
+    live log; a write in flight does not count - a crash would lose it."""
     node = sim.nodes[node_id]
-    if node is not None:
+    storage = sim.storages[node_id]
+    if node is not None and not storage.has_staged():
         log = _raft(node).log
 
         def holds_live(index: int, term: int) -> bool:
             return index <= log.snapshot_index or log.term_at(index) == term
 
         return (log.last_term, log.last_index), holds_live
-    storage = sim.storages[node_id]
+    storage = storage.durable()
     snapshot = storage.snapshot()
     floor = snapshot.index if snapshot is not None else 0
     last_index = storage.last_index()

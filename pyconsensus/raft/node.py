@@ -22,7 +22,7 @@ from pyconsensus.core.errors import (
 )
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum, VoteResult
-from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import (
     Entry,
@@ -90,6 +90,11 @@ class RaftNode:
         self._snapshot = storage.snapshot()
         self.log = _load_log(storage, self._snapshot)
         self.commit = self.applied = self.log.snapshot_index
+        # How far our log is known to be durable (pipelined writes: the leader
+        # counts itself towards a quorum only up to here).
+        self.durable = self.log.last_index
+        self._pipelined = self.config.pipelined_writes
+        self._send_leader = self._outbox.send_early if self._pipelined else self._outbox.send
         if self._snapshot is not None:
             self._outbox.restore(self._snapshot)
 
@@ -186,6 +191,28 @@ class RaftNode:
         self._snapshot = snapshot
         self._outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
+
+    @property
+    def pipelined_writes(self) -> bool:
+        """``RaftConfig.pipelined_writes`` (see ``PipelinedNode``)."""
+        return self._pipelined
+
+    def persisted(self, write: Write) -> None:
+        """The driver reports ``write`` durable (``PipelinedNode``): everything
+        up to its last entry (or its snapshot) is, if that is still our log."""
+        if write.entries:
+            top = write.entries[-1]
+            index, term = top.index, top.term
+        elif write.snapshot is not None:
+            index, term = write.snapshot.index, write.snapshot.term
+        else:
+            return
+        # (index, term) names one entry and, by Log Matching, its whole prefix:
+        # if our log still holds it, all of that prefix reached the disk.
+        if index > self.durable and self.log.term_at(index) == term:
+            self.durable = index
+            if self.role is Role.LEADER:
+                self._maybe_commit()
 
     def has_ready(self) -> bool:
         return (
@@ -598,6 +625,7 @@ class RaftNode:
             return
         self._discard_pending_through(snap.index)
         self.log.reset(snap.index, snap.term)
+        self.durable = min(self.durable, snap.index)
         self.commit = self.applied = snap.index
         self._snapshot = snap
         self._outbox.snapshot(snap, discard_log=True, restore=True)
@@ -650,7 +678,7 @@ class RaftNode:
         prev_term: int,
         entries: tuple[Entry, ...],
     ) -> None:
-        self._outbox.send(
+        self._send_leader(
             AppendEntries(self._id, peer, self.term, prev, prev_term, entries, self.commit)
         )
         progress.sent_commit = self.commit
@@ -659,13 +687,15 @@ class RaftNode:
         snapshot = self._snapshot
         if snapshot is None:  # a compacted log always has a snapshot
             raise AssertionError("log is compacted but no snapshot is held")
-        self._outbox.send(InstallSnapshot(self._id, peer, self.term, snapshot))
+        self._send_leader(InstallSnapshot(self._id, peer, self.term, snapshot))
         progress.become_snapshot(snapshot.index)
         self.counters["snapshots.sent"] += 1
 
     def _maybe_commit(self) -> None:
         acked = {peer: progress.match for peer, progress in self.progress.items()}
-        acked[self._id] = self.log.last_index
+        # Pipelined writes: our own copy counts only once it is durable, or a
+        # commit could rest on one durable copy plus one a crash would lose.
+        acked[self._id] = self.durable if self._pipelined else self.log.last_index
         index = self.quorum.committed_index(acked)
         # Section 5.4.2: only entries of the current term commit by counting
         # replicas; earlier ones commit indirectly, with them.
@@ -680,7 +710,7 @@ class RaftNode:
     def _broadcast_heartbeat(self) -> None:
         for peer, progress in self.progress.items():
             commit = min(progress.match, self.commit)
-            self._outbox.send(Heartbeat(self._id, peer, self.term, commit, self._read_round))
+            self._send_leader(Heartbeat(self._id, peer, self.term, commit, self._read_round))
 
     # ------------------------------------------------------------------
     # Reads (thesis section 6.4, ReadIndex)
@@ -728,6 +758,7 @@ class RaftNode:
                 self._displaced.append((index, term, rid))
         self.log.truncate_from(from_index)
         self._outbox.truncate(from_index)
+        self.durable = min(self.durable, from_index - 1)
 
     def _discard_pending_through(self, index: int) -> None:
         """Our log is about to be replaced by a snapshot at ``index``."""

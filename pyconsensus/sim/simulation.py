@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from random import Random
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.core.node import ConsensusNode
-from pyconsensus.core.ready import Message, Ready, Reply
+from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
+from pyconsensus.core.ready import Message, Ready, Reply, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import NodeId, RequestId, Role
 from pyconsensus.rsm.envelope import SessionCommand
@@ -166,6 +167,11 @@ class Simulation:
         self._leaders: set[tuple[NodeId, int]] = set()
         self._last_leader: NodeId | None = None
         self._leaderless_since: int | None = 0
+        # Pipelined writes (PipelinedNode): each node's writes in flight, in
+        # order, with the messages that wait for them; a write takes a random
+        # disk delay, during which the node goes on.
+        self._inflight: dict[NodeId, deque[tuple[Write | None, Sequence[Message]]]] = {}
+        self._disk_rng = Random(f"{seed}:disk")
         for member in self.members:
             self._start(member)
         for item in schedule:
@@ -401,6 +407,10 @@ class Simulation:
         rng = Random(f"{self.seed}:{node_id}:{incarnation}")
         node = self.protocol.factory(node_id, self.members, self.storages[node_id], rng)
         self.nodes[node_id] = node
+        if pipelined(node):
+            self._inflight[node_id] = deque()
+        else:
+            self._inflight.pop(node_id, None)
         if self.app_factory is not None:
             self.apps[node_id] = self.app_factory(node)
         if incarnation > 1:
@@ -469,6 +479,9 @@ class Simulation:
 
     def _flush(self, node_id: NodeId) -> None:
         """Carry out every batch the node has ready, in the contract's order."""
+        if node_id in self._inflight:
+            self._flush_pipelined(node_id)
+            return
         node = self.nodes[node_id]
         storage = self.storages[node_id]
         incarnation = self.incarnation[node_id]
@@ -503,6 +516,78 @@ class Simulation:
                 and self.app_factory is None
             ):
                 self._maybe_compact(node_id, node)
+
+    def _flush_pipelined(self, node_id: NodeId) -> None:
+        """``_flush`` for a ``PipelinedNode``, in the most adversarial order its
+        contract allows: a write only starts (staged, not durable), early
+        messages leave and commits and replies are handled at once, and the
+        other messages wait until every write before them is durable."""
+        node = self.nodes[node_id]
+        storage = self.storages[node_id]
+        incarnation = self.incarnation[node_id]
+        inflight = self._inflight[node_id]
+        while node is not None and node.has_ready():
+            ready = node.ready()
+            write = ready.write
+            if write is not None:
+                storage.stage(write)
+                self.stats.writes += 1
+            for checker in self.checkers:
+                checker.on_ready(self, node_id, node, ready)
+            for message in ready.early_messages:
+                self._send(message)
+            if write is not None or inflight:
+                inflight.append((write, ready.messages))
+                if len(inflight) == 1:
+                    self._schedule_disk(node_id, incarnation)
+            else:
+                for message in ready.messages:
+                    self._send(message)
+            app = self.apps[node_id]
+            if app is not None:
+                self._run_app(node_id, incarnation, app, ready)
+            for reply in ready.replies:
+                handler = self._handlers.pop((node_id, incarnation, reply.request_id), None)
+                if handler is not None:
+                    handler(reply)
+            node = self.nodes[node_id]  # a reply handler may have crashed it
+            if (
+                node is not None
+                and ready.committed
+                and self.config.compact_every
+                and self.app_factory is None
+            ):
+                self._maybe_compact(node_id, node)
+
+    def _schedule_disk(self, node_id: NodeId, incarnation: int) -> None:
+        low = max(1, self.config.network.min_delay_ms)
+        delay = self._disk_rng.randint(low, max(low, self.config.network.max_delay_ms))
+        self.call_later(delay, lambda: self._write_done(node_id, incarnation))
+
+    def _write_done(self, node_id: NodeId, incarnation: int) -> None:
+        """The oldest write in flight reached the disk (or, with ``CrashMidWrite``,
+        the node crashed first and lost it - after its early messages left)."""
+        node = self.nodes[node_id]
+        if node is None or self.incarnation[node_id] != incarnation:
+            return
+        assert isinstance(node, PipelinedNode)
+        inflight = self._inflight[node_id]
+        write, messages = inflight.popleft()
+        if write is not None:
+            if node_id in self._crash_on_write:
+                self.stats.lost_writes += 1
+                self.crash(node_id)
+                return
+            self.storages[node_id].sync(1)
+            node.persisted(write)
+        for message in messages:
+            self._send(message)
+        while inflight and inflight[0][0] is None:  # no write of their own to wait for
+            for message in inflight.popleft()[1]:
+                self._send(message)
+        if inflight:
+            self._schedule_disk(node_id, incarnation)
+        self._flush(node_id)
 
     def _run_app(
         self, node_id: NodeId, incarnation: int, app: ReplicatedStateMachine, ready: Ready

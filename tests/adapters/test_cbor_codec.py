@@ -256,6 +256,16 @@ def test_frame_level_problems_are_named() -> None:
     assert "malformed CBOR" in reason(good[:-1])
 
 
+def test_a_bad_frame_leaves_nothing_behind_for_the_next_one() -> None:
+    """Decoders and their streams are reused frame after frame; after a frame
+    that fails half-way through parsing, the next frame decodes as if first."""
+    good = encode(append(3))
+    for bad in (good[:-1], good[: len(good) // 2], good + b"\x00", good[:2] + b"\x87\x01"):
+        assert reason(bad)
+        assert decode(good) == append(3)
+    assert decode(encode(Heartbeat(1, 2, 3, 4, 5))) == Heartbeat(1, 2, 3, 4, 5)
+
+
 def test_bytearray_and_memoryview_frames_are_accepted() -> None:
     frame = encode(Heartbeat(1, 2, 3, 4, 5))
     assert decode(bytearray(frame)) == decode(memoryview(frame)) == Heartbeat(1, 2, 3, 4, 5)

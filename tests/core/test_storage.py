@@ -81,3 +81,26 @@ def test_a_crash_loses_staged_writes_and_keeps_synced_ones() -> None:
     storage.crash()
     assert storage.last_index() == 2
     assert (storage.writes, storage.syncs) == (3, 2)
+
+
+def test_staged_writes_become_durable_oldest_first() -> None:
+    storage = MemoryStorage()
+    first, second = Write(entries=[Entry(1, 1)]), Write(entries=[Entry(2, 1)])
+    storage.stage(first)
+    storage.stage(second)
+    assert storage.last_index() == 2 and storage.durable().last_index() == 0
+    assert storage.is_staged(first) and storage.is_staged(second)
+    storage.sync(1)
+    assert not storage.is_staged(first) and storage.is_staged(second)
+    assert storage.durable().last_index() == 1 and storage.has_staged()
+    storage.crash()
+    assert storage.last_index() == 1 and not storage.has_staged()
+
+
+def test_writes_after_a_sync_keep_visible_and_durable_states_equal() -> None:
+    storage = MemoryStorage()
+    storage.stage(Write(entries=[Entry(1, 1)]))
+    storage.sync()
+    storage.write(Write(entries=[Entry(2, 1)], metadata={"k": 1}))
+    storage.crash()
+    assert storage.last_index() == 2 and storage.metadata() == {"k": 1}

@@ -248,3 +248,24 @@ def test_peer_commands_carry_the_whole_workload() -> None:
 def test_results_documents_round_trip_through_json() -> None:
     doc = document(RESULTS)
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_the_targets_are_stated_with_their_ratios_and_verdicts() -> None:
+    ours = [
+        result("pyconsensus-raft", 1, 700.0, 3.0) | {"p50_ms": 1.2},
+        result("pyconsensus-raft", 64, 9_000.0, 30.0) | {"p50_ms": 6.0},
+    ]
+    peers = [
+        result("etcd", 64, 4_500.0, 40.0),
+        result("pysyncobj-journal", 256, 3_000.0, 150.0, durable=False) | {"p50_ms": 60.0},
+        result("pysyncobj-memory", 64, 600.0, 110.0, durable=False),
+    ]
+    summary = report.targets_summary(ours + peers)
+    assert "9,000 / 4,500 writes/s = **2.00x** (target >= 1.0x, aim 2x: met)" in summary
+    assert "p99 30.0 ms against 40.0 ms (met)" in summary
+    assert "pysyncobj-journal at C=256" in summary
+    assert "**3.00x** the throughput (target > 1x: met) at 0.10x its p50" in summary
+    assert "p50 **1.20 ms** (target <= 1.5 ms: met)" in summary
+    slow = [r | {"p50_ms": 2.0} if r["clients"] == 1 else r for r in ours]
+    assert "(target <= 1.5 ms: missed)" in report.targets_summary(slow + peers)
+    assert report.targets_summary(peers) == ""

@@ -26,3 +26,17 @@ class Figure8Raft(RaftNode):
         self._votes = {}
         self.progress = {peer: Progress(self.log.last_index + 1) for peer in self.peers}
         self._broadcast = True
+
+
+class UnsyncedSelfRaft(RaftNode):
+    """With pipelined writes, counts its own log towards the commit quorum before
+    the driver reported it durable - the mistake thesis section 10.2.1 warns of:
+    a commit may then rest on one durable copy and one that a crash loses."""
+
+    def _maybe_commit(self) -> None:
+        durable = self.durable
+        self.durable = self.log.last_index
+        try:
+            super()._maybe_commit()
+        finally:
+            self.durable = durable

@@ -18,6 +18,8 @@ tick_ms = 20
 request_timeout_s = 2.5
 forward = false
 compact_every = 500
+storage_writes = "inline"
+pipelined_writes = false
 state_machine = "mymodule:Machine"
 
 [members]
@@ -46,6 +48,7 @@ def test_a_cluster_file_becomes_one_typed_config_per_node(tmp_path: Path) -> Non
     assert config.tick_interval == pytest.approx(0.02)
     assert config.request_timeout == 2.5 and config.forward is False
     assert config.compact_every == 500 and config.state_machine == "mymodule:Machine"
+    assert config.storage_writes == "inline" and config.pipelined_writes is False
     assert config.protocol_options == {"sync_ticks": "8", "init_ticks": "16"}
     assert config.transport.max_frame_bytes == 65536
 
@@ -54,6 +57,7 @@ def test_defaults_suit_a_lan() -> None:
     config = NodeConfig("c", 1, {1: Address("127.0.0.1", 1)})
     assert config.protocol == "raft" and config.forward and config.sync
     assert config.tick_interval == 0.01 and config.state_machine == DEFAULT_STATE_MACHINE
+    assert config.storage_writes == "thread" and config.pipelined_writes
 
 
 @pytest.mark.parametrize(
@@ -65,6 +69,7 @@ def test_defaults_suit_a_lan() -> None:
         ("tick_ms = 20", "must be a number"),
         ("forward = false", "true or false"),
         ("request_timeout_s = 2.5", "unknown keys in the cluster file: colour"),
+        ('storage_writes = "inline"', "storage_writes must be one of inline, thread"),
     ],
 )
 def test_mistakes_are_refused_with_a_reason(tmp_path: Path, change: str, message: str) -> None:
@@ -75,6 +80,7 @@ def test_mistakes_are_refused_with_a_reason(tmp_path: Path, change: str, message
         "tick_ms = 20": 'tick_ms = "fast"',
         "forward = false": 'forward = "no"',
         "request_timeout_s = 2.5": "request_timeout_s = 2.5\ncolour = 3",
+        'storage_writes = "inline"': 'storage_writes = "async"',
     }[change]
     path = tmp_path / "cluster.toml"
     path.write_text(CLUSTER.replace(change, broken))

@@ -19,6 +19,7 @@ from pyconsensus.adapters.trio import (
 )
 from pyconsensus.adapters.trio.localcluster import free_ports
 from pyconsensus.core.errors import NotLeader
+from pyconsensus.core.node import pipelined
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Role
 from pyconsensus.rsm import KVStateMachine, SessionCommand, kv
@@ -44,6 +45,36 @@ async def test_every_protocol_commits_and_reads_through_the_driver(
             await wait_for(lambda: all(n.status().applied_index >= commit for n in nodes.values()))
             states = {n.node_id: n.machine.snapshot() for n in nodes.values()}
             assert len(set(states.values())) == 1
+
+
+@pytest.mark.parametrize(
+    ("storage_writes", "pipelined_writes"),
+    [("thread", True), ("inline", True), ("thread", False), ("inline", False)],
+)
+async def test_every_driver_mode_commits_durably_and_agrees(
+    tmp_path: Path, storage_writes: str, pipelined_writes: bool
+) -> None:
+    """Writes in a worker thread or in the event loop, with or without the
+    leader writing its log in parallel (thesis 10.2.1): the same results."""
+    with trio.fail_after(30):
+        async with running_cluster(
+            tmp_path,
+            durable=True,
+            storage_writes=storage_writes,
+            pipelined_writes=pipelined_writes,
+        ) as nodes:
+            leader = leader_of(nodes)
+            assert leader is not None
+            assert pipelined(leader.core) is pipelined_writes
+            async with trio.open_nursery() as nursery:
+                for i in range(20):
+                    nursery.start_soon(leader.propose, kv.put(b"k%d" % (i % 5), b"%d" % i))
+            commit = leader.status().commit_index
+            await wait_for(lambda: all(n.status().applied_index >= commit for n in nodes.values()))
+            states = {n.machine.snapshot() for n in nodes.values()}
+            assert len(states) == 1
+            counters = leader.status().counters
+            assert counters["storage.writes"] >= 1 and counters["send.eager_syscalls"] >= 1
 
 
 async def test_status_reports_role_term_leader_indices_and_peer_progress(tmp_path: Path) -> None:

@@ -1,0 +1,280 @@
+"""Thesis section 10.2.1: the leader writes its log in parallel with replicating it.
+
+With ``RaftConfig(pipelined_writes=True)`` the leader's AppendEntries leave before
+its own write is durable, so the leader must not count its own copy towards the
+commit quorum until the driver reports it persisted. Otherwise, in a 3-node
+cluster, a commit can rest on one durable copy (a follower's) and one that a
+crash loses (the leader's): the third node can then win an election with the
+restarted leader's vote and overwrite an entry that was acknowledged to a client.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from random import Random
+
+from pyconsensus.core.node import PipelinedNode, pipelined
+from pyconsensus.core.ready import Message, ProposalCommitted, Reply, Write
+from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.core.types import Entry, EntryKind, NodeId, Role
+from pyconsensus.raft import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    RaftConfig,
+    RaftNode,
+)
+from pyconsensus.raft.sim import SPEC, make_spec
+from pyconsensus.sim import RunConfig, sweep
+from tests.raft.broken import UnsyncedSelfRaft
+
+PIPELINED = RaftConfig(pipelined_writes=True)
+
+
+class SlowDiskCluster:
+    """Three pipelined Raft nodes driven by hand. A node's writes stay in flight
+    (visible, not durable) until ``complete`` says its disk finished the oldest
+    one; early messages leave at once, the others wait for the writes before
+    them. Messages wait in ``pending`` until delivered or dropped."""
+
+    def __init__(self, node_class: type[RaftNode] = RaftNode) -> None:
+        self.node_class = node_class
+        self.members = (1, 2, 3)
+        self.storages = {m: MemoryStorage() for m in self.members}
+        self.nodes: dict[NodeId, RaftNode | None] = {}
+        self.inflight: dict[NodeId, deque[tuple[Write | None, Sequence[Message]]]] = {}
+        self.pending: list[Message] = []
+        self.applied: dict[NodeId, list[Entry]] = {m: [] for m in self.members}
+        self.replies: list[Reply] = []
+        for member in self.members:
+            self.start(member)
+
+    def node(self, node_id: NodeId) -> RaftNode:
+        node = self.nodes[node_id]
+        assert node is not None, f"node {node_id} is down"
+        return node
+
+    def start(self, node_id: NodeId) -> None:
+        rng = Random(node_id)
+        self.nodes[node_id] = self.node_class(
+            node_id, self.members, self.storages[node_id], rng, PIPELINED
+        )
+        self.inflight[node_id] = deque()
+        self.applied[node_id] = []
+        self.flush(node_id)
+
+    def crash(self, node_id: NodeId) -> None:
+        self.nodes[node_id] = None
+        self.storages[node_id].crash()
+        self.inflight[node_id].clear()
+        self.pending = [m for m in self.pending if m.dst != node_id]
+
+    def flush(self, node_id: NodeId) -> None:
+        node = self.nodes[node_id]
+        while node is not None and node.has_ready():
+            ready = node.ready()
+            if ready.write is not None:
+                self.storages[node_id].stage(ready.write)
+            self.pending.extend(ready.early_messages)
+            if ready.write is not None or self.inflight[node_id]:
+                self.inflight[node_id].append((ready.write, ready.messages))
+            else:
+                self.pending.extend(ready.messages)
+            self.applied[node_id].extend(ready.committed)
+            self.replies.extend(ready.replies)
+
+    def complete(self, node_id: NodeId) -> None:
+        """The node's disk finishes its oldest write in flight."""
+        node = self.node(node_id)
+        write, messages = self.inflight[node_id].popleft()
+        if write is not None:
+            self.storages[node_id].sync(1)
+            node.persisted(write)
+        self.pending.extend(messages)
+        self.flush(node_id)
+
+    def complete_all(self) -> None:
+        for member in self.members:
+            while self.nodes[member] is not None and self.inflight[member]:
+                self.complete(member)
+
+    def deliver(self, *, to: NodeId | None = None, types: type | None = None) -> None:
+        chosen = [
+            m
+            for m in self.pending
+            if (to is None or m.dst == to) and (types is None or isinstance(m, types))
+        ]
+        self.pending = [m for m in self.pending if m not in chosen]
+        for message in chosen:
+            if self.nodes[message.dst] is not None:
+                self.node(message.dst).receive(message)
+                self.flush(message.dst)
+
+    def drop(self, *, to: NodeId) -> None:
+        self.pending = [m for m in self.pending if m.dst != to]
+
+    def settle(self) -> None:
+        """Deliver everything and let every disk finish, until quiet."""
+        for _ in range(1_000):
+            if not self.pending and not any(self.inflight[m] for m in self.members):
+                return
+            self.complete_all()
+            self.deliver()
+        raise AssertionError("the cluster did not settle")
+
+    def tick(self, node_id: NodeId) -> None:
+        self.node(node_id).tick()
+        self.flush(node_id)
+
+    def elect(self, node_id: NodeId) -> None:
+        for _ in range(100):
+            if self.node(node_id).role is Role.LEADER:
+                self.tick(node_id)  # a heartbeat carries the commit index
+                self.settle()
+                return
+            self.tick(node_id)
+            self.settle()
+        raise AssertionError(f"node {node_id} was not elected")
+
+
+def _leader_writes_x_while_one_follower_acknowledges(c: SlowDiskCluster) -> int:
+    """Leader 1 proposes x; its own write of x is still in flight when follower 2
+    has stored x and acknowledged it; the AppendEntries to follower 3 is lost."""
+    c.elect(1)
+    c.node(1).propose(b"x")
+    c.flush(1)
+    assert c.inflight[1], "the leader's write of x is in flight"
+    assert any(isinstance(m, AppendEntries) and m.entries for m in c.pending), (
+        "the leader sent x before its own write of x was durable"
+    )
+    c.drop(to=3)
+    c.deliver(to=2, types=AppendEntries)
+    c.complete(2)  # follower 2's copy of x is durable; its acknowledgement leaves
+    c.deliver(to=1, types=AppendEntriesResponse)
+    return c.node(1).log.last_index
+
+
+def test_a_leader_sends_its_entries_before_its_own_write_is_durable() -> None:
+    c = SlowDiskCluster()
+    c.elect(1)
+    c.node(1).propose(b"x")
+    ready = c.node(1).ready()
+    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
+    assert {m.dst for m in ready.early_messages} == {2, 3}
+    assert all(isinstance(m, AppendEntries) for m in ready.early_messages)
+    assert ready.messages == []
+
+
+def test_the_leader_does_not_count_its_unsynced_copy_towards_the_commit_quorum() -> None:
+    c = SlowDiskCluster()
+    index = _leader_writes_x_while_one_follower_acknowledges(c)
+    assert c.node(1).commit < index, "committed on one durable copy"
+    assert not any(isinstance(r, ProposalCommitted) for r in c.replies)
+    c.complete(1)  # now the leader's own copy is durable: two durable copies
+    assert c.node(1).commit == index
+    assert any(isinstance(r, ProposalCommitted) and r.index == index for r in c.replies)
+
+
+def test_a_crash_before_the_leaders_write_loses_x_but_nothing_acknowledged() -> None:
+    """The scenario of the module docstring, with the correct rule: x was never
+    acknowledged, so node 3 overwriting it breaks no promise."""
+    c = SlowDiskCluster()
+    index = _leader_writes_x_while_one_follower_acknowledges(c)
+    c.drop(to=3)  # node 3 hears nothing more from node 1
+    c.crash(1)  # before its disk finished writing x
+    c.start(1)
+    assert c.node(1).log.last_index == index - 1, "the restarted leader lost x"
+    c.elect(3)  # with node 1's vote: their logs are equally long
+    assert c.node(3).log.term_at(index) == c.node(3).term  # its no-op took x's place
+    committed = {e.index: e for member in c.members for e in c.applied[member]}
+    assert committed[index].kind is EntryKind.NOOP
+    assert not any(isinstance(r, ProposalCommitted) for r in c.replies)
+
+
+def test_counting_the_unsynced_copy_lets_a_crash_overwrite_an_acknowledged_entry() -> None:
+    """The same scenario with the broken rule: x is acknowledged to the client
+    and applied by node 2, then lost with the leader's write, and node 3 - elected
+    with the restarted leader's vote - commits its no-op at x's index."""
+    c = SlowDiskCluster(UnsyncedSelfRaft)
+    index = _leader_writes_x_while_one_follower_acknowledges(c)
+    c.flush(1)
+    assert any(isinstance(r, ProposalCommitted) and r.index == index for r in c.replies)
+    # The commit index reaches follower 2 (a heartbeat is an early message).
+    c.tick(1)
+    c.deliver(to=2, types=Heartbeat)
+    c.deliver(to=2, types=AppendEntries)
+    while c.inflight[2]:
+        c.complete(2)
+    assert [e.data for e in c.applied[2] if e.index == index] == [b"x"]
+    assert c.inflight[1], "the leader's write of x is still in flight"
+    c.drop(to=3)  # node 3 hears nothing more from node 1
+    c.crash(1)
+    c.start(1)
+    assert c.node(1).log.last_index == index - 1, "the restarted leader lost x"
+    c.elect(3)  # with node 1's vote: their logs are equally long
+    node3_entry = c.node(3).log.slice(index, index + 1)[0]
+    assert node3_entry.kind is EntryKind.NOOP, "x, acknowledged, was overwritten"
+    # State Machine Safety is broken: two nodes applied different entries at index.
+    assert [e.kind for e in c.applied[3] if e.index == index] == [EntryKind.NOOP]
+    assert [e.data for e in c.applied[2] if e.index == index] == [b"x"]
+
+
+def test_persisted_ignores_a_write_whose_entries_were_replaced_since() -> None:
+    storage = MemoryStorage()
+    node = RaftNode(2, [1, 2, 3], storage, Random(0), PIPELINED)
+    old = (Entry(1, 1, b"a"), Entry(2, 1, b"b"))
+    node.receive(AppendEntries(1, 2, 1, 0, 0, old, 0))
+    first = node.ready().write
+    # A new leader of term 2 replaces entry 2 before the first write is reported.
+    node.receive(AppendEntries(3, 2, 2, 1, 1, (Entry(2, 2, b"c"),), 0))
+    second = node.ready().write
+    assert first is not None and second is not None
+    node.persisted(first)
+    assert node.durable == 0, "entry (2, term 1) is no longer in the log"
+    node.persisted(second)
+    assert node.durable == 2
+
+
+def test_a_single_node_commits_only_once_its_write_is_persisted() -> None:
+    node = RaftNode(1, [1], MemoryStorage(), Random(0), PIPELINED)
+    while node.role is not Role.LEADER:
+        node.tick()
+    first = node.ready()  # the no-op
+    assert first.write is not None and not first.committed
+    node.persisted(first.write)
+    assert [e.kind for e in node.ready().committed] == [EntryKind.NOOP]
+
+
+def test_without_the_option_nothing_changes() -> None:
+    node = RaftNode(1, [1], MemoryStorage(), Random(0))
+    assert not pipelined(node)
+    assert isinstance(node, PipelinedNode) and not node.pipelined_writes
+    while node.role is not Role.LEADER:
+        node.tick()
+    ready = node.ready()
+    assert [e.kind for e in ready.committed] == [EntryKind.NOOP]
+    assert ready.early_messages == []
+
+
+def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind() -> None:
+    """The simulator pipelines the writes of a PipelinedNode: each takes a random
+    disk delay while the node goes on, early messages leave at once, and
+    ``CrashMidWrite`` loses a write after its early messages left."""
+    spec = make_spec(PIPELINED)
+    result = sweep(spec, range(200), RunConfig())
+    assert [str(f.violation) for f in result.failures] == []
+    stats = result.stats
+    assert stats.lost_writes > 0 and stats.crashes > 200
+    assert stats.proposals_acked > 100 * 200
+
+
+def test_the_sweep_catches_a_leader_counting_its_unsynced_copy() -> None:
+    broken = make_spec(PIPELINED, node_class=UnsyncedSelfRaft)
+    result = sweep(broken, range(20), RunConfig(), stop_on_failure=True)
+    assert result.failures, "the checkers missed a commit resting on an unsynced copy"
+    violation = result.failures[0].violation
+    assert violation is not None
+    assert violation.property in {"Commitment Safety", "State Machine Safety"}
+    assert sweep(make_spec(PIPELINED), result.seeds, RunConfig()).ok
+    assert sweep(SPEC, result.seeds, RunConfig()).ok
