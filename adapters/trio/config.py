@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.sim.protocols import REGISTRY
+from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
 STORAGE_WRITES = ("inline", "thread")
@@ -150,9 +150,9 @@ class NodeConfig:
             raise ConfigError(
                 f"node {self.node_id} is not among the members {sorted(self.members)}"
             )
-        if self.protocol not in REGISTRY:
+        if self.protocol not in CONSENSUS_PROTOCOLS:
             raise ConfigError(
-                f"unknown protocol {self.protocol!r}; known: {', '.join(sorted(REGISTRY))}"
+                f"unknown protocol {self.protocol!r}; known: {', '.join(CONSENSUS_PROTOCOLS)}"
             )
 
     @property

@@ -13,7 +13,7 @@ import attrs
 
 from pyconsensus.cli.bench import core_throughput, format_core
 from pyconsensus.cli.bench_lin import format_lin, linearizability_check
-from pyconsensus.sim.protocols import REGISTRY
+from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
 
 
 def register(commands: Any) -> None:
@@ -23,7 +23,7 @@ def register(commands: Any) -> None:
         "core",
         help="committed entries/s of a pure core in the simulator (no I/O, no faults)",
     )
-    core.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    core.add_argument("--protocol", default="raft", choices=CONSENSUS_PROTOCOLS)
     core.add_argument("--nodes", type=int, default=3)
     core.add_argument("--entries", type=int, default=200_000, help="entries to commit per run")
     core.add_argument("--batch", type=int, default=1_000, help="proposals per virtual ms")
@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
         "lin",
         help="seconds to check a long client history for linearizability",
     )
-    lin.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    lin.add_argument("--protocol", default="raft", choices=CONSENSUS_PROTOCOLS)
     lin.add_argument("--operations", type=int, default=10_000, help="history length")
     lin.add_argument("--clients", type=int, default=10, help="concurrent clients")
     lin.add_argument("--keys", type=int, default=8, help="keys (the checker splits by key)")
@@ -83,7 +83,7 @@ def register(commands: Any) -> None:
         "cluster",
         help="committed writes/s and latency of a 3-process loopback cluster (LMDB, sync on)",
     )
-    cluster.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    cluster.add_argument("--protocol", default="raft", choices=CONSENSUS_PROTOCOLS)
     cluster.add_argument(
         "--clients", type=int, nargs="+", default=[1, 16, 64], help="concurrent clients"
     )

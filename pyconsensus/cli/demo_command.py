@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyconsensus.sim.protocols import REGISTRY
+from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
 
 
 def register(commands: Any) -> None:
@@ -22,7 +22,7 @@ def register(commands: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    parser.add_argument("--protocol", default="raft", choices=CONSENSUS_PROTOCOLS)
     parser.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent writers (default 16)")
     parser.add_argument(

@@ -98,6 +98,11 @@ REGISTRY: dict[str, str] = {
 }
 """Protocol name -> ``module`` (whose ``SPEC`` is used) or ``module:ATTRIBUTE``."""
 
+CONSENSUS_PROTOCOLS: tuple[str, ...] = ("raft", "zab", "paxos")
+"""The registered protocols that can replicate a state machine on their own
+(the runtime, ``demo`` and the benchmarks take these); the broadcast
+primitives are simulated and tested, but carry no client sessions."""
+
 
 def available() -> list[str]:
     """Names of the protocols whose modules are installed."""
