@@ -39,7 +39,7 @@ from pyconsensus.core.errors import ConfigError
 from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
-STORAGE_WRITES = ("inline", "thread")
+STORAGE_WRITES = ("auto", "inline", "thread")
 
 
 @attrs.frozen(slots=True)

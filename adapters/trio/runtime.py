@@ -365,7 +365,7 @@ class Node:
         storage = self.storage
         writer = self._writer
         flush = self.flusher.flush
-        inline = self.config.storage_writes == "inline"
+        mode = self.config.storage_writes
         # A PipelinedNode: commits and replies do not wait for the batch's write,
         # and the core learns of each write's durability (persisted).
         early_apply = pipelined(core)
@@ -388,7 +388,7 @@ class Node:
                     flush()
                     # Durable before anything else of this batch leaves the node.
                     self.writes += 1
-                    if inline:
+                    if mode == "inline" or (mode == "auto" and not ready.early_messages):
                         storage.write(write)
                     else:
                         await writer.write(write)

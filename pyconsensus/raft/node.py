@@ -15,14 +15,13 @@ from typing import Any, Final
 from pyconsensus.core.errors import (
     ConfigError,
     NotLeader,
-    OutcomeUnknown,
-    ProposalDropped,
     ProposalTooLarge,
     StorageCorruption,
 )
+from pyconsensus.core.fates import ProposalFates
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum, VoteResult
-from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed, Write
+from pyconsensus.core.ready import ReadReady, Ready, RequestFailed, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import (
     Entry,
@@ -94,6 +93,7 @@ class RaftNode:
         # counts itself towards a quorum only up to here).
         self.durable = self.log.last_index
         self._pipelined = self.config.pipelined_writes
+        self._broadcast_commit = self.config.broadcast_commit
         self._send_leader = self._outbox.send_early if self._pipelined else self._outbox.send
         if self._snapshot is not None:
             self._outbox.restore(self._snapshot)
@@ -108,10 +108,7 @@ class RaftNode:
         self.progress: dict[NodeId, Progress] = {}
         self._broadcast = False  # leader: new entries or a new commit index to send
         self._next_request = 1
-        # Proposals made here, by index, whose entries are still in our log.
-        self._pending: dict[int, tuple[RequestId, int]] = {}
-        # Proposals whose entries left our log; they may still commit elsewhere.
-        self._displaced: list[tuple[int, int, RequestId]] = []
+        self._fates = ProposalFates()  # proposals made here, until they are answered
         self._read_round = 0
         self._reads: deque[tuple[int, RequestId, int]] = deque()  # (round, id, index)
         self._reads_waiting: list[RequestId] = []  # until a current-term entry commits
@@ -161,7 +158,7 @@ class RaftNode:
         entry = Entry(index, self.term, data)
         self.log.entries.append(entry)
         self._outbox.put_one(entry)
-        self._pending[index] = (rid, self.term)
+        self._fates.placed(index, self.term, rid)
         self._broadcast = True
         return rid
 
@@ -235,8 +232,8 @@ class RaftNode:
         if self.commit > self.applied:
             committed = self.log.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
-            if self._pending or self._displaced:
-                self._resolve_proposals(committed)
+            if self._fates:
+                self._fates.resolve(committed, self.commit, self.log.term_at, self._outbox.reply)
         return self._outbox.take(committed)
 
     def status(self) -> Status:
@@ -603,7 +600,9 @@ class RaftNode:
             progress.snapshot_wait += 1
             if progress.snapshot_wait >= self.config.snapshot_retry_ticks:
                 progress.become_probe()
-        if progress.match < self.log.last_index or progress.sent_commit < self.commit:
+        if progress.match < self.log.last_index or (
+            self._broadcast_commit and progress.sent_commit < self.commit
+        ):
             self._broadcast = True
         if msg.read_round > progress.read_round:
             progress.read_round = msg.read_round
@@ -654,7 +653,7 @@ class RaftNode:
                 return
             if progress.next > last:
                 probing = progress.state is ProgressState.PROBE and progress.match < prev
-                if probing or progress.sent_commit < self.commit:
+                if probing or (self._broadcast_commit and progress.sent_commit < self.commit):
                     # Nothing new to send, but an empty append still finds out
                     # where the follower's log matches, or tells it the commit.
                     self._send_append(peer, progress, prev, prev_term, ())
@@ -752,10 +751,7 @@ class RaftNode:
         return rid
 
     def _truncate(self, from_index: int) -> None:
-        if self._pending:
-            for index in [i for i in self._pending if i >= from_index]:
-                rid, term = self._pending.pop(index)
-                self._displaced.append((index, term, rid))
+        self._fates.displace_from(from_index)
         self.log.truncate_from(from_index)
         self._outbox.truncate(from_index)
         self.durable = min(self.durable, from_index - 1)
@@ -763,34 +759,7 @@ class RaftNode:
     def _discard_pending_through(self, index: int) -> None:
         """Our log is about to be replaced by a snapshot at ``index``."""
         self._truncate(self.log.snapshot_index + 1)
-        keep: list[tuple[int, int, RequestId]] = []
-        for item in self._displaced:
-            if item[0] <= index:
-                self._outbox.reply(RequestFailed(item[2], OutcomeUnknown(item[0])))
-            else:
-                keep.append(item)
-        self._displaced = keep
-
-    def _resolve_proposals(self, committed: Sequence[Entry]) -> None:
-        pending = self._pending
-        reply = self._outbox.reply
-        if pending:
-            for entry in committed:
-                item = pending.pop(entry.index, None)
-                if item is not None:
-                    reply(_outcome(item[0], entry.index, item[1], entry.term))
-        if self._displaced:
-            keep: list[tuple[int, int, RequestId]] = []
-            for index, term, rid in self._displaced:
-                if index > self.commit:
-                    keep.append((index, term, rid))
-                    continue
-                actual = self.log.term_at(index)
-                if actual is None:
-                    reply(RequestFailed(rid, OutcomeUnknown(index)))
-                else:
-                    reply(_outcome(rid, index, term, actual))
-            self._displaced = keep
+        self._fates.unknown_through(index, self._outbox.reply)
 
     def _persist_hard_state(self) -> None:
         self._outbox.set_metadata(TERM_KEY, self.term)
@@ -806,14 +775,6 @@ _HANDLERS: dict[type, Callable[[RaftNode, Any], None]] = {
     HeartbeatResponse: RaftNode._on_heartbeat_response,
     InstallSnapshot: RaftNode._on_install_snapshot,
 }
-
-
-def _outcome(
-    rid: RequestId, index: int, proposed_term: int, committed_term: int
-) -> ProposalCommitted | RequestFailed:
-    if proposed_term == committed_term:
-        return ProposalCommitted(rid, index)
-    return RequestFailed(rid, ProposalDropped(index))
 
 
 def _is_index(value: object) -> bool:

@@ -32,9 +32,9 @@ from pyconsensus.core.errors import (
     ConfigError,
     NotLeader,
     OutcomeUnknown,
-    ProposalDropped,
     ProposalTooLarge,
 )
+from pyconsensus.core.fates import ProposalFates
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
@@ -156,8 +156,7 @@ class ZabNode:
         self._next_request = 1
         # Proposals made or forwarded here whose place in the history is known
         # (index -> (request id, epoch)), and those whose entry left our history.
-        self._pending: dict[int, tuple[RequestId, int]] = {}
-        self._displaced: list[tuple[int, int, RequestId]] = []
+        self._fates = ProposalFates()
 
         self.state = PeerState.LOOKING
         self.leader: NodeId | None = None
@@ -248,7 +247,7 @@ class ZabNode:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
             self._outbox.reply(RequestFailed(rid, error))
         elif self.phase is LeaderPhase.BROADCAST:  # established: the hot path
-            self._pending[self._append(data)] = (rid, self.current_epoch)
+            self._fates.placed(self._append(data), self.current_epoch, rid)
         elif self.stage is FollowerStage.BROADCAST:
             assert self.leader is not None
             self._unplaced[rid] = (data, self._ticks)
@@ -308,8 +307,10 @@ class ZabNode:
         if self.commit > self.applied:
             committed = self.history.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
-            if self._pending or self._displaced:
-                self._resolve_proposals(committed)
+            if self._fates:
+                self._fates.resolve(
+                    committed, self.commit, self.history.epoch_at, self._outbox.reply
+                )
         return self._outbox.take(committed)
 
     def status(self) -> Status:
@@ -699,7 +700,7 @@ class ZabNode:
             if epoch is None:
                 self._outbox.reply(RequestFailed(rid, OutcomeUnknown(index)))
             else:
-                self._pending[index] = (rid, epoch)
+                self._fates.placed(index, epoch, rid)
 
     def _forward(self, rid: RequestId, data: bytes) -> None:
         assert self.leader is not None
@@ -1112,48 +1113,18 @@ class ZabNode:
         return rid
 
     def _truncate_after(self, index: int) -> None:
-        if self._pending:
-            for placed in [i for i in self._pending if i > index]:
-                rid, epoch = self._pending.pop(placed)
-                self._displaced.append((placed, epoch, rid))
+        self._fates.displace_from(index + 1)
         self.history.truncate_after(index)
         self._outbox.truncate(index + 1)
 
     def _install_snapshot(self, snapshot: Snapshot) -> None:
         """Replace our whole history by ``snapshot`` (SNAP)."""
         self._truncate_after(self.history.base_index)
-        keep: list[tuple[int, int, RequestId]] = []
-        for item in self._displaced:
-            if item[0] <= snapshot.index:
-                self._outbox.reply(RequestFailed(item[2], OutcomeUnknown(item[0])))
-            else:
-                keep.append(item)
-        self._displaced = keep
+        self._fates.unknown_through(snapshot.index, self._outbox.reply)
         self.history.reset(snapshot.index, snapshot.term)
         self.commit = self.applied = snapshot.index
         self._snapshot = snapshot
         self._outbox.snapshot(snapshot, discard_log=True, restore=True)
-
-    def _resolve_proposals(self, committed: Sequence[Entry]) -> None:
-        pending = self._pending
-        reply = self._outbox.reply
-        if pending:
-            for entry in committed:
-                item = pending.pop(entry.index, None)
-                if item is not None:
-                    reply(_outcome(item[0], entry.index, item[1], entry.term))
-        if self._displaced:
-            keep: list[tuple[int, int, RequestId]] = []
-            for index, epoch, rid in self._displaced:
-                if index > self.commit:
-                    keep.append((index, epoch, rid))
-                    continue
-                actual = self.history.epoch_at(index)
-                if actual is None:
-                    reply(RequestFailed(rid, OutcomeUnknown(index)))
-                else:
-                    reply(_outcome(rid, index, epoch, actual))
-            self._displaced = keep
 
 
 _HANDLERS: dict[type, Callable[[ZabNode, Any], None]] = {
@@ -1173,12 +1144,3 @@ _HANDLERS: dict[type, Callable[[ZabNode, Any], None]] = {
     ReadRequest: ZabNode._on_read_request,
     ReadReply: ZabNode._on_read_reply,
 }
-
-
-def _outcome(
-    rid: RequestId, index: int, proposed_epoch: int, committed_epoch: int
-) -> ProposalCommitted | RequestFailed:
-    # Within one position, the epoch names the transaction: same epoch, same one.
-    if proposed_epoch == committed_epoch:
-        return ProposalCommitted(rid, index)
-    return RequestFailed(rid, ProposalDropped(index))

@@ -214,6 +214,44 @@ def test_commit_index_reaches_followers_even_without_new_entries() -> None:
     assert [h.node(m).commit for m in h.members] == [2, 2, 2]
 
 
+def test_without_commit_broadcast_the_commit_index_waits_for_the_next_append_or_heartbeat() -> None:
+    """``broadcast_commit=False``: no empty AppendEntries just to spread a new
+    commit index - a lone write costs two appends and two answers, and the
+    followers learn the commit with the next append or heartbeat."""
+    h = elected(3, broadcast_commit=False)
+    appends_before = _appends_sent(h, 1)
+    h.propose(1, b"x")
+    h.stabilize()
+    assert h.node(1).commit == 2  # the write is committed (and answered) all the same
+    assert [h.node(m).commit for m in (2, 3)] == [1, 1]
+    assert _appends_sent(h, 1) - appends_before == 2
+    h.propose(1, b"y")  # the next append carries the commit of "x"
+    h.flush(1)
+    carried = [m.commit for m in h.pending if isinstance(m, AppendEntries)]
+    assert carried == [2, 2]
+    h.stabilize()
+    h.tick(1)  # and a heartbeat carries the commit of "y"
+    h.stabilize()
+    assert [h.node(m).commit for m in h.members] == [3, 3, 3]
+
+
+def test_with_commit_broadcast_an_empty_append_spreads_the_commit_at_once() -> None:
+    h = elected(3)
+    appends_before = _appends_sent(h, 1)
+    h.propose(1, b"x")
+    h.stabilize()
+    assert [h.node(m).commit for m in h.members] == [2, 2, 2]
+    assert _appends_sent(h, 1) - appends_before == 4
+
+
+def _appends_sent(h: Harness[RaftNode], node_id: int) -> int:
+    return sum(
+        isinstance(message, AppendEntries)
+        for ready in h.readies[node_id]
+        for message in ready.messages
+    )
+
+
 def test_only_the_leader_accepts_proposals() -> None:
     h = elected(3)
     assert h.node(2).role is Role.FOLLOWER

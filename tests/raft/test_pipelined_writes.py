@@ -14,6 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from random import Random
 
+import attrs
+import pytest
+
 from pyconsensus.core.node import PipelinedNode, pipelined
 from pyconsensus.core.ready import Message, ProposalCommitted, Reply, Write
 from pyconsensus.core.storage import MemoryStorage
@@ -257,11 +260,16 @@ def test_without_the_option_nothing_changes() -> None:
     assert ready.early_messages == []
 
 
-def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind() -> None:
+@pytest.mark.parametrize("broadcast_commit", [True, False])
+def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind(
+    broadcast_commit: bool,
+) -> None:
     """The simulator pipelines the writes of a PipelinedNode: each takes a random
     disk delay while the node goes on, early messages leave at once, and
-    ``CrashMidWrite`` loses a write after its early messages left."""
-    spec = make_spec(PIPELINED)
+    ``CrashMidWrite`` loses a write after its early messages left. Also with
+    the commit index left to the next append or heartbeat (the runtime's
+    configuration)."""
+    spec = make_spec(attrs.evolve(PIPELINED, broadcast_commit=broadcast_commit))
     result = sweep(spec, range(200), RunConfig())
     assert [str(f.violation) for f in result.failures] == []
     stats = result.stats

@@ -50,7 +50,7 @@ class EagerLeader(RaftNode):
         rid = super().propose(data)
         if self.role is Role.LEADER:
             index = self.log.last_index
-            self._pending.pop(index, None)
+            self._fates.forget(index)
             self._outbox.reply(ProposalCommitted(rid, index))
         return rid
 

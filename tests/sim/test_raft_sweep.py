@@ -7,13 +7,13 @@ from random import Random
 
 import attrs
 
-from pyconsensus.core.ready import ProposalCommitted
 from pyconsensus.core.storage import Storage
-from pyconsensus.core.types import NodeId, Role
+from pyconsensus.core.types import NodeId
 from pyconsensus.raft import RaftNode
 from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import ProtocolSpec, RunConfig, run_seed, sweep
 from tests.raft.broken import Figure8Raft
+from tests.sim.mutants import EagerLeader
 
 CI_SEEDS = range(200)
 
@@ -62,20 +62,8 @@ def test_the_figure_8_leader_is_caught_by_the_sweep() -> None:
     assert sweep(SPEC, result.seeds, config).ok
 
 
-class _EagerLeader(RaftNode):
-    """Tells the client its proposal committed as soon as it is in the leader's log."""
-
-    def propose(self, data: bytes) -> int:
-        rid = super().propose(data)
-        if self.role is Role.LEADER:
-            index = self.log.last_index
-            self._pending.pop(index, None)
-            self._outbox.reply(ProposalCommitted(rid, index))
-        return rid
-
-
 def test_a_leader_that_acknowledges_before_a_quorum_is_caught() -> None:
-    broken = make_spec(node_class=_EagerLeader)
+    broken = make_spec(node_class=EagerLeader)
     result = sweep(broken, range(20), RunConfig(), stop_on_failure=True)
     assert result.failures
     assert result.failures[0].violation is not None
