@@ -41,6 +41,7 @@ from pyconsensus.broadcast.messages import Ack, Data, Heartbeat
 from pyconsensus.core.errors import ConfigError, ProposalTooLarge, StorageCorruption
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed
+from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, MetaValue, NodeId, RequestId, Role, Status
 
@@ -114,18 +115,9 @@ class BroadcastNode:
         self._on_tick()
 
     def receive(self, message: object) -> None:
-        handler = _HANDLERS.get(type(message))
-        if handler is None:
-            self._drop("unknown_type")
-            return
-        try:
-            problem = self._validate(message)
-        except (TypeError, AttributeError, ValueError):
-            problem = "malformed"
-        if problem is not None:
-            self._drop(problem)
-            return
-        getattr(self, handler)(message)
+        handler = screen(message, _HANDLERS, self._validate, self.counters)
+        if handler is not None:
+            getattr(self, handler)(message)
 
     def propose(self, data: bytes) -> RequestId:
         """Broadcast ``data``; it is delivered here at once and the request is
@@ -254,9 +246,6 @@ class BroadcastNode:
 
     # ------------------------------------------------------------------
     # Incoming messages
-
-    def _drop(self, reason: str) -> None:
-        self.counters["dropped." + reason] += 1
 
     def _validate(self, msg: Any) -> str | None:
         """Reject what no correct member sends; the reason names a counter."""

@@ -32,6 +32,7 @@ from pyconsensus.core.errors import (
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import (
     Entry,
@@ -190,18 +191,10 @@ class MultiPaxosNode:
             self._start_phase1()
 
     def receive(self, message: object) -> None:
-        handler = _HANDLERS.get(type(message))
+        handler = screen(message, _HANDLERS, self._validate, self.counters)
         if handler is None:
-            self._drop("unknown_type")
             return
         msg: PaxosMessage = message  # type: ignore[assignment]
-        try:
-            problem = self._validate(msg)
-        except (TypeError, AttributeError, ValueError):
-            problem = "malformed"
-        if problem is not None:
-            self._drop(problem)
-            return
         self._see(msg.ballot)
         handler(self, msg)
 
@@ -302,9 +295,6 @@ class MultiPaxosNode:
 
     # ------------------------------------------------------------------
     # Validation of what peers send
-
-    def _drop(self, reason: str) -> None:
-        self.counters["dropped." + reason] += 1
 
     def _validate(self, msg: PaxosMessage) -> str | None:
         """Reject what no correct peer sends; the reason names a counter."""

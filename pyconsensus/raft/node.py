@@ -22,6 +22,7 @@ from pyconsensus.core.fates import ProposalFates
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum, VoteResult
 from pyconsensus.core.ready import ReadReady, Ready, RequestFailed, Write
+from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import (
     Entry,
@@ -128,18 +129,10 @@ class RaftNode:
             self._tick_election()
 
     def receive(self, message: object) -> None:
-        handler = _HANDLERS.get(type(message))
+        handler = screen(message, _HANDLERS, self._validate, self.counters)
         if handler is None:
-            self._drop("unknown_type")
             return
         msg: RaftMessage = message  # type: ignore[assignment]
-        try:
-            problem = self._validate(msg)
-        except (TypeError, AttributeError, ValueError):
-            problem = "malformed"
-        if problem is not None:
-            self._drop(problem)
-            return
         if self._admit_term(msg):
             handler(self, msg)
 

@@ -38,6 +38,7 @@ from pyconsensus.core.fates import ProposalFates
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, NodeId, RequestId, Role, Snapshot, Status
 from pyconsensus.zab.config import ZabConfig
@@ -224,19 +225,9 @@ class ZabNode:
             self._tick_leading()
 
     def receive(self, message: object) -> None:
-        handler = _HANDLERS.get(type(message))
-        if handler is None:
-            self._drop("unknown_type")
-            return
-        msg: ZabMessage = message  # type: ignore[assignment]
-        try:
-            problem = self._check(msg)
-        except (TypeError, AttributeError, ValueError):
-            problem = "malformed"
-        if problem is not None:
-            self._drop(problem)
-            return
-        handler(self, msg)
+        handler = screen(message, _HANDLERS, self._check, self.counters)
+        if handler is not None:
+            handler(self, message)
 
     def propose(self, data: bytes) -> RequestId:
         if not isinstance(data, bytes):
