@@ -294,11 +294,17 @@ class Generator:
             return name
         k = len(record.fields)
         per_item = [self._enc_expr(f.shape, f"_x.{f.name}") for f in record.fields]
+        # One item (the common single-write append) is a plain list display:
+        # no loop, no comprehension frame.
         lines = [
             f"def {name}(s):",
-            f"    if len(s) <= {SMALL_BATCH}:",
+            "    n = len(s)",
+            "    if n == 1:",
+            "        _x, = s",
+            f"        return [{', '.join(per_item)}]",
+            f"    if n <= {SMALL_BATCH}:",
             f"        return [_y for _x in s for _y in ({', '.join(per_item)},)]",
-            f"    flat = [None] * ({k} * len(s))",
+            f"    flat = [None] * ({k} * n)",
         ]
         # Whole columns at a time, written into place by slice assignment: the
         # comprehensions are the fastest way to read slotted attributes.
@@ -380,10 +386,10 @@ class Generator:
         self, record: Record, args: list[str], action: str, path: str, indent: str
     ) -> list[str]:
         """Statements building ``record`` from the checked ``args`` and passing it
-        to ``action`` (``"return "`` or ``"r.append("``). A class whose ``__init__``
-        only assigns fields gets its slots set directly: a frozen attrs class's
-        ``__init__`` costs about twice as much."""
-        close = ")" if action.endswith("(") else ""
+        to ``action`` (``"return "``, ``"return ("`` - a 1-tuple - or ``"r.append("``).
+        A class whose ``__init__`` only assigns fields gets its slots set directly:
+        a frozen attrs class's ``__init__`` costs about twice as much."""
+        close = {"return (": ",)", "r.append(": ")"}.get(action, "")
         if record.kw_only or not _plain_slots(record.cls):
             cls = self._const(record.cls, record.name)
             return [
@@ -467,6 +473,13 @@ class Generator:
             f"def {name}(v, path):",
             "    if type(v) is not list: fail(path, '', 'an array', v)",
             "    size = len(v)",
+            # One item (the common single-write append): no slicing, no loop.
+            # Limits guarantee max_items >= 1, so it is within the limit.
+            f"    if size == {k}:",
+            f"        {''.join(f'a{j}, ' for j in range(k))}= v",
+        ]
+        lines += self._item_stmts(record, "return (", 'f"{path}[0]"', "        ")
+        lines += [
             f"    if size % {k}: fail(path, '', 'an array of {k} values per item', v)",
             f"    n = size // {k}",
             "    if n > MAX_ITEMS: fail_length(path, '', n, MAX_ITEMS)",
@@ -475,14 +488,8 @@ class Generator:
             f"        for i in range(0, size, {k}):",
             f"            {''.join(f'a{j}, ' for j in range(k))}= v[i:i + {k}]",
         ]
-        args = []
         row_path = f'f"{{path}}[{{i // {k}}}]"'
-        for j, field in enumerate(record.fields):
-            dst = f"a{j}" if self._is_check_only(field.shape) else f"b{j}"
-            stmts = self._dec_stmts(field.shape, f"a{j}", dst, f".{field.name}", row_path)
-            lines += [f"            {st}" for st in stmts]
-            args.append(f"{field.alias}={dst}" if record.kw_only else dst)
-        lines += self._construct(record, args, "r.append(", row_path, "            ")
+        lines += self._item_stmts(record, "r.append(", row_path, "            ")
         lines.append("        return tuple(r)")
         cols = [f"c{j}" for j in range(k)]
         for j in range(k):
@@ -499,6 +506,19 @@ class Generator:
         ]
         self._compile(name, lines)
         return name
+
+    def _item_stmts(self, record: Record, action: str, path: str, indent: str) -> list[str]:
+        """Check the item unpacked into ``a0, a1, ...`` field by field, build it
+        and pass it to ``action`` (see ``_construct``); ``path`` is the item's
+        path expression, evaluated only on failure."""
+        lines = []
+        args = []
+        for j, field in enumerate(record.fields):
+            dst = f"a{j}" if self._is_check_only(field.shape) else f"b{j}"
+            stmts = self._dec_stmts(field.shape, f"a{j}", dst, f".{field.name}", path)
+            lines += [f"{indent}{st}" for st in stmts]
+            args.append(f"{field.alias}={dst}" if record.kw_only else dst)
+        return lines + self._construct(record, args, action, path, indent)
 
     def _dec_collection_function(self, shape: Seq | SetOf) -> str:
         name, done = self._function_name("deccoll", shape)
