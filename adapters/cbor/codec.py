@@ -112,10 +112,10 @@ class _PerThread(threading.local):
 
     def __init__(self) -> None:
         self.by_depth: dict[int, tuple[Any, BytesIO]] = {}
-        self.encoder: Any = _new_encoder()
+        self.encoder: cbor2.CBOREncoder = _new_encoder()
 
 
-def _new_encoder() -> Any:
+def _new_encoder() -> cbor2.CBOREncoder:
     return cbor2.CBOREncoder(BytesIO())
 
 
