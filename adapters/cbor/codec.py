@@ -89,6 +89,7 @@ class _TypeCodec:
     name: str
     header: bytes
     array_head: bytes  # the CBOR array header the body must start with
+    head_byte: int  # its first byte (all of it for fewer than 24 fields)
     depth: int
     max_frame: int
     encode: Encoder
@@ -99,15 +100,23 @@ def _array_head(length: int) -> bytes:
     return cbor2.dumps([None] * length)[: -length or None]
 
 
-class _Decoders(threading.local):
-    """One reusable cbor2 decoder per nesting depth and thread, each reading
-    from its own reusable ``BytesIO`` (cbor2 decoders are stateful while they
-    run; creating one per frame - or even giving it a new stream - costs more
-    than the decoding of a small message). After a failed decode the pair is
-    replaced, so no state of a bad frame carries over."""
+class _PerThread(threading.local):
+    """cbor2 state reused by one thread (cbor2 encoders and decoders are
+    stateful while they run, and creating one per frame - or even giving a
+    decoder a new stream - costs more than the work on a small message).
+
+    ``by_depth`` holds one decoder per nesting depth, each reading from its own
+    reusable ``BytesIO``; ``encoder`` is one encoder whose ``encode_to_bytes``
+    returns the bytes of one value without touching its own stream. After a
+    failure either is replaced, so no state of a bad frame carries over."""
 
     def __init__(self) -> None:
         self.by_depth: dict[int, tuple[Any, BytesIO]] = {}
+        self.encoder: cbor2.CBOREncoder = _new_encoder()
+
+
+def _new_encoder() -> cbor2.CBOREncoder:
+    return cbor2.CBOREncoder(BytesIO())
 
 
 class Codec:
@@ -123,7 +132,7 @@ class Codec:
         self._generator = Generator(self.limits.max_items)
         self._by_tag: list[_TypeCodec | None] = [None] * 256
         self._by_class: dict[type, _TypeCodec] = {}
-        self._decoders = _Decoders()
+        self._per_thread = _PerThread()
         for tag, cls in sorted(types.items()):
             self._register(tag, cls)
         # Build this thread's decoders now, so that a cbor2 without the options
@@ -151,12 +160,14 @@ class Codec:
             )
         bound = max_size(record)
         limit = self.limits.max_frame_bytes
+        head = _array_head(len(record.fields))
         spec = _TypeCodec(
             tag=tag,
             cls=cls,
             name=record.name,
             header=bytes((FORMAT_VERSION, tag)),
-            array_head=_array_head(len(record.fields)),
+            array_head=head,
+            head_byte=head[0],
             depth=needed,
             max_frame=min(limit, HEADER_BYTES + bound) if bound is not None else limit,
             encode=self._generator.encoder(record),
@@ -195,9 +206,11 @@ class Codec:
         spec = self._by_class.get(type(obj))
         if spec is None:
             raise EncodeError(f"{type(obj).__qualname__} is not a registered type")
+        per_thread = self._per_thread
         try:
-            frame = spec.header + _dumps(spec.encode(obj))
+            frame = spec.header + per_thread.encoder.encode_to_bytes(spec.encode(obj))
         except Exception as exc:
+            per_thread.encoder = _new_encoder()
             raise EncodeError(f"cannot encode {spec.name}: {exc}") from exc
         if len(frame) > spec.max_frame:
             raise EncodeError(
@@ -223,12 +236,16 @@ class Codec:
         spec = self._by_tag[frame[1]]
         if spec is None:
             raise DecodeError(f"unknown type tag 0x{frame[1]:02x}")
-        name = spec.name
         if size > spec.max_frame:
-            raise DecodeError(f"frame of {size} bytes exceeds the limit of {spec.max_frame}", name)
-        if not frame.startswith(spec.array_head, HEADER_BYTES):
-            raise DecodeError(f"the body must be an array of {name}'s fields", name)
-        pair = self._decoders.by_depth.get(spec.depth)
+            raise DecodeError(
+                f"frame of {size} bytes exceeds the limit of {spec.max_frame}", spec.name
+            )
+        # One byte compare is the whole array header check below 24 fields.
+        if frame[HEADER_BYTES] != spec.head_byte or (
+            len(spec.array_head) > 1 and not frame.startswith(spec.array_head, HEADER_BYTES)
+        ):
+            raise DecodeError(f"the body must be an array of {spec.name}'s fields", spec.name)
+        pair = self._per_thread.by_depth.get(spec.depth)
         if pair is None:
             pair = self._new_decoder(spec.depth)
         decoder, stream = pair
@@ -238,16 +255,16 @@ class Codec:
             value = decoder.decode()
         except Exception as exc:
             self._new_decoder(spec.depth)
-            raise DecodeError(f"malformed CBOR: {_cbor_reason(exc)}", name) from exc
+            raise DecodeError(f"malformed CBOR: {_cbor_reason(exc)}", spec.name) from exc
         end = stream.tell()
         if end != size:
-            raise DecodeError(f"{size - end} unexpected bytes after the body", name)
+            raise DecodeError(f"{size - end} unexpected bytes after the body", spec.name)
         try:
-            return spec.decode(value, name)
+            return spec.decode(value, spec.name)
         except DecodeError:
             raise
         except Exception as exc:  # a safety net: the generated code should never get here
-            raise DecodeError(f"{type(exc).__name__}: {exc}", name) from exc
+            raise DecodeError(f"{type(exc).__name__}: {exc}", spec.name) from exc
 
     def decode_as(self, frame: bytes | bytearray | memoryview, cls: type[T]) -> T:
         """Like ``decode``, but the frame must hold a ``cls``."""
@@ -269,11 +286,10 @@ class Codec:
             strict_hashable_types=True,
         )
         pair = (decoder, stream)
-        self._decoders.by_depth[max_depth] = pair
+        self._per_thread.by_depth[max_depth] = pair
         return pair
 
 
-_dumps: Final = cbor2.dumps
 _reset_stream: Final = BytesIO.__init__
 """Points a ``BytesIO`` at new bytes (shared, not copied) without a new object."""
 

@@ -251,8 +251,26 @@ class Generator:
         name, done = self._function_name("enc", record)
         if done:
             return name
-        parts = [self._enc_expr(f.shape, f"o.{f.name}") for f in record.fields]
-        self._compile(name, [f"def {name}(o):", f"    return [{', '.join(parts)}]"])
+        lines = [f"def {name}(o):"]
+        parts = []
+        for i, field in enumerate(record.fields):
+            shape = field.shape
+            if isinstance(shape, Seq) and isinstance(shape.item, Record):
+                # One item (the common single-write append) right here: no call.
+                item = [self._enc_expr(f.shape, f"_x.{f.name}") for f in shape.item.fields]
+                lines += [
+                    f"    s{i} = o.{field.name}",
+                    f"    if len(s{i}) == 1:",
+                    f"        _x, = s{i}",
+                    f"        e{i} = [{', '.join(item)}]",
+                    "    else:",
+                    f"        e{i} = {self._enc_items_function(shape.item)}(s{i})",
+                ]
+                parts.append(f"e{i}")
+            else:
+                parts.append(self._enc_expr(shape, f"o.{field.name}"))
+        lines.append(f"    return [{', '.join(parts)}]")
+        self._compile(name, lines)
         return name
 
     def _enc_choice_function(self, choice: Choice) -> str:
@@ -296,9 +314,10 @@ class Generator:
         per_item = [self._enc_expr(f.shape, f"_x.{f.name}") for f in record.fields]
         lines = [
             f"def {name}(s):",
-            f"    if len(s) <= {SMALL_BATCH}:",
+            "    n = len(s)",
+            f"    if n <= {SMALL_BATCH}:",
             f"        return [_y for _x in s for _y in ({', '.join(per_item)},)]",
-            f"    flat = [None] * ({k} * len(s))",
+            f"    flat = [None] * ({k} * n)",
         ]
         # Whole columns at a time, written into place by slice assignment: the
         # comprehensions are the fastest way to read slotted attributes.
@@ -347,11 +366,32 @@ class Generator:
         if isinstance(shape, Choice):
             return [f"{dst} = {self._dec_choice_function(shape)}({src}, {path} + {w})"]
         if isinstance(shape, Seq) and isinstance(shape.item, Record):
-            return [f"{dst} = {self._dec_items_function(shape.item)}({src}, {path} + {w})"]
+            return self._dec_items_stmts(shape.item, src, dst, where, path)
         if isinstance(shape, Seq | SetOf):
             return [f"{dst} = {self._dec_collection_function(shape)}({src}, {path} + {w})"]
         assert isinstance(shape, Fixed)
         return [f"{dst} = {self._dec_fixed_function(shape)}({src}, {path} + {w})"]
+
+    def _dec_items_stmts(
+        self, record: Record, src: str, dst: str, where: str, path: str
+    ) -> list[str]:
+        """``tuple[record, ...]``: one item (the common single-write append) is
+        checked and built right here - no call, no slicing, no loop, and the
+        path is only joined on failure; every other length goes to the items
+        function. ``Limits`` guarantee ``max_items >= 1``, so one item is
+        always within the limit."""
+        k = len(record.fields)
+        var = f"{src}_"  # unique per field, so nested records cannot clash
+        item_path = f"{path} + {where + '[0]'!r}"
+        if k == 0:
+            self._dec_items_function(record)  # raises the registration error
+        return [
+            f"if type({src}) is list and len({src}) == {k}:",
+            f"    {''.join(f'{var}{j}, ' for j in range(k))}= {src}",
+            *self._item_stmts(record, f"{dst} = (", item_path, "    ", var),
+            "else:",
+            f"    {dst} = {self._dec_items_function(record)}({src}, {path} + {where!r})",
+        ]
 
     def _dec_function(self, record: Record) -> str:
         name, done = self._function_name("dec", record)
@@ -380,10 +420,11 @@ class Generator:
         self, record: Record, args: list[str], action: str, path: str, indent: str
     ) -> list[str]:
         """Statements building ``record`` from the checked ``args`` and passing it
-        to ``action`` (``"return "`` or ``"r.append("``). A class whose ``__init__``
-        only assigns fields gets its slots set directly: a frozen attrs class's
-        ``__init__`` costs about twice as much."""
-        close = ")" if action.endswith("(") else ""
+        to ``action`` (``"return "``, ``"r.append("``, or ``"x = ("`` for a 1-tuple).
+        A class whose ``__init__`` only assigns fields gets its slots set directly:
+        a frozen attrs class's ``__init__`` costs about twice as much."""
+        close = ",)" if action.endswith("= (") or action == "return (" else ""
+        close = ")" if action.endswith(".append(") else close
         if record.kw_only or not _plain_slots(record.cls):
             cls = self._const(record.cls, record.name)
             return [
@@ -475,14 +516,8 @@ class Generator:
             f"        for i in range(0, size, {k}):",
             f"            {''.join(f'a{j}, ' for j in range(k))}= v[i:i + {k}]",
         ]
-        args = []
         row_path = f'f"{{path}}[{{i // {k}}}]"'
-        for j, field in enumerate(record.fields):
-            dst = f"a{j}" if self._is_check_only(field.shape) else f"b{j}"
-            stmts = self._dec_stmts(field.shape, f"a{j}", dst, f".{field.name}", row_path)
-            lines += [f"            {st}" for st in stmts]
-            args.append(f"{field.alias}={dst}" if record.kw_only else dst)
-        lines += self._construct(record, args, "r.append(", row_path, "            ")
+        lines += self._item_stmts(record, "r.append(", row_path, "            ")
         lines.append("        return tuple(r)")
         cols = [f"c{j}" for j in range(k)]
         for j in range(k):
@@ -499,6 +534,21 @@ class Generator:
         ]
         self._compile(name, lines)
         return name
+
+    def _item_stmts(
+        self, record: Record, action: str, path: str, indent: str, var: str = "a"
+    ) -> list[str]:
+        """Check the item unpacked into ``a0, a1, ...`` (``var`` names them)
+        field by field, build it and pass it to ``action`` (see ``_construct``);
+        ``path`` is the item's path expression, evaluated only on failure."""
+        lines = []
+        args = []
+        for j, field in enumerate(record.fields):
+            dst = f"{var}{j}" if self._is_check_only(field.shape) else f"{var}{j}_"
+            stmts = self._dec_stmts(field.shape, f"{var}{j}", dst, f".{field.name}", path)
+            lines += [f"{indent}{st}" for st in stmts]
+            args.append(f"{field.alias}={dst}" if record.kw_only else dst)
+        return lines + self._construct(record, args, action, path, indent)
 
     def _dec_collection_function(self, shape: Seq | SetOf) -> str:
         name, done = self._function_name("deccoll", shape)

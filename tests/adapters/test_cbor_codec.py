@@ -376,7 +376,7 @@ def test_a_failed_decode_leaves_the_reused_decoder_clean() -> None:
         assert decode(good) == append(3)
 
 
-def test_threads_decode_independently() -> None:
+def test_threads_encode_and_decode_independently() -> None:
     frames = [encode(append(n)) for n in range(12)]
     errors: list[BaseException] = []
 
@@ -384,6 +384,7 @@ def test_threads_decode_independently() -> None:
         try:
             for _ in range(30):
                 for n, frame in enumerate(frames):
+                    assert encode(append(n)) == frame
                     assert decode(frame) == append(n)
         except BaseException as exc:  # report, do not swallow
             errors.append(exc)
@@ -394,3 +395,65 @@ def test_threads_decode_independently() -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+# -- the single-entry fast path --------------------------------------------------
+
+
+def test_a_single_entry_travels_exactly_like_a_batch_of_one() -> None:
+    """One entry is encoded and decoded inline (no loop, no call); the bytes are
+    those of the general path, and every kind and payload survives it."""
+    for kind in EntryKind:
+        message = append(1, kind=kind)
+        frame = encode(message)
+        assert body(frame)[5] == [10, 3, b"\x00" * 5, int(kind)]
+        assert decode(frame) == message
+        assert type(decode(frame).entries) is tuple
+    huge = AppendEntries(1, 2, 3, 4, 5, (Entry(2**63, 2**63, b"x" * 70_000),), 6)
+    assert decode(encode(huge)) == huge
+
+
+def test_every_bad_field_of_a_single_entry_is_named() -> None:
+    tag = default_codec().tag_of(AppendEntries)
+
+    def entries(flat: Any) -> bytes:
+        return frame_of(tag, [1, 2, 3, 9, 2, flat, 8])
+
+    where = "AppendEntries.entries[0]"
+    assert f"{where}.index: expected int, got str" in reason(entries(["10", 3, b"x", 0]))
+    assert f"{where}.term: expected int, got bool" in reason(entries([10, True, b"x", 0]))
+    assert f"{where}.data: expected bytes, got str" in reason(entries([10, 3, "x", 0]))
+    assert f"{where}.kind: expected EntryKind, got NoneType" in reason(entries([10, 3, b"x", None]))
+    assert f"{where}.kind: expected a EntryKind value, got int 9" in reason(
+        entries([10, 3, b"x", 9])
+    )
+    assert "nesting depth" in reason(entries([[10], 3, b"x", 0]))  # refused by the parser
+    # Four of something other than a list never take the fast path.
+    assert "AppendEntries.entries: expected an array, got str" in reason(entries("abcd"))
+    assert "AppendEntries.entries: expected an array, got bytes" in reason(entries(b"abcd"))
+    assert "4 values per item" in reason(entries([10, 3, b"x", 0, 11]))
+    assert decode(entries([10, 3, b"x", 0])) == AppendEntries(
+        1, 2, 3, 9, 2, (Entry(10, 3, b"x"),), 8
+    )
+
+
+def test_a_single_item_of_a_validated_or_keyword_only_class_goes_through_init() -> None:
+    codec = sample_codec()
+    ledger = codec.tag_of(Ledger)
+    one = Ledger((Validated(1),), (KeywordOnly(2, visible=b"v"),))
+    assert codec.decode(codec.encode(one)) == one
+    assert body(codec.encode(one)) == [[1], [2, b"v"]]
+    refused = reason(frame_of(ledger, [[-3], []]), codec)
+    assert "Ledger.items[0]: rejected by the class: ValueError" in refused
+    assert "Ledger.owners[0].visible: expected bytes" in reason(
+        frame_of(ledger, [[], [2, "v"]]), codec
+    )
+
+
+def test_an_entry_cbor_cannot_carry_fails_encoding_and_the_next_encode_is_clean() -> None:
+    good = append(1)
+    bad = AppendEntries(1, 2, 3, 4, 5, (Entry(1, 1, object()),), 6)  # type: ignore[arg-type]
+    with pytest.raises(EncodeError, match="cannot encode AppendEntries"):
+        encode(bad)
+    assert decode(encode(good)) == good
+    assert encode(good) == default_codec().encode(good)
