@@ -10,7 +10,7 @@ is told its own id::
     request_timeout_s = 5.0
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
-    storage_writes = "thread"    # thread | inline: where storage writes run
+    storage_writes = "auto"      # auto | thread | inline: where storage writes run
     pipelined_writes = true      # leader writes its log in parallel (Raft)
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
 
@@ -127,13 +127,16 @@ class NodeConfig:
     compact_every: int = attrs.field(default=10_000, validator=_non_negative_int)
     sync: bool = True
     """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
-    storage_writes: str = attrs.field(default="thread", validator=_storage_writes)
-    """Where the driver runs ``storage.write``: ``"inline"`` in the event loop
-    (default: cheapest; the loop stalls for the flush, during which new events
-    queue in the kernel and come out as the next batch) or ``"thread"`` in a
-    worker thread (``trio.to_thread``; the loop keeps reading and ticking
-    during the flush, at the price of a thread hand-off per write). See
-    docs/runtime.md for the measurements behind the default."""
+    storage_writes: str = attrs.field(default="auto", validator=_storage_writes)
+    """Where the driver runs ``storage.write``: ``"thread"`` in the node's
+    writer thread (the loop keeps receiving, ticking and serving during the
+    flush, at the price of a thread hand-off per write); ``"inline"`` in the
+    event loop (no hand-off; the loop stalls for the flush, and what arrives
+    meanwhile waits in the kernel and comes out as the next batch); ``"auto"``
+    (default) in the thread for a batch whose messages already left before
+    the write (a pipelining leader: it has clients and answers to serve during
+    its flush) and inline otherwise (a follower, whose answer waits for the
+    flush anyway). See docs/runtime.md for the measurements."""
     pipelined_writes: bool = True
     """Run the core with pipelined writes when it supports them (Raft: the
     leader writes its log in parallel with replicating it, thesis 10.2.1; see

@@ -618,15 +618,25 @@ class Node:
 
 
 def _protocol_spec(config: NodeConfig) -> ProtocolSpec:
-    """The core's spec with the configured options, plus pipelined writes where
-    the protocol has them and the configuration did not decide otherwise."""
+    """The core's spec with the configured options, plus the runtime's own
+    defaults where the protocol has such an option and the cluster file did
+    not decide otherwise: pipelined writes (``NodeConfig.pipelined_writes``)
+    and no empty appends just to spread the commit index (``broadcast_commit
+    = false``: followers learn it with the next append or heartbeat, and a
+    lone write costs half the messages - see docs/runtime.md)."""
     spec = get_protocol(config.protocol)
     options = dict(config.protocol_options)
-    if config.pipelined_writes and "pipelined_writes" not in options:
+    defaults = {"broadcast_commit": "false"}
+    if config.pipelined_writes:
+        defaults["pipelined_writes"] = "true"
+    for key, value in defaults.items():
+        if key in options:
+            continue
         try:
-            return spec.with_options({**options, "pipelined_writes": "true"})
+            spec.with_options({**options, key: value})
         except ConfigError:
-            pass  # the protocol has no such option: it runs as it always did
+            continue  # the protocol has no such option
+        options[key] = value
     return spec.with_options(options)
 
 

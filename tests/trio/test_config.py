@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from random import Random
 
 import pytest
 
 from pyconsensus.adapters.trio import Address, NodeConfig, load_config
 from pyconsensus.adapters.trio.config import DEFAULT_STATE_MACHINE
+from pyconsensus.adapters.trio.runtime import _protocol_spec
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.raft import RaftNode
 
 CLUSTER = """
 cluster_id = "orders"
@@ -57,7 +61,7 @@ def test_defaults_suit_a_lan() -> None:
     config = NodeConfig("c", 1, {1: Address("127.0.0.1", 1)})
     assert config.protocol == "raft" and config.forward and config.sync
     assert config.tick_interval == 0.01 and config.state_machine == DEFAULT_STATE_MACHINE
-    assert config.storage_writes == "thread" and config.pipelined_writes
+    assert config.storage_writes == "auto" and config.pipelined_writes
 
 
 @pytest.mark.parametrize(
@@ -69,7 +73,7 @@ def test_defaults_suit_a_lan() -> None:
         ("tick_ms = 20", "must be a number"),
         ("forward = false", "true or false"),
         ("request_timeout_s = 2.5", "unknown keys in the cluster file: colour"),
-        ('storage_writes = "inline"', "storage_writes must be one of inline, thread"),
+        ('storage_writes = "inline"', "storage_writes must be one of auto, inline, thread"),
     ],
 )
 def test_mistakes_are_refused_with_a_reason(tmp_path: Path, change: str, message: str) -> None:
@@ -100,3 +104,29 @@ def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
     path.write_text("members = [")
     with pytest.raises(ConfigError, match=str(path)):
         load_config(path, 1)
+
+
+def _core(config: NodeConfig) -> object:
+    return _protocol_spec(config).factory(1, [1, 2, 3], MemoryStorage(), Random(1))
+
+
+def test_the_runtime_runs_raft_pipelined_and_without_commit_broadcasts() -> None:
+    members = {i: Address("127.0.0.1", 7000 + i) for i in (1, 2, 3)}
+    core = _core(NodeConfig("c", 1, members))
+    assert isinstance(core, RaftNode)
+    assert core.config.pipelined_writes and not core.config.broadcast_commit
+
+
+def test_the_cluster_file_overrides_the_runtimes_core_defaults() -> None:
+    members = {i: Address("127.0.0.1", 7000 + i) for i in (1, 2, 3)}
+    options = {"broadcast_commit": "true"}
+    core = _core(NodeConfig("c", 1, members, protocol_options=options, pipelined_writes=False))
+    assert isinstance(core, RaftNode)
+    assert not core.config.pipelined_writes and core.config.broadcast_commit
+
+
+@pytest.mark.parametrize("protocol", ["zab", "paxos"])
+def test_protocols_without_those_options_run_as_configured(protocol: str) -> None:
+    members = {i: Address("127.0.0.1", 7000 + i) for i in (1, 2, 3)}
+    core = _core(NodeConfig("c", 1, members, protocol=protocol))
+    assert type(core).__module__ == f"pyconsensus.{protocol}.node"

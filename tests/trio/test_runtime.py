@@ -49,7 +49,14 @@ async def test_every_protocol_commits_and_reads_through_the_driver(
 
 @pytest.mark.parametrize(
     ("storage_writes", "pipelined_writes"),
-    [("thread", True), ("inline", True), ("thread", False), ("inline", False)],
+    [
+        ("auto", True),
+        ("thread", True),
+        ("inline", True),
+        ("auto", False),
+        ("thread", False),
+        ("inline", False),
+    ],
 )
 async def test_every_driver_mode_commits_durably_and_agrees(
     tmp_path: Path, storage_writes: str, pipelined_writes: bool
