@@ -308,22 +308,35 @@ def format_cluster(results: Sequence[ClusterResult]) -> str:
 
 
 def results_json(results: Sequence[ClusterResult]) -> list[dict[str, Any]]:
-    return [
-        {
-            "protocol": r.protocol,
-            "clients": r.clients,
-            "writes_per_s": round(r.median("writes_per_s")),
-            "p50_ms": round(r.median("p50_ms"), 3),
-            "p99_ms": round(r.median("p99_ms"), 3),
-            "p999_ms": round(r.median("p999_ms"), 3),
-            "runs": [attrs.asdict(run) for run in r.runs],
-            "peak_rss_kib": r.peak_rss_kib,
-            "cpu_s": [round(v, 3) for _, v in sorted(r.cpu_s.items())],
-            "leader_changes": r.leader_changes,
-            "loadgen": loadgen_summary(r),
-        }
-        for r in results
-    ]
+    """One dict per (protocol, C) with the standard keys of issue 8 -
+    ``throughput_ops_s``, ``p50_ms``, ``p99_ms``, ``p999_ms``, ``peak_rss_mb``
+    and ``cpu_s`` (the busiest node's; ``*_per_replica`` lists all three),
+    ``leader_changes`` - plus the runs and the load generator's CPU."""
+    out = []
+    for r in results:
+        rss_mb = [round(v / 1024, 1) for _, v in sorted(r.peak_rss_kib.items())]
+        cpu_s = [round(v, 3) for _, v in sorted(r.cpu_s.items())]
+        throughput = round(r.median("writes_per_s"))
+        out.append(
+            {
+                "protocol": r.protocol,
+                "clients": r.clients,
+                "throughput_ops_s": throughput,
+                "writes_per_s": throughput,
+                "p50_ms": round(r.median("p50_ms"), 3),
+                "p99_ms": round(r.median("p99_ms"), 3),
+                "p999_ms": round(r.median("p999_ms"), 3),
+                "peak_rss_mb": max(rss_mb, default=0.0),
+                "peak_rss_mb_per_replica": rss_mb,
+                "cpu_s": max(cpu_s, default=0.0),
+                "cpu_s_per_replica": cpu_s,
+                "leader_changes": r.leader_changes,
+                "runs": [attrs.asdict(run) for run in r.runs],
+                "peak_rss_kib": r.peak_rss_kib,
+                "loadgen": loadgen_summary(r),
+            }
+        )
+    return out
 
 
 def loadgen_summary(result: ClusterResult) -> dict[str, Any]:

@@ -62,8 +62,12 @@ def test_bench_cluster_reports_the_standard_keys_and_the_load_generators_cpu(
     assert main([*argv, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     (result,) = report["results"]
-    assert result["clients"] == 2 and result["writes_per_s"] > 0
+    assert result["clients"] == 2 and result["throughput_ops_s"] > 0
     assert result["p50_ms"] <= result["p99_ms"] <= result["p999_ms"]
-    assert len(result["cpu_s"]) == 3 and result["leader_changes"] == 0
+    assert len(result["cpu_s_per_replica"]) == 3 and result["leader_changes"] == 0
+    assert result["cpu_s"] == max(result["cpu_s_per_replica"])
+    assert result["peak_rss_mb"] == max(result["peak_rss_mb_per_replica"]) > 10
+    for key in ("throughput_ops_s", "p50_ms", "p99_ms", "p999_ms", "peak_rss_mb", "cpu_s"):
+        assert report[key] == result[key]  # one C: the standard keys at the top level too
     assert result["loadgen"]["procs"] == 1 and result["loadgen"]["max_cpu_share"] > 0
     assert report["keys"] == 10_000 and report["settings"] == ["storage_writes=inline"]
