@@ -500,22 +500,7 @@ class Simulation:
                 checker.on_ready(self, node_id, node, ready)
             for message in ready.messages:
                 self._send(message)
-            app = self.apps[node_id]
-            if app is not None:
-                self._run_app(node_id, incarnation, app, ready)
-            if ready.replies:
-                for reply in ready.replies:
-                    handler = self._handlers.pop((node_id, incarnation, reply.request_id), None)
-                    if handler is not None:
-                        handler(reply)
-            node = self.nodes[node_id]  # a reply handler may have crashed it
-            if (
-                node is not None
-                and ready.committed
-                and self.config.compact_every
-                and self.app_factory is None
-            ):
-                self._maybe_compact(node_id, node)
+            node = self._deliver_outcomes(node_id, incarnation, ready)
 
     def _flush_pipelined(self, node_id: NodeId) -> None:
         """``_flush`` for a ``PipelinedNode``, in the most adversarial order its
@@ -543,21 +528,30 @@ class Simulation:
             else:
                 for message in ready.messages:
                     self._send(message)
-            app = self.apps[node_id]
-            if app is not None:
-                self._run_app(node_id, incarnation, app, ready)
-            for reply in ready.replies:
-                handler = self._handlers.pop((node_id, incarnation, reply.request_id), None)
-                if handler is not None:
-                    handler(reply)
-            node = self.nodes[node_id]  # a reply handler may have crashed it
-            if (
-                node is not None
-                and ready.committed
-                and self.config.compact_every
-                and self.app_factory is None
-            ):
-                self._maybe_compact(node_id, node)
+            node = self._deliver_outcomes(node_id, incarnation, ready)
+
+    def _deliver_outcomes(
+        self, node_id: NodeId, incarnation: int, ready: Ready
+    ) -> ConsensusNode | None:
+        """Apply (the node's application, if any), hand replies to whoever
+        waits for them, compact if due; returns the node, ``None`` if a reply
+        handler crashed it."""
+        app = self.apps[node_id]
+        if app is not None:
+            self._run_app(node_id, incarnation, app, ready)
+        for reply in ready.replies:
+            handler = self._handlers.pop((node_id, incarnation, reply.request_id), None)
+            if handler is not None:
+                handler(reply)
+        node = self.nodes[node_id]
+        if (
+            node is not None
+            and ready.committed
+            and self.config.compact_every
+            and self.app_factory is None
+        ):
+            self._maybe_compact(node_id, node)
+        return node
 
     def _schedule_disk(self, node_id: NodeId, incarnation: int) -> None:
         low = max(1, self.config.network.min_delay_ms)
