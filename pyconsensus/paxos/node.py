@@ -357,11 +357,15 @@ class MultiPaxosNode:
         if ballot == self.promised:
             self._send_promise(msg)  # a duplicate: promising again changes nothing
             return
-        guard = self.promised
-        if self.role is not Role.FOLLOWER and self.ballot > guard:
-            guard = self.ballot  # our own ballot, not yet promised to ourselves
-        if ballot < guard:
-            self._outbox.send(Nack(self._id, msg.src, ballot, guard))
+        if ballot < self.promised:
+            self._outbox.send(Nack(self._id, msg.src, ballot, self.promised))
+            return
+        if self.role is not Role.FOLLOWER and ballot < self.ballot:
+            # We campaign above ``ballot`` but promised nothing above it: a Nack
+            # would claim a promise we never made, and could depose a leader
+            # whose phase 1, already won, this Prepare belongs to (delivered
+            # late). Our own Prepare preempts that proposer if it still campaigns.
+            self.counters["ignored.prepare_below_own_ballot"] += 1
             return
         if self._in_lease(msg.src):
             self.counters["ignored.prepare_in_lease"] += 1

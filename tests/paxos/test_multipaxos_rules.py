@@ -420,6 +420,65 @@ def test_node_cut_off_from_everyone_never_raises_its_promise() -> None:
     assert node3.leader == 1
 
 
+def test_candidate_never_nacks_with_a_ballot_it_has_not_promised() -> None:
+    # Node 3 starts late: node 1 wins phase 1 with node 2's promise while its
+    # Prepare to node 3 is still in flight. Node 3 times out before hearing
+    # from the leader and campaigns in a ballot above node 1's; then node 1's
+    # old Prepare arrives. Node 3 promised nothing above it, so it must not
+    # answer Nack(its own ballot): that would depose a leader whose phase 1 is
+    # already won. It stays silent, and follows the leader at its next heartbeat.
+    h = cluster()
+    ballot = start_phase1(h, 1)
+    h.deliver(src=1, to=2, types=Prepare)
+    h.deliver(to=1, types=Promise)
+    node1, node3 = h.node(1), h.node(3)
+    assert node1.role is Role.LEADER
+    h.deliver(src=1, to=2)  # node 2 hears from its leader
+    late = h.drop(src=1, to=3)  # the Prepare and heartbeat still in flight to node 3
+    assert start_phase1(h, 3) > ballot
+    h.deliver(src=3, types=Prepare)  # both are in the leader's lease
+    assert node1.counters["ignored.prepare_in_lease"] == 1
+    assert h.node(2).counters["ignored.prepare_in_lease"] == 1
+    prepare = next(m for m in late if isinstance(m, Prepare))
+    node3.receive(prepare)
+    h.flush(3)
+    assert node3.counters["ignored.prepare_below_own_ballot"] == 1
+    assert not [m for m in h.pending if isinstance(m, Nack)]
+    assert node1.role is Role.LEADER
+    h.tick(1)  # a heartbeat in the leader's ballot
+    h.stabilize()
+    assert node3.role is Role.FOLLOWER and node3.leader == 1
+    assert node3.promised == ballot
+    assert node1.role is Role.LEADER and node1.counters["proposer.preempted"] == 0
+    rid = h.propose(1, b"x")
+    h.stabilize()
+    assert ProposalCommitted(rid, 1) in h.replies[1]
+    assert [n.learned for n in h.nodes.values()] == [1, 1, 1]
+
+
+def test_leader_nacked_by_acceptors_that_promised_a_higher_ballot_steps_down() -> None:
+    # A Nack that reports a real promise still preempts a leader under lease.
+    h = cluster()
+    h.elect(1)
+    h.isolate(1)
+    while all(h.node(n).role is not Role.LEADER for n in (2, 3)):
+        h.tick(2)
+        h.tick(3)
+        h.stabilize()
+    leader = next(n for n in (2, 3) if h.node(n).role is Role.LEADER)
+    h.heal()
+    node1 = h.node(1)
+    h.tick(1)  # a heartbeat in the old ballot, nacked by both acceptors
+    h.deliver(src=1)
+    h.deliver(to=1, types=Nack)
+    assert node1.role is Role.FOLLOWER
+    assert node1.counters["proposer.preempted"] == 1
+    h.tick(leader)
+    h.stabilize()
+    assert node1.leader == leader
+    assert node1.promised == h.node(leader).ballot
+
+
 def test_leader_without_a_quorum_steps_down() -> None:
     h = cluster()
     h.elect(1)
