@@ -60,6 +60,19 @@ class ZabConfig:
     max_entry_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     """Proposals larger than this are refused with ``ProposalTooLarge``."""
 
+    pipelined_writes: bool = False
+    """Let the established leader write its history in parallel with
+    broadcasting it (as Raft's thesis, section 10.2.1, does for Raft). The
+    leader's PROPOSAL, COMMIT and PING come out as ``Ready.early_messages``, to
+    be sent before (or while) the batch's write is done, and the leader counts
+    its own acknowledgement of a transaction only once the driver has reported
+    it durable with ``persisted(write)``; in return a batch's ``committed``
+    transactions and ``replies`` no longer depend on its write. Followers, the
+    election and the discovery and synchronization phases keep the ordinary
+    contract. Turn it on only in a driver that calls ``persisted`` after every
+    write (see ``pyconsensus.core.node.PipelinedNode``): without those calls a
+    leader never counts itself."""
+
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_ticks >= self.sync_ticks:
             raise ConfigError(

@@ -13,6 +13,15 @@ incrementally by the simulator after every step.
 - Durable Epochs: the accepted and current epochs never go backwards, not even
   across a restart, the current epoch never passes the accepted one, and a
   history never holds a transaction of an epoch later than the current one.
+- Durable Quorum: when a primary delivers a transaction, a quorum holds it in
+  durable storage (what a crash now would leave). This is what the quorum of
+  acknowledgements promises; checking it at delivery catches a leader that
+  counts a copy still in flight (pipelined writes) the moment it does, long
+  before a schedule of crashes and elections turns it into a lost transaction.
+
+With pipelined writes a server's write may be in flight (staged) while it
+goes on: epochs count as stored only once their write is durable, since a
+crash may legitimately lose it.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
-from pyconsensus.core.ready import Ready
+from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, MetaValue, NodeId
 from pyconsensus.sim.checker import InvariantViolation
 from pyconsensus.zab.node import ZabNode
@@ -40,6 +49,7 @@ class ZabSafety:
         "Primary Integrity",
         "Single Leader per Epoch",
         "Durable Epochs",
+        "Durable Quorum",
     )
 
     def __init__(self) -> None:
@@ -52,6 +62,10 @@ class ZabSafety:
         self.delivered: dict[int, Entry] = {}
         self.accepted: dict[NodeId, int] = {}
         self.current: dict[NodeId, int] = {}
+        self.checked_delivery = 0  # highest index checked for Durable Quorum
+        # Epoch writes still in flight (pipelined writes): they count as stored
+        # only once durable, since a crash may legitimately lose them.
+        self._unsynced: list[tuple[NodeId, int, Write]] = []
 
     # -- the checker protocol --------------------------------------------
 
@@ -62,7 +76,10 @@ class ZabSafety:
             if write.entries:
                 self._check_accepted(node_id, zab, write.entries)
             if ACCEPTED_EPOCH_KEY in write.metadata or CURRENT_EPOCH_KEY in write.metadata:
-                self._check_epochs(node_id, write.metadata)
+                if sim.storages[node_id].is_staged(write):
+                    self._unsynced.append((node_id, sim.incarnation[node_id], write))
+                else:
+                    self._check_epochs(node_id, write.metadata)
             if zab.history.last_epoch > zab.current_epoch:
                 raise InvariantViolation(
                     "Durable Epochs",
@@ -72,6 +89,11 @@ class ZabSafety:
         for entry in ready.committed:
             if entry.index not in self.delivered:
                 self._check_delivered(entry)
+        if ready.committed and zab.established:
+            last = ready.committed[-1]
+            if last.index > self.checked_delivery:
+                self.checked_delivery = last.index
+                self._check_durable_quorum(sim, node_id, last)
 
     def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
         zab = _zab(node)
@@ -85,6 +107,8 @@ class ZabSafety:
             )
 
     def after_step(self, sim: Simulation) -> None:
+        if self._unsynced:
+            self._settle_epochs(sim)
         for node_id, node in sim.nodes.items():
             if node is None:
                 continue
@@ -101,7 +125,29 @@ class ZabSafety:
             if epoch not in self.initial:
                 self._record_initial(epoch, node_id, zab)
 
+    def _settle_epochs(self, sim: Simulation) -> None:
+        """Check the epoch writes that became durable; forget those a crash lost."""
+        keep = []
+        for item in self._unsynced:
+            node_id, incarnation, write = item
+            if sim.nodes[node_id] is None or sim.incarnation[node_id] != incarnation:
+                continue  # lost with the crash
+            if sim.storages[node_id].is_staged(write):
+                keep.append(item)
+            else:
+                self._check_epochs(node_id, write.metadata)
+        self._unsynced = keep
+
     # -- the properties ----------------------------------------------------
+
+    def _check_durable_quorum(self, sim: Simulation, primary: NodeId, entry: Entry) -> None:
+        holders = [m for m in sim.members if _durably_holds(sim, m, entry)]
+        if len(holders) <= len(sim.members) // 2:
+            raise InvariantViolation(
+                "Durable Quorum",
+                f"primary {primary} delivered transaction {_zxid(entry)} while only "
+                f"nodes {holders} held it durably",
+            )
 
     def _check_accepted(self, node_id: NodeId, zab: ZabNode, entries: Sequence[Entry]) -> None:
         primary_epoch = zab.current_epoch if zab.established else None
@@ -199,6 +245,24 @@ class ZabSafety:
 
 def _zxid(entry: Entry) -> str:
     return f"({entry.term}, {entry.index})"
+
+
+def _durably_holds(sim: Simulation, node_id: NodeId, entry: Entry) -> bool:
+    """Whether ``node_id`` would still hold ``entry`` (or a snapshot past it)
+    after a crash now. A live node without writes in flight holds what its
+    history holds; otherwise only its storage's durable part counts."""
+    index = entry.index
+    node = sim.nodes[node_id]
+    storage = sim.storages[node_id]
+    if node is not None and not storage.has_staged():
+        history = _zab(node).history
+        return index <= history.base_index or history.epoch_at(index) == entry.term
+    durable = storage.durable()
+    snapshot = durable.snapshot()
+    if snapshot is not None and index <= snapshot.index:
+        return True
+    stored = durable.entries(index, index + 1)
+    return bool(stored) and stored[0].term == entry.term
 
 
 def _zab(node: ConsensusNode) -> ZabNode:

@@ -37,7 +37,14 @@ from pyconsensus.core.errors import (
 from pyconsensus.core.fates import ProposalFates
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
-from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.ready import (
+    Message,
+    ProposalCommitted,
+    ReadReady,
+    Ready,
+    RequestFailed,
+    Write,
+)
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, NodeId, RequestId, Role, Snapshot, Status
@@ -151,6 +158,15 @@ class ZabNode:
         self.commit = self.applied = self.history.base_index
         if self._snapshot is not None:
             self._outbox.restore(self._snapshot)
+        # How far our history is known to be durable (pipelined writes: the
+        # established leader counts its own acknowledgement only up to here).
+        self.durable = self.history.last_index
+        self._pipelined = self.config.pipelined_writes
+        # The established leader's PROPOSAL, COMMIT and PING (never a handshake
+        # message) may leave before its write with pipelined writes.
+        self._send_leader: Callable[[Message], None] = (
+            self._outbox.send_early if self._pipelined else self._outbox.send
+        )
 
         # Names this incarnation in forwarded requests (their ids restart with it).
         self.session = rng.getrandbits(62)
@@ -278,6 +294,29 @@ class ZabNode:
         self._outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
 
+    @property
+    def pipelined_writes(self) -> bool:
+        """``ZabConfig.pipelined_writes`` (see ``PipelinedNode``)."""
+        return self._pipelined
+
+    def persisted(self, write: Write) -> None:
+        """The driver reports ``write`` durable (``PipelinedNode``): our history
+        is, up to its last transaction (or its snapshot), if we still hold that."""
+        if write.entries:
+            top = write.entries[-1]
+            index, epoch = top.index, top.term
+        elif write.snapshot is not None:
+            index, epoch = write.snapshot.index, write.snapshot.term
+        else:
+            return
+        # A zxid names one transaction and, as two histories holding it agree on
+        # everything before it, its whole prefix: if we still hold it, all of
+        # that prefix reached the disk (writes are made durable in order).
+        if index > self.durable and self.history.epoch_at(index) == epoch:
+            self.durable = index
+            if self.established:
+                self._maybe_commit()
+
     def has_ready(self) -> bool:
         return (
             self._outbox.has_output()
@@ -288,7 +327,9 @@ class ZabNode:
     def ready(self) -> Ready:
         if self.established:
             if self._broadcast:
-                self._maybe_commit()  # our own write counts: it precedes everything
+                # Our own write counts (it precedes everything), unless it is
+                # pipelined: then only once ``persisted`` says it is durable.
+                self._maybe_commit()
                 self._broadcast = False
                 self._replicate()
             if self._read_broadcast:
@@ -1010,7 +1051,7 @@ class ZabNode:
         commit = self.commit
         epoch = self.current_epoch
         step = self.config.max_entries_per_message
-        send = self._outbox.send
+        send = self._send_leader
         for peer, learner in self.learners.items():
             if learner.stage not in _REPLICATED_STAGES:
                 continue
@@ -1031,7 +1072,9 @@ class ZabNode:
 
     def _maybe_commit(self) -> None:
         acked = {peer: lr.acked for peer, lr in self.learners.items() if lr.synced}
-        acked[self._id] = self.history.last_index
+        # Pipelined writes: our own copy counts only once it is durable, or a
+        # commit could rest on one durable copy plus one a crash would lose.
+        acked[self._id] = self.durable if self._pipelined else self.history.last_index
         index = self.quorum.committed_index(acked)
         if index > self.commit:
             self.commit = index
@@ -1040,14 +1083,13 @@ class ZabNode:
     def _ping_all(self) -> None:
         epoch = self.accepted_epoch
         read_round = self._read_round
+        send = self._send_leader
         for peer, learner in self.learners.items():
             if learner.stage in _REPLICATED_STAGES:
                 sent = learner.sent
-                self._outbox.send(
-                    Ping(self._id, peer, epoch, min(self.commit, sent), read_round, sent)
-                )
+                send(Ping(self._id, peer, epoch, min(self.commit, sent), read_round, sent))
             else:
-                self._outbox.send(Ping(self._id, peer, epoch, 0, read_round, 0))
+                send(Ping(self._id, peer, epoch, 0, read_round, 0))
 
     # ------------------------------------------------------------------
     # Reads: a quorum round confirms leadership (like Raft's ReadIndex)
@@ -1107,12 +1149,14 @@ class ZabNode:
         self._fates.displace_from(index + 1)
         self.history.truncate_after(index)
         self._outbox.truncate(index + 1)
+        self.durable = min(self.durable, index)
 
     def _install_snapshot(self, snapshot: Snapshot) -> None:
         """Replace our whole history by ``snapshot`` (SNAP)."""
         self._truncate_after(self.history.base_index)
         self._fates.unknown_through(snapshot.index, self._outbox.reply)
         self.history.reset(snapshot.index, snapshot.term)
+        self.durable = min(self.durable, snapshot.index)
         self.commit = self.applied = snapshot.index
         self._snapshot = snapshot
         self._outbox.snapshot(snapshot, discard_log=True, restore=True)

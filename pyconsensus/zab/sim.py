@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from random import Random
 
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.protocols import ProtocolSpec, parse_options
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.invariants import ZabSafety
 from pyconsensus.zab.node import ZabNode
@@ -21,11 +21,15 @@ def make_spec(config: ZabConfig | None = None, node_class: type[ZabNode] = ZabNo
     ) -> ZabNode:
         return node_class(node_id, members, storage, rng, config)
 
+    def configure(options: Mapping[str, str]) -> ProtocolSpec:
+        return make_spec(parse_options(ZabConfig, options, config), node_class)
+
     return ProtocolSpec(
         name="zab",
         factory=factory,
         checkers=lambda: (ZabSafety(),),
         properties=ZabSafety.PROPERTIES,
+        configure=configure,
         description="ZooKeeper Atomic Broadcast with Fast Leader Election, "
         "DIFF/TRUNC/SNAP sync, forwarding and quorum reads",
     )

@@ -4,6 +4,7 @@ restart exactly as written; storage that breaks ZAB's invariants is refused."""
 from __future__ import annotations
 
 from random import Random
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,6 @@ def test_members_must_include_the_node_and_be_non_negative_ids() -> None:
         {"max_entries_per_message": 0},
     ],
 )
-def test_inconsistent_configurations_are_refused(kwargs: dict[str, int]) -> None:
+def test_inconsistent_configurations_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         ZabConfig(**kwargs)
