@@ -71,7 +71,10 @@ class ForgetsEpochs(ZabNode):
             SkipsSynchronization,
             {"State Machine Safety", "Integrity", "Primary Order", "Liveness"},
         ),
-        (CommitsWithoutQuorum, {"State Machine Safety", "Primary Integrity", "Primary Order"}),
+        (
+            CommitsWithoutQuorum,
+            {"Durable Quorum", "State Machine Safety", "Primary Integrity", "Primary Order"},
+        ),
         (ForgetsEpochs, {"Durable Epochs"}),
     ],
 )
@@ -87,4 +90,5 @@ def test_skipping_synchronization_breaks_safety_not_only_liveness() -> None:
     # leader often just stalls; within a few seeds it also breaks safety.
     result = sweep(make_spec(node_class=SkipsSynchronization), range(10), RunConfig())
     broken = {f.violation.property for f in result.failures if f.violation is not None}
-    assert broken & {"State Machine Safety", "Integrity", "Primary Integrity"}, broken
+    safety = {"State Machine Safety", "Integrity", "Primary Integrity", "Durable Quorum"}
+    assert broken & safety, broken
