@@ -49,6 +49,21 @@ class PaxosConfig:
     max_entry_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     """Proposals larger than this are refused with ``ProposalTooLarge``."""
 
+    pipelined_writes: bool = False
+    """Let the leader write its own acceptances in parallel with phase 2 (the
+    Raft thesis, section 10.2.1, applied to Paxos). Once its promise of its
+    ballot is durable, the leader's ``Accept``, ``Decision``, ``Heartbeat`` and
+    ``InstallSnapshot`` messages come out as ``Ready.early_messages``, to be
+    sent before (or while) the batch's write is done, and the leader counts its
+    own acceptance of a slot towards the quorum only once the driver has
+    reported it durable with ``persisted(write)``; in return a batch's
+    ``committed`` entries and ``replies`` no longer depend on its write. Phase 1
+    (the leader's own promise included) and the acceptors' ``Accepted``
+    answers keep the ordinary contract. Turn it on only in a driver that calls
+    ``persisted`` after every write (see
+    ``pyconsensus.core.node.PipelinedNode``): without those calls a leader
+    never counts itself."""
+
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_ticks >= self.election_ticks:
             raise ConfigError(

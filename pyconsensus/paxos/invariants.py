@@ -3,7 +3,8 @@
 The checker reads what acceptors make durable - every entry in a write is an
 acceptance of ``(slot, ballot, value)`` and the ``paxos.promised`` key is the
 promise - so it judges the protocol by its durable effects, not by what the
-nodes believe.
+nodes believe. A write still in flight (pipelined writes: staged, not yet
+durable) counts only once durable, and not at all if a crash loses it.
 
 - Promise Monotonic: an acceptor's stored promise never goes backwards, not
   even across a crash and restart.
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
-from pyconsensus.core.ready import Ready
+from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, EntryKind, NodeId
 from pyconsensus.paxos.ballot import Ballot
 from pyconsensus.paxos.node import PROMISED_KEY, MultiPaxosNode
@@ -50,25 +51,22 @@ class PaxosSafety:
         # (slot, packed ballot) -> the value proposed and who accepted it
         self.accepted: dict[tuple[int, int], tuple[Value, set[NodeId]]] = {}
         self.chosen: dict[int, Value] = {}
+        # Writes in flight (pipelined writes), in the order each node made them:
+        # (node, incarnation, write). Durable, they are checked like any other.
+        self._unsynced: list[tuple[NodeId, int, Write]] = []
 
     def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
         _paxos(node)
+        if self._unsynced:
+            # A write that became durable may be what makes this batch's learned
+            # values chosen (a pipelined leader learns once its own write is done).
+            self._settle(sim)
         write = ready.write
         if write is not None:
-            before = self.promised.get(node_id, 0)
-            after = before
-            if PROMISED_KEY in write.metadata:
-                stored = write.metadata[PROMISED_KEY]
-                assert isinstance(stored, int)
-                if stored < before:
-                    raise InvariantViolation(
-                        "Promise Monotonic",
-                        f"node {node_id} stored promise {_show(stored)} after {_show(before)}",
-                    )
-                self.promised[node_id] = after = stored
-            if write.entries:
-                quorum = len(sim.members) // 2 + 1
-                self._accept(node_id, write.entries, before, after, quorum)
+            if sim.storages[node_id].is_staged(write):
+                self._unsynced.append((node_id, sim.incarnation[node_id], write))
+            else:
+                self._stored(sim, node_id, write)
         for entry in ready.committed:
             chosen = self.chosen.get(entry.index)
             if chosen != (entry.data, entry.kind):
@@ -93,7 +91,38 @@ class PaxosSafety:
             )
 
     def after_step(self, sim: Simulation) -> None:
-        pass
+        if self._unsynced:
+            self._settle(sim)
+
+    def _settle(self, sim: Simulation) -> None:
+        """Check the writes that became durable, in order; forget those a crash lost."""
+        keep = []
+        for item in self._unsynced:
+            node_id, incarnation, write = item
+            if sim.nodes[node_id] is None or sim.incarnation[node_id] != incarnation:
+                continue  # lost with the crash (a write is synced only while its node runs)
+            if sim.storages[node_id].is_staged(write):
+                keep.append(item)
+            else:
+                self._stored(sim, node_id, write)
+        self._unsynced = keep
+
+    def _stored(self, sim: Simulation, node_id: NodeId, write: Write) -> None:
+        """``write`` is durable at ``node_id``: check its promise and acceptances."""
+        before = self.promised.get(node_id, 0)
+        after = before
+        if PROMISED_KEY in write.metadata:
+            stored = write.metadata[PROMISED_KEY]
+            assert isinstance(stored, int)
+            if stored < before:
+                raise InvariantViolation(
+                    "Promise Monotonic",
+                    f"node {node_id} stored promise {_show(stored)} after {_show(before)}",
+                )
+            self.promised[node_id] = after = stored
+        if write.entries:
+            quorum = len(sim.members) // 2 + 1
+            self._accept(node_id, write.entries, before, after, quorum)
 
     def _accept(
         self, node_id: NodeId, entries: Sequence[Entry], before: int, after: int, quorum: int

@@ -12,6 +12,10 @@ Acceptor state - the promised ballot (metadata ``paxos.promised``) and, per
 slot, the accepted ``(ballot, value)`` as ``Entry(slot, packed ballot, data,
 kind)`` - reaches storage through the ``Ready``'s write, in the same batch as
 the replies that depend on it. Slots may have holes.
+
+With ``PaxosConfig.pipelined_writes`` an established leader sends its phase 2
+messages before its own acceptances are durable (``PipelinedNode``) and counts
+itself in a commander's quorum only once ``persisted`` reports them durable.
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ from pyconsensus.core.errors import (
 )
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
-from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
+from pyconsensus.core.ready import (
+    Message,
+    ProposalCommitted,
+    ReadReady,
+    Ready,
+    RequestFailed,
+    Write,
+)
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import (
@@ -73,10 +84,10 @@ class Commander:
 
     __slots__ = ("chosen", "first", "last", "sent_at", "votes")
 
-    def __init__(self, first: int, last: int, leader: NodeId, now: int) -> None:
+    def __init__(self, first: int, last: int, votes: set[NodeId], now: int) -> None:
         self.first = first
         self.last = last
-        self.votes = {leader}  # the leader accepted its own proposals first
+        self.votes = votes
         self.chosen = False
         self.sent_at = now
 
@@ -129,6 +140,12 @@ class MultiPaxosNode:
 
         # Acceptor: durable state, recovered from storage.
         self.promised = _load_promised(storage)
+        # Pipelined writes: what the driver reported durable so far - the
+        # promise (packed), and the highest slot of our ballot's proposals
+        # (while leading: they are written in slot order, so all below it too).
+        self._pipelined = self.config.pipelined_writes
+        self._durable_promise = self.promised.packed
+        self._durable_slot = 0
         self._snapshot = storage.snapshot()
         self.log = _load_log(storage, self._snapshot, self.promised)
 
@@ -287,6 +304,30 @@ class MultiPaxosNode:
             applied_index=self.applied,
             last_index=self.log.last_index,
         )
+
+    @property
+    def pipelined_writes(self) -> bool:
+        """``PaxosConfig.pipelined_writes`` (see ``PipelinedNode``)."""
+        return self._pipelined
+
+    def persisted(self, write: Write) -> None:
+        """The driver reports ``write`` durable (``PipelinedNode``): its promise,
+        and - while we lead - our acceptances in our ballot, which now count
+        towards their commanders' quorums."""
+        promised = write.metadata.get(PROMISED_KEY)
+        if isinstance(promised, int) and promised > self._durable_promise:
+            self._durable_promise = promised
+        if self.role is not Role.LEADER or not write.entries:
+            return
+        term = self._term
+        top = max((e.index for e in write.entries if e.term == term), default=0)
+        if top <= self._durable_slot:
+            return
+        self._durable_slot = top
+        for commander in list(self._commanders.values()):  # in slot order
+            if commander.last > top:
+                break
+            self._vote(commander, self._id)
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -593,6 +634,7 @@ class MultiPaxosNode:
         self._failures = 0
         self._peers = {peer: PeerState() for peer in self.peers}
         self._commanders = {}
+        self._durable_slot = 0
         self._sent_commit = self.learned
         self._heartbeat_elapsed = self._quorum_elapsed = 0
         self.recovery_end = end
@@ -643,12 +685,16 @@ class MultiPaxosNode:
         commit = self.learned
         for lo in range(first, last + 1, step):
             hi = min(lo + step - 1, last)
-            commander = Commander(lo, hi, self._id, self._now)
+            # The leader accepted its own proposals first; pipelined, that
+            # acceptance counts only once durable (``persisted``), or a value
+            # could be chosen with a copy that a crash loses.
+            counted = not self._pipelined or hi <= self._durable_slot
+            commander = Commander(lo, hi, {self._id} if counted else set(), self._now)
             commanders[lo] = commander
             entries = tuple(log.run(lo, hi + 1))
             for peer in self.peers:
-                self._outbox.send(Accept(self._id, peer, self.ballot, entries, commit))
-            if self._quorum_size == 1:
+                self._send_leader(Accept(self._id, peer, self.ballot, entries, commit))
+            if len(commander.votes) >= self._quorum_size:
                 commander.chosen = True
         self._sent_commit = commit
         self._advance_commit()
@@ -676,7 +722,7 @@ class MultiPaxosNode:
                     runs.append([c.first, c.last])
             for lo, hi in runs:
                 entries = tuple(self.log.run(lo, hi + 1))
-                self._outbox.send(Accept(self._id, peer, self.ballot, entries, self.learned))
+                self._send_leader(Accept(self._id, peer, self.ballot, entries, self.learned))
         for c in stale:
             c.sent_at = self._now
 
@@ -734,13 +780,13 @@ class MultiPaxosNode:
     def _broadcast_decision(self) -> None:
         commit = self.learned
         for peer in self.peers:
-            self._outbox.send(Decision(self._id, peer, self.ballot, commit))
+            self._send_leader(Decision(self._id, peer, self.ballot, commit))
         self._sent_commit = commit
 
     def _broadcast_heartbeat(self) -> None:
         commit = self.learned
         for peer in self.peers:
-            self._outbox.send(Heartbeat(self._id, peer, self.ballot, commit, self._read_round))
+            self._send_leader(Heartbeat(self._id, peer, self.ballot, commit, self._read_round))
         self._sent_commit = commit
 
     def _on_heartbeat_reply(self, msg: HeartbeatReply) -> None:
@@ -760,7 +806,7 @@ class MultiPaxosNode:
         if first <= self.log.base:
             snapshot = self._snapshot
             assert snapshot is not None  # a compacted log always has a snapshot
-            self._outbox.send(InstallSnapshot(self._id, msg.src, self.ballot, snapshot))
+            self._send_leader(InstallSnapshot(self._id, msg.src, self.ballot, snapshot))
             self.counters["snapshots.sent"] += 1
             return
         last = min(self.learned, first + self.config.max_entries_per_message - 1)
@@ -774,7 +820,17 @@ class MultiPaxosNode:
             for e in self.log.run(first, last + 1)
         )
         self.counters["catchup.served"] += 1
-        self._outbox.send(Accept(self._id, msg.src, self.ballot, entries, self.learned))
+        self._send_leader(Accept(self._id, msg.src, self.ballot, entries, self.learned))
+
+    def _send_leader(self, message: Message) -> None:
+        """Send a message of our ballot as leader. Pipelined, it leaves early -
+        it depends on no acceptance of ours - once our promise of the ballot is
+        durable: before, a crash could make us forget the ballot and lead it
+        again with other values."""
+        if self._pipelined and self._durable_promise == self._term:
+            self._outbox.send_early(message)
+        else:
+            self._outbox.send(message)
 
     # ------------------------------------------------------------------
     # Reads (ReadIndex: the leader confirms with a quorum that it still leads)

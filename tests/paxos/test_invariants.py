@@ -100,3 +100,35 @@ def test_learning_a_value_other_than_the_chosen_one_is_caught(sim: Simulation) -
     feed(checker, sim, 3, Ready(committed=[Entry(1, 0, b"x")]))
     with pytest.raises(InvariantViolation, match="Learned Only Chosen"):
         feed(checker, sim, 3, Ready(committed=[Entry(1, 0, b"", EntryKind.NOOP)]))
+
+
+def staged_accept(sim: Simulation, node_id: int, slot: int, ballot: int, data: bytes) -> Ready:
+    """An acceptance still in flight (pipelined writes): staged, not durable."""
+    ready = accept(slot, ballot, data, promise=ballot)
+    assert ready.write is not None
+    sim.storages[node_id].stage(ready.write)
+    return ready
+
+
+def test_an_acceptance_in_flight_counts_only_once_durable(sim: Simulation) -> None:
+    checker = PaxosSafety()
+    for node_id in (1, 2):
+        feed(checker, sim, node_id, staged_accept(sim, node_id, 1, B1, b"x"))
+    assert checker.chosen == {}, "chosen on acceptances a crash could lose"
+    sim.storages[1].sync()
+    sim.storages[2].sync()
+    checker.after_step(sim)
+    assert checker.chosen == {1: (b"x", EntryKind.NORMAL)}
+    feed(checker, sim, 3, Ready(committed=[Entry(1, 0, b"x")]))
+
+
+def test_learning_a_value_chosen_with_an_acceptance_a_crash_lost_is_caught(
+    sim: Simulation,
+) -> None:
+    checker = PaxosSafety()
+    feed(checker, sim, 1, staged_accept(sim, 1, 1, B1, b"x"))
+    feed(checker, sim, 2, accept(1, B1, b"x", promise=B1))
+    sim.crash(1)  # before its write of x was durable
+    checker.after_step(sim)
+    with pytest.raises(InvariantViolation, match="Learned Only Chosen"):
+        feed(checker, sim, 2, Ready(committed=[Entry(1, 0, b"x")]))

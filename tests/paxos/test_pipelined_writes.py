@@ -1,0 +1,333 @@
+"""Raft thesis section 10.2.1 applied to Multi-Paxos: the leader, which is also
+an acceptor, writes its own acceptances in parallel with phase 2.
+
+With ``PaxosConfig(pipelined_writes=True)`` the established leader's ``Accept``s
+leave before its own acceptance of their values is durable, so it must not count
+that acceptance towards a slot's quorum until the driver reports it persisted.
+Otherwise, in a 3-node cluster, a value can be chosen on one durable acceptance
+(an acceptor's) and one that a crash loses (the leader's): a later ballot whose
+phase 1 hears from the restarted leader and the third acceptor then learns of no
+value in the slot and chooses another one there - over a value acknowledged to
+its client.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from random import Random
+
+from pyconsensus.core.node import PipelinedNode, pipelined
+from pyconsensus.core.ready import Message, ProposalCommitted, Reply, Write
+from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.core.types import Entry, NodeId, Role
+from pyconsensus.paxos import (
+    Accept,
+    Accepted,
+    Decision,
+    Heartbeat,
+    MultiPaxosNode,
+    PaxosConfig,
+    Promise,
+)
+from pyconsensus.paxos.sim import SPEC, make_spec
+from pyconsensus.sim import RunConfig, summarize, sweep
+from tests.paxos.broken import UnsyncedSelfPaxos
+
+PIPELINED = PaxosConfig(pipelined_writes=True)
+
+
+class SlowDiskCluster:
+    """Three pipelined Multi-Paxos nodes driven by hand. A node's writes stay in
+    flight (visible, not durable) until ``complete`` says its disk finished the
+    oldest one; early messages leave at once, the others wait for the writes
+    before them. Messages wait in ``pending`` until delivered or dropped."""
+
+    def __init__(self, node_class: type[MultiPaxosNode] = MultiPaxosNode) -> None:
+        self.node_class = node_class
+        self.members = (1, 2, 3)
+        self.storages = {m: MemoryStorage() for m in self.members}
+        self.nodes: dict[NodeId, MultiPaxosNode | None] = {}
+        self.inflight: dict[NodeId, deque[tuple[Write | None, Sequence[Message]]]] = {}
+        self.pending: list[Message] = []
+        self.applied: dict[NodeId, list[Entry]] = {m: [] for m in self.members}
+        self.replies: list[Reply] = []
+        for member in self.members:
+            self.start(member)
+
+    def node(self, node_id: NodeId) -> MultiPaxosNode:
+        node = self.nodes[node_id]
+        assert node is not None, f"node {node_id} is down"
+        return node
+
+    def start(self, node_id: NodeId) -> None:
+        rng = Random(node_id)
+        self.nodes[node_id] = self.node_class(
+            node_id, self.members, self.storages[node_id], rng, PIPELINED
+        )
+        self.inflight[node_id] = deque()
+        self.applied[node_id] = []
+        self.flush(node_id)
+
+    def crash(self, node_id: NodeId) -> None:
+        self.nodes[node_id] = None
+        self.storages[node_id].crash()
+        self.inflight[node_id].clear()
+        self.pending = [m for m in self.pending if m.dst != node_id]
+
+    def flush(self, node_id: NodeId) -> None:
+        node = self.nodes[node_id]
+        while node is not None and node.has_ready():
+            ready = node.ready()
+            if ready.write is not None:
+                self.storages[node_id].stage(ready.write)
+            self.pending.extend(ready.early_messages)
+            if ready.write is not None or self.inflight[node_id]:
+                self.inflight[node_id].append((ready.write, ready.messages))
+            else:
+                self.pending.extend(ready.messages)
+            self.applied[node_id].extend(ready.committed)
+            self.replies.extend(ready.replies)
+
+    def complete(self, node_id: NodeId) -> None:
+        """The node's disk finishes its oldest write in flight."""
+        node = self.node(node_id)
+        write, messages = self.inflight[node_id].popleft()
+        if write is not None:
+            self.storages[node_id].sync(1)
+            node.persisted(write)
+        self.pending.extend(messages)
+        self.flush(node_id)
+
+    def complete_all(self) -> None:
+        for member in self.members:
+            while self.nodes[member] is not None and self.inflight[member]:
+                self.complete(member)
+
+    def deliver(self, *, to: NodeId | None = None, types: type | None = None) -> None:
+        chosen = [
+            m
+            for m in self.pending
+            if (to is None or m.dst == to) and (types is None or isinstance(m, types))
+        ]
+        self.pending = [m for m in self.pending if m not in chosen]
+        for message in chosen:
+            if self.nodes[message.dst] is not None:
+                self.node(message.dst).receive(message)
+                self.flush(message.dst)
+
+    def drop(self, *, to: NodeId) -> None:
+        self.pending = [m for m in self.pending if m.dst != to]
+
+    def settle(self) -> None:
+        """Deliver everything and let every disk finish, until quiet."""
+        for _ in range(1_000):
+            if not self.pending and not any(self.inflight[m] for m in self.members):
+                return
+            self.complete_all()
+            self.deliver()
+        raise AssertionError("the cluster did not settle")
+
+    def tick(self, node_id: NodeId) -> None:
+        self.node(node_id).tick()
+        self.flush(node_id)
+
+    def elect(self, node_id: NodeId) -> None:
+        """Tick ``node_id`` until it leads; then one heartbeat round."""
+        for _ in range(200):
+            if self.node(node_id).role is Role.LEADER:
+                self.tick(node_id)
+                self.settle()
+                return
+            self.tick(node_id)
+            self.settle()
+        raise AssertionError(f"node {node_id} was not elected")
+
+
+def _leader_accepts_x_while_one_acceptor_answers(c: SlowDiskCluster) -> int:
+    """Leader 1 proposes x; its own acceptance of x is still in flight when
+    acceptor 2 has stored x and answered; the Accept to acceptor 3 is lost."""
+    c.elect(1)
+    c.node(1).propose(b"x")
+    c.flush(1)
+    assert c.inflight[1], "the leader's write of x is in flight"
+    assert any(isinstance(m, Accept) for m in c.pending), (
+        "the leader sent x before its own acceptance of x was durable"
+    )
+    c.drop(to=3)
+    c.deliver(to=2, types=Accept)
+    c.complete(2)  # acceptor 2's acceptance of x is durable; its answer leaves
+    c.deliver(to=1, types=Accepted)
+    return c.node(1).log.last_index
+
+
+def test_the_leader_sends_its_accept_before_its_own_acceptance_is_durable() -> None:
+    c = SlowDiskCluster()
+    c.elect(1)
+    c.node(1).propose(b"x")
+    ready = c.node(1).ready()
+    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
+    assert {m.dst for m in ready.early_messages} == {2, 3}
+    assert all(isinstance(m, Accept) for m in ready.early_messages)
+    assert ready.messages == []
+
+
+def test_the_leader_sends_nothing_early_before_its_promise_is_durable() -> None:
+    """Phase 1 keeps the ordinary contract: a leader whose own promise of its
+    ballot could still be lost might, restarted, lead that ballot again with
+    other values; so its first messages wait for the promise's write."""
+    c = SlowDiskCluster()
+    node = c.node(1)
+    while node.role is Role.FOLLOWER:
+        c.tick(1)
+    c.deliver()
+    c.complete_all()  # the acceptors' promises are durable and their answers leave
+    c.deliver(to=1, types=Promise)
+    assert node.role is Role.LEADER
+    assert c.storages[1].has_staged(), "the leader's promise of its ballot is in flight"
+    assert not any(isinstance(m, (Heartbeat, Accept)) for m in c.pending)
+    c.complete(1)
+    assert {m.dst for m in c.pending if isinstance(m, Heartbeat)} == {2, 3}
+    node.propose(b"x")
+    assert all(isinstance(m, Accept) for m in node.ready().early_messages)
+
+
+def test_an_acceptor_answers_only_after_its_write() -> None:
+    c = SlowDiskCluster()
+    c.elect(1)
+    c.node(1).propose(b"x")
+    c.flush(1)
+    c.node(2).receive(next(m for m in c.pending if isinstance(m, Accept) and m.dst == 2))
+    ready = c.node(2).ready()
+    assert ready.write is not None and ready.early_messages == []
+    assert [type(m) for m in ready.messages] == [Accepted]
+
+
+def test_the_leader_does_not_count_its_unsynced_acceptance() -> None:
+    c = SlowDiskCluster()
+    slot = _leader_accepts_x_while_one_acceptor_answers(c)
+    assert c.node(1).learned < slot, "chosen on one durable acceptance"
+    assert not any(isinstance(r, ProposalCommitted) for r in c.replies)
+    c.complete(1)  # now the leader's own acceptance is durable: two durable ones
+    assert c.node(1).learned == slot
+    assert any(isinstance(r, ProposalCommitted) and r.index == slot for r in c.replies)
+
+
+def test_a_crash_before_the_leaders_write_loses_nothing_acknowledged() -> None:
+    """The scenario of the module docstring, with the correct rule: x was never
+    acknowledged, so node 3 choosing y in its slot breaks no promise."""
+    c = SlowDiskCluster()
+    slot = _leader_accepts_x_while_one_acceptor_answers(c)
+    c.crash(1)  # before its disk finished writing x
+    c.crash(2)  # node 3's phase 1 hears only from node 1
+    c.start(1)
+    assert c.node(1).log.get(slot) is None, "the restarted leader lost x"
+    c.elect(3)
+    c.node(3).propose(b"y")
+    c.flush(3)
+    c.settle()
+    assert [e.data for e in c.applied[3] if e.index == slot] == [b"y"]
+    acknowledged = [r.index for r in c.replies if isinstance(r, ProposalCommitted)]
+    assert acknowledged == [slot], "only y was acknowledged, and y is chosen there"
+
+
+def test_counting_the_unsynced_acceptance_lets_a_crash_replace_an_acknowledged_value() -> None:
+    """The same scenario with the broken rule: x is acknowledged to its client,
+    then lost with the leader's write, and node 3 chooses y in its slot."""
+    c = SlowDiskCluster(UnsyncedSelfPaxos)
+    slot = _leader_accepts_x_while_one_acceptor_answers(c)
+    c.flush(1)
+    assert any(isinstance(r, ProposalCommitted) and r.index == slot for r in c.replies)
+    assert c.inflight[1], "the leader's write of x is still in flight"
+    c.deliver(to=2, types=Decision)
+    assert [e.data for e in c.applied[2] if e.index == slot] == [b"x"]
+    c.crash(1)
+    c.crash(2)
+    c.start(1)
+    c.elect(3)
+    c.node(3).propose(b"y")
+    c.flush(3)
+    c.settle()
+    assert [e.data for e in c.applied[3] if e.index == slot] == [b"y"], (
+        "x, acknowledged and applied by node 2, was replaced"
+    )
+
+
+def test_a_single_node_learns_only_once_its_write_is_persisted() -> None:
+    node = MultiPaxosNode(1, [1], MemoryStorage(), Random(0), PIPELINED)
+    while node.role is not Role.LEADER:
+        node.tick()
+    promise = node.ready().write
+    assert promise is not None
+    node.persisted(promise)
+    node.propose(b"x")
+    first = node.ready()
+    assert first.write is not None and not first.committed
+    node.persisted(first.write)
+    assert [e.data for e in node.ready().committed] == [b"x"]
+
+
+def test_persisted_ignores_a_write_of_an_earlier_ballot() -> None:
+    c = SlowDiskCluster()
+    c.elect(1)
+    c.node(1).propose(b"x")
+    c.flush(1)
+    write = c.inflight[1][-1][0]
+    assert write is not None
+    c.crash(2)
+    c.crash(3)
+    for _ in range(100):  # node 1 loses its quorum and steps down
+        c.tick(1)
+    assert c.node(1).role is not Role.LEADER
+    c.node(1).persisted(write)
+    assert c.node(1).learned == 0
+
+
+def test_without_the_option_nothing_changes() -> None:
+    node = MultiPaxosNode(1, [1], MemoryStorage(), Random(0))
+    assert not pipelined(node)
+    assert isinstance(node, PipelinedNode) and not node.pipelined_writes
+    while node.role is not Role.LEADER:
+        node.tick()
+    node.ready()
+    node.propose(b"x")
+    ready = node.ready()
+    assert [e.data for e in ready.committed] == [b"x"]
+    assert ready.early_messages == []
+
+
+def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind() -> None:
+    """The simulator pipelines the writes of a PipelinedNode: each takes a random
+    disk delay while the node goes on, early messages leave at once, and
+    ``CrashMidWrite`` loses a write after its early messages left."""
+    result = sweep(make_spec(PIPELINED), range(200), RunConfig())
+    assert [str(f.violation) for f in result.failures] == []
+    stats = result.stats
+    assert stats.lost_writes > 0 and stats.crashes > 200
+    assert stats.proposals_acked > 100 * 200
+
+
+def test_a_hundred_seeds_of_every_nemesis_stay_linearizable_with_pipelined_writes() -> None:
+    spec = make_spec(PIPELINED)
+    seeds = range(100)
+    config = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
+    result = sweep(spec, seeds, config)
+    assert result.ok, summarize(result, spec.properties)
+    assert result.histories_checked == len(seeds)
+    assert result.stats.crashes > len(seeds)
+    assert result.operations_checked > 100 * len(seeds)
+
+
+def test_the_sweep_catches_a_leader_counting_its_unsynced_acceptance() -> None:
+    broken = make_spec(PIPELINED, node_class=UnsyncedSelfPaxos)
+    result = sweep(broken, range(20), RunConfig(), stop_on_failure=True)
+    assert result.failures, "the checkers missed a value chosen on an unsynced acceptance"
+    violation = result.failures[0].violation
+    assert violation is not None
+    assert violation.property in {
+        "Learned Only Chosen",
+        "Chosen Uniqueness",
+        "State Machine Safety",
+    }
+    assert sweep(make_spec(PIPELINED), result.seeds, RunConfig()).ok
+    assert sweep(SPEC, result.seeds, RunConfig()).ok
