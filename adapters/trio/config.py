@@ -11,7 +11,7 @@ is told its own id::
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
     storage_writes = "auto"      # auto | thread | inline: where storage writes run
-    pipelined_writes = true      # leader writes its log in parallel (Raft, ZAB)
+    pipelined_writes = true      # leader writes its log in parallel
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
 
     [members]
@@ -138,10 +138,10 @@ class NodeConfig:
     its flush) and inline otherwise (a follower, whose answer waits for the
     flush anyway). See docs/runtime.md for the measurements."""
     pipelined_writes: bool = True
-    """Run the core with pipelined writes when it supports them (Raft and ZAB: the
-    leader writes its log in parallel with replicating it, thesis 10.2.1; see
-    ``pyconsensus.core.node.PipelinedNode``). A ``pipelined_writes`` entry in
-    ``protocol_options`` takes precedence."""
+    """Run the core with pipelined writes when it supports them (Raft, ZAB and
+    Multi-Paxos: the leader writes its log in parallel with replicating it,
+    thesis 10.2.1; see ``pyconsensus.core.node.PipelinedNode``). A
+    ``pipelined_writes`` entry in ``protocol_options`` takes precedence."""
     state_machine: str = DEFAULT_STATE_MACHINE
     """``module:Class`` of the state machine ``pyconsensus node`` runs."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)

@@ -11,9 +11,9 @@ from pyconsensus.adapters.trio import Address, NodeConfig, load_config
 from pyconsensus.adapters.trio.config import DEFAULT_STATE_MACHINE
 from pyconsensus.adapters.trio.runtime import _protocol_spec
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.node import pipelined
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.raft import RaftNode
-from pyconsensus.zab import ZabNode
 
 CLUSTER = """
 cluster_id = "orders"
@@ -133,9 +133,12 @@ def test_protocols_without_those_options_run_as_configured(protocol: str) -> Non
     assert type(core).__module__ == f"pyconsensus.{protocol}.node"
 
 
-def test_the_runtime_runs_zab_pipelined_unless_the_cluster_file_says_otherwise() -> None:
+@pytest.mark.parametrize("protocol", ["zab", "paxos"])
+def test_the_runtime_runs_zab_and_paxos_pipelined_unless_the_cluster_file_says_otherwise(
+    protocol: str,
+) -> None:
     members = {i: Address("127.0.0.1", 7000 + i) for i in (1, 2, 3)}
-    core = _core(NodeConfig("c", 1, members, protocol="zab"))
-    assert isinstance(core, ZabNode) and core.config.pipelined_writes
-    core = _core(NodeConfig("c", 1, members, protocol="zab", pipelined_writes=False))
-    assert isinstance(core, ZabNode) and not core.config.pipelined_writes
+    core = _core(NodeConfig("c", 1, members, protocol=protocol))
+    assert pipelined(core)  # type: ignore[arg-type]
+    core = _core(NodeConfig("c", 1, members, protocol=protocol, pipelined_writes=False))
+    assert not pipelined(core)  # type: ignore[arg-type]
