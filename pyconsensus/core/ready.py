@@ -55,6 +55,17 @@ class Write:
             and self.snapshot is None
         )
 
+    def top(self) -> tuple[int, int] | None:
+        """``(index, term)`` of the last position this write stores - its last
+        entry, else its snapshot - or ``None`` if it stores no position. Once
+        the write is durable, so is the log up to there (``PipelinedNode``)."""
+        if self.entries:
+            last = self.entries[-1]
+            return last.index, last.term
+        if self.snapshot is not None:
+            return self.snapshot.index, self.snapshot.term
+        return None
+
 
 @attrs.frozen(slots=True)
 class ProposalCommitted:

@@ -190,13 +190,10 @@ class RaftNode:
     def persisted(self, write: Write) -> None:
         """The driver reports ``write`` durable (``PipelinedNode``): everything
         up to its last entry (or its snapshot) is, if that is still our log."""
-        if write.entries:
-            top = write.entries[-1]
-            index, term = top.index, top.term
-        elif write.snapshot is not None:
-            index, term = write.snapshot.index, write.snapshot.term
-        else:
+        top = write.top()
+        if top is None:
             return
+        index, term = top
         # (index, term) names one entry and, by Log Matching, its whole prefix:
         # if our log still holds it, all of that prefix reached the disk.
         if index > self.durable and self.log.term_at(index) == term:

@@ -302,13 +302,10 @@ class ZabNode:
     def persisted(self, write: Write) -> None:
         """The driver reports ``write`` durable (``PipelinedNode``): our history
         is, up to its last transaction (or its snapshot), if we still hold that."""
-        if write.entries:
-            top = write.entries[-1]
-            index, epoch = top.index, top.term
-        elif write.snapshot is not None:
-            index, epoch = write.snapshot.index, write.snapshot.term
-        else:
+        top = write.top()
+        if top is None:
             return
+        index, epoch = top
         # A zxid names one transaction and, as two histories holding it agree on
         # everything before it, its whole prefix: if we still hold it, all of
         # that prefix reached the disk (writes are made durable in order).
