@@ -116,12 +116,14 @@ def run_seed(
     *,
     workload: WorkloadFactory | None = None,
     trace: bool = False,
+    instrument: Callable[[Simulation], None] | None = None,
 ) -> RunResult:
     """Run one seed; the schedule defaults to the seed's random one.
 
     ``workload`` builds a fresh ``Workload`` for the run (default: from
     ``config.workload``); ``trace`` records a ``Trace`` for pictures - the run
-    itself is the same either way.
+    itself is the same either way. ``instrument`` is called with the new
+    simulation before it runs (to attach observers or checkers that only watch).
     """
     config = config if config is not None else RunConfig()
     if schedule is None:
@@ -144,6 +146,8 @@ def run_seed(
 
     sim = Simulation(protocol, seed, config.sim_config(), schedule, app=app)
     recorder = Trace.attach(sim) if trace else None
+    if instrument is not None:
+        instrument(sim)
     history = History() if chosen is not None else None
     violation = None
     try:
