@@ -38,7 +38,10 @@ CASES: list[tuple[str, str, dict[str, str], RunConfig, range]] = [
         (f"{p}-plain", p, {}, PLAIN, range(2))
         for p in ("raft", "zab", "paxos", "best-effort", "eager", "lazy")
     ],
-    *[(f"{p}-plain", p, {}, PLAIN, range(1)) for p in ("atomic-raft", "atomic-zab", "atomic-paxos")],
+    *[
+        (f"{p}-plain", p, {}, PLAIN, range(1))
+        for p in ("atomic-raft", "atomic-zab", "atomic-paxos")
+    ],
 ]
 
 
@@ -61,7 +64,9 @@ def test_same_seeds_give_the_same_trace_digests(name: str) -> None:
 
 def test_a_behaviour_change_changes_the_digest() -> None:
     spec = get_protocol("raft")
-    assert trace_digest(spec, 0, PLAIN) != trace_digest(spec.with_options({"pre_vote": "false"}), 0, PLAIN)
+    assert trace_digest(spec, 0, PLAIN) != trace_digest(
+        spec.with_options({"pre_vote": "false"}), 0, PLAIN
+    )
     assert trace_digest(spec, 0, PLAIN) == trace_digest(spec, 0, PLAIN)
 
 
