@@ -12,6 +12,8 @@ is told its own id::
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
     storage_writes = "auto"      # auto | thread | inline: where storage writes run
     pipelined_writes = true      # leader writes its log in parallel
+    max_pending_requests = 10000 # client requests held at most; more get `busy`
+    requests_per_batch = 256     # client requests fed to the core per loop turn
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
 
     [members]
@@ -144,6 +146,12 @@ class NodeConfig:
     ``pipelined_writes`` entry in ``protocol_options`` takes precedence."""
     state_machine: str = DEFAULT_STATE_MACHINE
     """``module:Class`` of the state machine ``pyconsensus node`` runs."""
+    max_pending_requests: int = attrs.field(default=10_000, validator=_positive_number)
+    """Client requests the node holds at most (queued for the core or in it);
+    more are refused at once with ``busy`` (clients retry after a backoff)."""
+    requests_per_batch: int = attrs.field(default=256, validator=_positive_number)
+    """Client requests handed to the core per turn of the driver loop; ticks
+    and peer messages go in between (see docs/runtime.md)."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)
 
     def __attrs_post_init__(self) -> None:
@@ -181,6 +189,8 @@ _TOP_KEYS = {
     "storage_writes",
     "pipelined_writes",
     "state_machine",
+    "max_pending_requests",
+    "requests_per_batch",
     "members",
     "protocol_options",
     "transport",
@@ -228,8 +238,9 @@ def parse_config(
             kwargs[key] = document[key]
     if "storage_writes" in document:
         kwargs["storage_writes"] = document["storage_writes"]
-    if "compact_every" in document:
-        kwargs["compact_every"] = document["compact_every"]
+    for key in ("compact_every", "max_pending_requests", "requests_per_batch"):
+        if key in document:
+            kwargs[key] = document[key]
     if "state_machine" in document:
         kwargs["state_machine"] = str(document["state_machine"])
     if "listen" in document:

@@ -210,20 +210,21 @@ class FrameSender:
         self._closed = True
         self._lot.unpark_all()
 
-    async def run(self, stream: trio.abc.SendStream) -> None:
+    async def run(self, stream: trio.abc.SendStream, fileno: int | None = None) -> None:
         """Write queued frames to ``stream`` until ``close()``; stream errors propagate.
 
+        ``fileno`` is the socket under a plain stream (``transport.raw_fileno``):
+        an eager sender writes into it directly while this task is idle.
         Frames taken for a ``send_all`` that fails are lost (the connection
         broke under them); frames queued meanwhile stay for the next stream.
         """
-        socket = getattr(stream, "socket", None)
         try:
             while True:
                 while not self._frames:
                     if self._closed:
                         return
-                    if socket is not None and self._flusher is not None:
-                        self._fileno = socket.fileno()
+                    if fileno is not None and self._flusher is not None:
+                        self._fileno = fileno
                     await self._lot.park()
                 if self._closed:
                     return

@@ -34,27 +34,28 @@ from typing import Any
 import attrs
 import trio
 
-from pyconsensus.adapters.cbor import Codec, EncodeError, Limits, default_codec
+from pyconsensus.adapters.cbor import Codec, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
+from pyconsensus.adapters.trio.admission import Admission, Done
 from pyconsensus.adapters.trio.client import (
     AttemptState,
     RequestRunner,
     RetryPolicy,
     new_client_id,
 )
-from pyconsensus.adapters.trio.config import NodeConfig
+from pyconsensus.adapters.trio.config import Address, NodeConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
-from pyconsensus.adapters.trio.errors import IndeterminateResult, NodeStopped, outcome_to_reply
-from pyconsensus.adapters.trio.framing import (
-    PREFIX,
-    Flusher,
-    FrameReader,
-    FrameSender,
-    prefixed,
+from pyconsensus.adapters.trio.errors import (
+    BadRequest,
+    IndeterminateResult,
+    NodeStopped,
+    outcome_to_reply,
 )
-from pyconsensus.adapters.trio.peers import PeerLink
+from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.peers import PeerSet
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
@@ -166,19 +167,17 @@ class Node:
         hello = Hello(
             config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
         )
-        self.links = {
-            peer: PeerLink(
-                peer,
-                address,
-                hello=hello,
-                codec=codec,
-                config=config.transport,
-                counters=self.counters,
-                rng=self.rng,
-                flusher=self.flusher,
-            )
-            for peer, address in config.peers.items()
-        }
+        self.links = PeerSet(
+            hello=hello,
+            codec=codec,
+            config=config.transport,
+            counters=self.counters,
+            rng=self.rng,
+            flusher=self.flusher,
+        )
+        for peer, address in config.peers.items():
+            self.links.add(peer, address)
+        self.admission = Admission(config.max_pending_requests, config.requests_per_batch)
         self.server = Server(config, self, codec, self.counters, SERVICE_TYPES)
         self.port: int | None = None
         self.batches = 0
@@ -247,7 +246,7 @@ class Node:
         core = self.core.status()
         progress = getattr(self.core, "progress", None)
         peers = []
-        for peer, link in sorted(self.links.items()):
+        for peer, link in self.links.items():
             match = None
             if core.role is Role.LEADER and isinstance(progress, dict) and peer in progress:
                 match = getattr(progress[peer], "match", None)
@@ -269,6 +268,7 @@ class Node:
         counters["batches"] = self.batches
         counters["storage.writes"] = self.writes
         counters["send.eager_syscalls"] = self.flusher.syscalls
+        counters["requests.busy"] = self.admission.refused
         return NodeStatus(
             node_id=self.node_id,
             protocol=self.config.protocol,
@@ -288,8 +288,18 @@ class Node:
         Clients can still connect."""
         log.warning("node %d %s", self.node_id, "isolated" if isolated else "rejoins")
         self.server.isolate(isolated)
-        for link in self.links.values():
-            link.isolate(isolated)
+        self.links.isolate(isolated)
+
+    def add_peer(self, peer_id: int, address: Address) -> None:
+        """Talk to ``peer_id`` at ``address`` from now on (the transport only:
+        the core's membership is the protocol's business)."""
+        self.links.add(peer_id, address)
+
+    def remove_peer(self, peer_id: int) -> None:
+        """Stop talking to ``peer_id``: close the connections both ways and
+        refuse its handshakes from now on."""
+        self.links.remove(peer_id)
+        self.server.drop_peer(peer_id)
 
     # ------------------------------------------------------------------
     # Lifecycle
@@ -314,8 +324,7 @@ class Node:
         self._runner.leader = self.node_id
         nursery.start_soon(self._pump)
         self.port = await nursery.start(self.server.run)
-        for link in self.links.values():
-            nursery.start_soon(link.run)
+        await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
         log.info(
             "node %d (%s) listening on %s:%s",
@@ -333,6 +342,7 @@ class Node:
         self._waiters = {}
         for waiter in waiters.values():
             waiter(None)
+        self.admission.release()
         if self._pool is not None:
             self._pool.close()
 
@@ -357,6 +367,11 @@ class Node:
             now = trio.current_time()
             deadline = max(deadline, now)  # late (a busy loop): skip the missed ticks, do not burst
             await trio.sleep_until(deadline)
+            # One turn of the scheduler first: peer messages that arrived by the
+            # time the tick fired go into the core before it (after a stall, a
+            # tick must not find their senders silent - a leader would step
+            # down for lack of acknowledgements that are already here).
+            await trio.lowlevel.checkpoint()
             self.core.tick()
             self._wake()
 
@@ -370,10 +385,13 @@ class Node:
         # and the core learns of each write's durability (persisted).
         early_apply = pipelined(core)
         persisted = core.persisted if isinstance(core, PipelinedNode) else None
+        admission = self.admission
         while True:
             if not self._woken:
                 await self._lot.park()
             self._woken = False
+            if admission:
+                self._feed()
             while core.has_ready():
                 ready = core.ready()
                 self.batches += 1
@@ -399,6 +417,10 @@ class Node:
                 if not early_apply:
                     self._apply(ready)
             flush()
+            if admission:
+                # More client work waits: let ticks and peer messages in first.
+                self._woken = True
+                await trio.lowlevel.checkpoint()
 
     def _apply(self, ready: Ready) -> None:
         """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
@@ -411,40 +433,37 @@ class Node:
                     waiter(outcome)
 
     def _send(self, messages: Sequence[Any]) -> None:
-        encode = self.codec.encode
-        links = self.links
-        pack = PREFIX.pack
-        for message in messages:
-            link = links.get(message.dst)
-            if link is None:
-                self.counters["send.unknown_destination"] += 1
-                continue
-            try:
-                frame = encode(message)
-            except EncodeError as exc:
-                self.counters["send.unencodable"] += 1
-                log.error(
-                    "cannot send %s to node %d: %s", type(message).__name__, link.peer_id, exc
-                )
-                continue
-            link.send(pack(len(frame)) + frame)
+        self.links.send(messages)
 
     # ------------------------------------------------------------------
     # Requests: one attempt here, or at another node
 
-    def _submit_here(self, request: Submit | Query, done: Callable[[Outcome | None], None]) -> None:
-        """Hand ``request`` to the core; ``done`` gets its outcome (``None`` if
-        the node stops first). Raises ``ValueError`` for bad session numbers."""
-        if isinstance(request, Submit):
-            rid = self.rsm.submit(
-                SessionCommand(
-                    request.client_id, request.seq, request.payload, request.first_unacked
-                )
-            )
-        else:
-            rid = self.rsm.query(request.payload)
-        self._waiters[rid] = done
+    def _admit(self, request: Submit | Query, done: Done) -> bool:
+        """Queue ``request`` for the core (``admission.py``); ``done`` gets its
+        outcome (``None`` if the node stops first). False if the node is busy."""
+        if not self.admission.admit(request, done, len(self._waiters)):
+            return False
         self._wake()
+        return True
+
+    def _feed(self) -> None:
+        """Hand the next helping of admitted requests to the core."""
+        rsm = self.rsm
+        waiters = self._waiters
+        for request, done in self.admission.take():
+            try:
+                if isinstance(request, Submit):
+                    rid = rsm.submit(
+                        SessionCommand(
+                            request.client_id, request.seq, request.payload, request.first_unacked
+                        )
+                    )
+                else:
+                    rid = rsm.query(request.payload)
+            except ValueError as exc:  # inconsistent session numbers
+                done(Failed(0, BadRequest(str(exc))))
+                continue
+            waiters[rid] = done
 
     async def _attempt(self, node: int, request: Submit | Query, state: AttemptState) -> Reply:
         """One attempt of the API's retry loop."""
@@ -460,10 +479,8 @@ class Node:
                 raise ConnectionLost(f"node {node} answered with {type(reply).__name__}")
             return reply
         waiter = _Waiter()
-        try:
-            self._submit_here(request, waiter)
-        except ValueError as exc:
-            return Reply(0, ReplyStatus.FAILED, b"", 0, "bad_request", str(exc), None)
+        if not self._admit(request, waiter):
+            return _refusal(0, "busy", f"node {self.node_id} is busy")
         state.sent = True
         await waiter.event.wait()
         if waiter.outcome is None:
@@ -485,7 +502,10 @@ class Node:
     def leader_hint(self) -> int | None:
         return self.core.status().leader
 
-    async def serve_client(self, stream: trio.SocketStream, reader: FrameReader) -> None:
+    def is_peer(self, node_id: int) -> bool:
+        return node_id in self.links
+
+    async def serve_client(self, stream: Stream, reader: FrameReader) -> None:
         transport = self.config.transport
         sender = FrameSender(
             transport.max_client_requests, transport.send_queue_bytes, self.flusher
@@ -508,11 +528,11 @@ class Node:
             raise error
 
     async def _write_replies(
-        self, sender: FrameSender, stream: trio.SocketStream, scope: trio.CancelScope
+        self, sender: FrameSender, stream: Stream, scope: trio.CancelScope
     ) -> None:
         try:
-            await sender.run(stream)
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await sender.run(stream, raw_fileno(stream))
+        except CONNECTION_ERRORS:
             pass
         finally:
             scope.cancel()
@@ -560,10 +580,8 @@ class Node:
                 return
             connection.answer(outcome_to_reply(outcome, request.request_id))
 
-        try:
-            self._submit_here(request, done)
-        except ValueError as exc:
-            connection.answer(_refusal(request.request_id, "bad_request", str(exc)))
+        if not self._admit(request, done):
+            connection.answer(_refusal(request.request_id, "busy", "node busy, retry later"))
 
     async def _forward(
         self, request: Submit | Query, leader: int, connection: _ClientState
