@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,7 +59,7 @@ from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_f
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
-from pyconsensus.core.ready import Ready
+from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
@@ -131,6 +131,16 @@ class _Waiter:
         self.event.set()
 
 
+class _InFlight:
+    """A write handed to the writer thread, and the messages that wait for it."""
+
+    __slots__ = ("after", "write")
+
+    def __init__(self, write: Write, after: list[Any]) -> None:
+        self.write = write
+        self.after = after
+
+
 class Node:
     """A running node (see the module docstring); build it with ``open_node``."""
 
@@ -185,6 +195,8 @@ class Node:
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
         self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
+        self._in_flight: deque[_InFlight] = deque()
+        self._write_error: BaseException | None = None
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
@@ -384,13 +396,18 @@ class Node:
         # A PipelinedNode: commits and replies do not wait for the batch's write,
         # and the core learns of each write's durability (persisted).
         early_apply = pipelined(core)
-        persisted = core.persisted if isinstance(core, PipelinedNode) else None
+        persisted = core.persisted if early_apply and isinstance(core, PipelinedNode) else None
         admission = self.admission
+        in_flight = self._in_flight
         while True:
             if not self._woken:
                 await self._lot.park()
             self._woken = False
-            if admission:
+            if self._write_error is not None:
+                raise self._write_error
+            if admission and not in_flight:
+                # Client work only between writes: what arrives during a write
+                # waits here and goes into the next one (group commit).
                 self._feed()
             while core.has_ready():
                 ready = core.ready()
@@ -406,21 +423,56 @@ class Node:
                     flush()
                     # Durable before anything else of this batch leaves the node.
                     self.writes += 1
-                    if mode == "inline" or (mode == "auto" and not ready.early_messages):
+                    if mode == "inline" or (
+                        mode == "auto" and not ready.early_messages and not in_flight
+                    ):
                         storage.write(write)
+                        if persisted is not None:
+                            persisted(write)
+                    elif persisted is not None:
+                        # Pipelined: the loop goes on (ticks, heartbeats, acks)
+                        # while the write is flushed; the batch's other messages
+                        # leave once it and every earlier write are durable.
+                        self._write_behind(write, ready.messages)
+                        continue
                     else:
                         await writer.write(write)
-                    if early_apply and persisted is not None:
-                        persisted(write)
                 if ready.messages:
-                    self._send(ready.messages)
+                    if in_flight:
+                        in_flight[-1].after.extend(ready.messages)  # after every earlier write
+                    else:
+                        self._send(ready.messages)
                 if not early_apply:
                     self._apply(ready)
             flush()
-            if admission:
+            if admission and not in_flight:
                 # More client work waits: let ticks and peer messages in first.
                 self._woken = True
                 await trio.lowlevel.checkpoint()
+
+    def _write_behind(self, write: Write, messages: Sequence[Any]) -> None:
+        """Hand ``write`` to the writer thread without waiting (pipelined cores)."""
+        entry = _InFlight(write, list(messages))
+        self._in_flight.append(entry)
+        self._writer.submit(write, lambda error: self._written(entry, error))
+
+    def _written(self, entry: _InFlight, error: BaseException | None) -> None:
+        """A write handed over by ``_write_behind`` finished (they finish in order)."""
+        in_flight = self._in_flight
+        if in_flight and in_flight[0] is entry:
+            in_flight.popleft()
+        if error is None:
+            try:
+                core = self.core
+                if isinstance(core, PipelinedNode):  # only pipelined cores write behind
+                    core.persisted(entry.write)
+                if entry.after:
+                    self._send(entry.after)
+            except Exception as exc:  # raised by the pump, not in the loop's callback
+                error = exc
+        if error is not None:
+            self._write_error = error  # the pump raises it: a node that cannot persist stops
+        self._wake()
 
     def _apply(self, ready: Ready) -> None:
         """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
@@ -716,7 +768,7 @@ async def open_node(
                     node._stop()
                     nursery.cancel_scope.cancel()
         finally:
-            node._writer.close()  # no write is in flight: the pump waits for its writes
+            node._writer.close()  # writes in flight finish first: storage never closes under one
     finally:
         if own_storage:
             storage.close()
