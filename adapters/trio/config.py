@@ -13,7 +13,7 @@ is told its own id::
     storage_writes = "auto"      # auto | thread | inline: where storage writes run
     pipelined_writes = true      # leader writes its log in parallel
     max_pending_requests = 10000 # client requests held at most; more get `busy`
-    requests_per_batch = 256     # client requests fed to the core per loop turn
+    requests_per_batch = 64      # client requests fed to the core per loop turn
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
 
     [members]
@@ -149,7 +149,7 @@ class NodeConfig:
     max_pending_requests: int = attrs.field(default=10_000, validator=_positive_number)
     """Client requests the node holds at most (queued for the core or in it);
     more are refused at once with ``busy`` (clients retry after a backoff)."""
-    requests_per_batch: int = attrs.field(default=256, validator=_positive_number)
+    requests_per_batch: int = attrs.field(default=64, validator=_positive_number)
     """Client requests handed to the core per turn of the driver loop; ticks
     and peer messages go in between (see docs/runtime.md)."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)

@@ -590,25 +590,33 @@ class Node:
             scope.cancel()
 
     async def _read_requests(self, reader: FrameReader, connection: _ClientState) -> None:
-        decode = self.codec.decode
         limit = self.config.transport.max_client_requests
+        helping = self.config.requests_per_batch
         while True:
-            for frame in await reader.receive():
-                request = decode(frame)
-                if isinstance(request, Submit | Query):
-                    if self.stopping:
-                        connection.send(_refusal(request.request_id, "stopping", "node stopping"))
-                    elif connection.outstanding >= limit:
-                        self.counters["requests.overloaded"] += 1
-                        connection.send(
-                            _refusal(request.request_id, "overloaded", "too many requests")
-                        )
-                    else:
-                        self._serve_request(request, connection)
-                elif isinstance(request, StatusRequest):
-                    connection.send(self._status_reply(request))
+            frames = await reader.receive()
+            for start in range(0, len(frames), helping):
+                if start:
+                    # A burst of requests is client work too: ticks and peer
+                    # messages get a turn between helpings.
+                    await trio.lowlevel.checkpoint()
+                self._read_helping(frames[start : start + helping], connection, limit)
+
+    def _read_helping(self, frames: list[bytes], connection: _ClientState, limit: int) -> None:
+        decode = self.codec.decode
+        for frame in frames:
+            request = decode(frame)
+            if isinstance(request, Submit | Query):
+                if self.stopping:
+                    connection.send(_refusal(request.request_id, "stopping", "node stopping"))
+                elif connection.outstanding >= limit:
+                    self.counters["requests.overloaded"] += 1
+                    connection.send(_refusal(request.request_id, "overloaded", "too many requests"))
                 else:
-                    self.counters["frames.unexpected"] += 1
+                    self._serve_request(request, connection)
+            elif isinstance(request, StatusRequest):
+                connection.send(self._status_reply(request))
+            else:
+                self.counters["frames.unexpected"] += 1
 
     def _serve_request(self, request: Submit | Query, connection: _ClientState) -> None:
         connection.outstanding += 1
