@@ -6,7 +6,7 @@ is told its own id::
     cluster_id = "orders"
     protocol = "raft"            # raft | zab | paxos
     data_dir = "data"            # relative to this file; node N uses data/node-N
-    tick_ms = 10
+    tick_ms = 20                 # heartbeat 1 tick; Raft's election timeout 10-20 ticks
     request_timeout_s = 5.0
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
@@ -119,8 +119,11 @@ class NodeConfig:
     protocol_options: Mapping[str, str] = attrs.field(factory=dict)
     data_dir: Path | None = None
     listen: Address | None = None
-    tick_interval: float = attrs.field(default=0.01, validator=_positive_number)
-    """Seconds per core tick (election and heartbeat timeouts count ticks)."""
+    tick_interval: float = attrs.field(default=0.02, validator=_positive_number)
+    """Seconds per core tick (election and heartbeat timeouts count ticks).
+    20 ms: Raft's election timeout is 200-400 ms, which a node on a loaded
+    two-core machine holds under 500 client sessions while a crashed leader is
+    still replaced well within a second (docs/benchmarks.md)."""
     request_timeout: float = attrs.field(default=5.0, validator=_positive_number)
     """Default deadline of ``propose``/``read`` (and of forwarded requests)."""
     forward: bool = True

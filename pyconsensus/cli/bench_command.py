@@ -119,7 +119,9 @@ def register(commands: Any) -> None:
         "--seconds 60 --repeats 1)",
     )
     cluster.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
-    cluster.add_argument("--tick-ms", type=int, default=10, help="the nodes' tick interval")
+    cluster.add_argument(
+        "--tick-ms", type=int, default=None, help="the nodes' tick interval (default: theirs)"
+    )
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
     cluster.add_argument(
         "--dir", default=None, help="where to create the clusters (default: $TMPDIR)"

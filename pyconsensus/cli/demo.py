@@ -137,7 +137,7 @@ async def _run(options: DemoOptions, root: Path, console: Console) -> int:
         size=options.nodes,
         protocol=options.protocol,
         cluster_id="demo",
-        settings={"tick_ms": 10},
+        settings={},
     ) as cluster:
         ports = ", ".join(f"node {n} :{a.port}" for n, a in sorted(cluster.members.items()))
         console.say(f"started {ports}")
