@@ -53,6 +53,7 @@ from pyconsensus.adapters.trio.errors import (
     outcome_to_reply,
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import PeerSet
 from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
@@ -172,7 +173,7 @@ class Node:
         self.counters: Counter[str] = Counter()
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
-        self._lot = trio.lowlevel.ParkingLot()
+        self._wakeup = Wakeup()
         self.flusher = Flusher(self._wake)
         hello = Hello(
             config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
@@ -369,21 +370,26 @@ class Node:
     def _wake(self) -> None:
         if not self._woken:
             self._woken = True
-            self._lot.unpark_all()
+            self._wakeup.wake()
 
     async def _ticker(self) -> None:
         interval = self.config.tick_interval
         deadline = trio.current_time()
+        counters = self.counters
         while True:
             deadline += interval
             now = trio.current_time()
-            deadline = max(deadline, now)  # late (a busy loop): skip the missed ticks, do not burst
+            if now > deadline:
+                # Late (a busy loop, a starved process): skip the missed ticks,
+                # do not burst - and count them, they show a stalled loop.
+                counters["ticks.skipped"] += int((now - deadline) / interval) + 1
+                deadline = now
             await trio.sleep_until(deadline)
             # One turn of the scheduler first: peer messages that arrived by the
             # time the tick fired go into the core before it (after a stall, a
             # tick must not find their senders silent - a leader would step
             # down for lack of acknowledgements that are already here).
-            await trio.lowlevel.checkpoint()
+            await yield_to_others()
             self.core.tick()
             self._wake()
 
@@ -401,7 +407,7 @@ class Node:
         in_flight = self._in_flight
         while True:
             if not self._woken:
-                await self._lot.park()
+                await self._wakeup.park()
             self._woken = False
             if self._write_error is not None:
                 raise self._write_error
@@ -448,7 +454,7 @@ class Node:
             if admission and not in_flight:
                 # More client work waits: let ticks and peer messages in first.
                 self._woken = True
-                await trio.lowlevel.checkpoint()
+                await yield_to_others()
 
     def _write_behind(self, write: Write, messages: Sequence[Any]) -> None:
         """Hand ``write`` to the writer thread without waiting (pipelined cores)."""
@@ -598,7 +604,7 @@ class Node:
                 if start:
                     # A burst of requests is client work too: ticks and peer
                     # messages get a turn between helpings.
-                    await trio.lowlevel.checkpoint()
+                    await yield_to_others()
                 self._read_helping(frames[start : start + helping], connection, limit)
 
     def _read_helping(self, frames: list[bytes], connection: _ClientState, limit: int) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import trio
 
+from pyconsensus.adapters.trio.loop import LoopCaller, loop_caller
 from pyconsensus.core.ready import Write
 from pyconsensus.core.storage import Storage
 
@@ -32,9 +33,7 @@ class StorageWriter:
     def __init__(self, storage: Storage, name: str = "pyconsensus-storage") -> None:
         self.storage = storage
         self.name = name
-        self._jobs: queue.SimpleQueue[tuple[Write, trio.lowlevel.TrioToken, _Done] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[tuple[Write, LoopCaller, _Done] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
 
@@ -44,7 +43,7 @@ class StorageWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
-        self._jobs.put((write, trio.lowlevel.current_trio_token(), done))
+        self._jobs.put((write, loop_caller(), done))
 
     async def write(self, write: Write) -> None:
         """``storage.write(write)`` in the writer thread. Not cancellable: a write
@@ -75,7 +74,7 @@ class StorageWriter:
             job = self._jobs.get()
             if job is None:
                 return
-            write, token, finished = job
+            write, call, finished = job
             error = self._failed
             if error is None:
                 try:
@@ -83,6 +82,6 @@ class StorageWriter:
                 except BaseException as exc:  # handed to the waiting task, which raises it
                     error = self._failed = exc
             try:
-                token.run_sync_soon(finished, error)
-            except trio.RunFinishedError:  # pragma: no cover - the loop is gone
+                call(finished, error)
+            except RuntimeError:  # pragma: no cover - the loop is gone
                 return
