@@ -248,17 +248,35 @@ class LocalCluster:
 
     async def wait_caught_up(self, client: Client, timeout: float = WAIT_TIMEOUT) -> int:
         """Poll until every node has applied the same index as the leader's
-        commit index; returns that index."""
-        with trio.fail_after(timeout):
-            while True:
-                statuses = await self.statuses(client)
-                known = [s for s in statuses.values() if s is not None]
-                if len(known) == len(self.members):
-                    leaders = [s for s in known if s.role == "leader"]
-                    target = max(s.commit_index for s in known)
-                    if leaders and all(s.applied_index == target for s in known):
-                        return target
-                await trio.sleep(0.05)
+        commit index; returns that index. On time-out, ``trio.TooSlowError``
+        says what each node reported last."""
+        statuses: dict[int, StatusReply | None] = {}
+        try:
+            with trio.fail_after(timeout):
+                while True:
+                    statuses = await self.statuses(client)
+                    known = [s for s in statuses.values() if s is not None]
+                    if len(known) == len(self.members):
+                        leaders = [s for s in known if s.role == "leader"]
+                        target = max(s.commit_index for s in known)
+                        if leaders and all(s.applied_index == target for s in known):
+                            return target
+                    await trio.sleep(0.05)
+        except trio.TooSlowError:
+            raise trio.TooSlowError(
+                f"not caught up within {timeout:g} s; last seen: {describe_statuses(statuses)}"
+            ) from None
+
+
+def describe_statuses(statuses: Mapping[int, StatusReply | None]) -> str:
+    """One line per poll result, for failure messages."""
+    return "; ".join(
+        f"node {n}: no answer"
+        if s is None
+        else f"node {n}: {s.role} term {s.term} leader {s.leader} commit {s.commit_index} "
+        f"applied {s.applied_index} last {s.last_index}"
+        for n, s in sorted(statuses.items())
+    )
 
 
 @asynccontextmanager

@@ -108,18 +108,20 @@ async def test_isolated_follower_rejoins_without_disrupting_the_leader(tmp_path:
             follower = next(n for n in cluster.members if n != leader.node_id)
             cluster.isolate(follower)
             await _write_many(client, b"while-away", 10)
-            # Cut off, the follower notices the silence and campaigns (PreVote).
+            # Cut off, the follower notices the silence and campaigns - with
+            # PreVote, without raising its term: so it cannot depose anyone
+            # when it returns. (The term is what is checked, not that the
+            # leader still leads: on a loaded machine an election among the
+            # other two may happen for reasons of its own.)
             with trio.fail_after(60):
                 while True:
                     seen = (await cluster.statuses(client, [follower]))[follower]
                     if seen is not None and seen.role != "follower":
                         break
                     await trio.sleep(0.02)
+            assert seen.term == leader.term
             cluster.isolate(follower, False)
             await _same_state_everywhere(cluster, client)
-            now = (await cluster.statuses(client, [leader.node_id]))[leader.node_id]
-            assert now is not None
-            assert (now.role, now.term) == ("leader", leader.term)  # never deposed
 
 
 async def test_garbage_and_oversized_frames_are_refused_while_the_cluster_commits(
