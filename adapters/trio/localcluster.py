@@ -157,7 +157,10 @@ class LocalCluster:
         self.signal(node_id, signal.SIGKILL)
 
     def isolate(self, node_id: int, isolated: bool = True) -> None:
-        """Cut the node off from its peers (SIGUSR1) or let it rejoin (SIGUSR2)."""
+        """Cut the node off from its peers (SIGUSR1) or let it rejoin (SIGUSR2).
+
+        Only for a node that serves (``wait_until_serving``): a process still
+        starting up has no handler for these signals yet and would die of one."""
         self.signal(node_id, signal.SIGUSR1 if isolated else signal.SIGUSR2)
 
     async def wait_exit(self, node_id: int, timeout: float = 10.0) -> int:

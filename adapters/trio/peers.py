@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 import trio
 
 from pyconsensus.adapters.cbor import Codec, EncodeError
@@ -52,29 +53,36 @@ def backoff_delay(attempt: int, config: TransportConfig, rng: random.Random) -> 
     return float(delay / 2 + rng.uniform(0, delay / 2))
 
 
+@attrs.frozen(slots=True)
+class LinkSettings:
+    """What every link of a node shares."""
+
+    hello: Hello
+    """This node's handshake."""
+    codec: Codec
+    config: TransportConfig
+    counters: Counter[str]
+    """The node's counters (``send.dropped``, ``connect.failures``...)."""
+    rng: random.Random
+    """Jitters the reconnect delays."""
+    flusher: Flusher | None = None
+    """Makes the links' senders eager (``framing.Flusher``)."""
+
+
 class PeerLink:
     """The outgoing half of the connection to one peer."""
 
-    def __init__(
-        self,
-        peer_id: int,
-        address: Address,
-        *,
-        hello: Hello,
-        codec: Codec,
-        config: TransportConfig,
-        counters: Counter[str],
-        rng: random.Random,
-        flusher: Flusher | None = None,
-    ) -> None:
+    def __init__(self, peer_id: int, address: Address, settings: LinkSettings) -> None:
         self.peer_id = peer_id
         self.address = address
-        self.hello = hello
-        self.codec = codec
-        self.config = config
-        self.counters = counters
-        self.rng = rng
-        self.sender = FrameSender(config.send_queue_frames, config.send_queue_bytes, flusher)
+        self.hello = settings.hello
+        self.codec = settings.codec
+        self.config = config = settings.config
+        self.counters = settings.counters
+        self.rng = settings.rng
+        self.sender = FrameSender(
+            config.send_queue_frames, config.send_queue_bytes, settings.flusher
+        )
         self.connected = False
         self.connects = 0
         self.isolated = False
@@ -199,22 +207,8 @@ class PeerSet(Mapping[int, PeerLink]):
     ``add`` and ``remove`` work before and while it runs.
     """
 
-    def __init__(
-        self,
-        *,
-        hello: Hello,
-        codec: Codec,
-        config: TransportConfig,
-        counters: Counter[str],
-        rng: random.Random,
-        flusher: Flusher | None = None,
-    ) -> None:
-        self.hello = hello
-        self.codec = codec
-        self.config = config
-        self.counters = counters
-        self.rng = rng
-        self.flusher = flusher
+    def __init__(self, settings: LinkSettings) -> None:
+        self.settings = settings
         self.isolated = False
         self._links: dict[int, PeerLink] = {}
         self._scopes: dict[int, trio.CancelScope] = {}
@@ -249,16 +243,7 @@ class PeerSet(Mapping[int, PeerLink]):
             if old.address == address:
                 return old
             self.remove(peer_id)
-        link = PeerLink(
-            peer_id,
-            address,
-            hello=self.hello,
-            codec=self.codec,
-            config=self.config,
-            counters=self.counters,
-            rng=self.rng,
-            flusher=self.flusher,
-        )
+        link = PeerLink(peer_id, address, self.settings)
         link.isolate(self.isolated)
         self._links[peer_id] = link
         if self._nursery is not None:
@@ -277,10 +262,10 @@ class PeerSet(Mapping[int, PeerLink]):
 
     def send(self, messages: Sequence[Any]) -> None:
         """Encode each message and queue it to the link of its ``dst``."""
-        encode = self.codec.encode
+        encode = self.settings.codec.encode
         links = self._links
         pack = PREFIX.pack
-        counters = self.counters
+        counters = self.settings.counters
         for message in messages:
             link = links.get(message.dst)
             if link is None:

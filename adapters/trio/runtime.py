@@ -54,7 +54,7 @@ from pyconsensus.adapters.trio.errors import (
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
-from pyconsensus.adapters.trio.peers import PeerSet
+from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
@@ -179,12 +179,7 @@ class Node:
             config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
         )
         self.links = PeerSet(
-            hello=hello,
-            codec=codec,
-            config=config.transport,
-            counters=self.counters,
-            rng=self.rng,
-            flusher=self.flusher,
+            LinkSettings(hello, codec, config.transport, self.counters, self.rng, self.flusher)
         )
         for peer, address in config.peers.items():
             self.links.add(peer, address)

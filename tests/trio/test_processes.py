@@ -195,6 +195,10 @@ async def test_client_history_under_crash_and_isolation_is_linearizable(tmp_path
                 )
                 await trio.sleep_until(began + 2.5)
                 await cluster.start(leader.node_id)
+                # Serving before anything else is done to it: a process still
+                # importing (seconds on a loaded machine) has no handler for
+                # the isolation signal yet, and SIGUSR1 would kill it silently.
+                await cluster.wait_until_serving(admin)
                 await trio.sleep_until(began + 3.5)
                 current = await cluster.wait_for_leader(admin)
                 victim = next(n for n in cluster.members if n != current.node_id)
