@@ -8,15 +8,19 @@
         print(node.status())
 
 The driver loop runs any core under the shared contract (Raft, ZAB,
-Multi-Paxos). Events - ticks from a timer, messages from peers, client
-requests - go straight into the core as they arrive. One task, the pump,
+Multi-Paxos). Ticks from a timer and messages from peers go straight into the
+core as they arrive; client requests are admitted into a bounded queue and
+fed to the core in helpings between them (``admission.py``), so that client
+work never holds up heartbeats and votes. One task, the pump,
 carries out the core's ``Ready`` batches strictly in order: the messages that
 may leave before the write (``Ready.early_messages``), the durable write (in
 the event loop or in a worker thread: ``NodeConfig.storage_writes``), then the
-other messages, then ``ReplicatedStateMachine.handle`` (apply, answer). While
-a write is in flight, new events pile up (in the core, or in the kernel's
-socket buffers while an inline write holds the loop) and come out as the next
-batch: many proposals share one fsync (group commit). Frames are written
+other messages, then ``ReplicatedStateMachine.handle`` (apply, answer). With
+a pipelined core the pump does not wait for a threaded write: it goes on with
+later batches, and their other messages leave once every earlier write is
+durable (write-behind, docs/runtime.md). While a write is in flight, client
+requests wait in the admission queue and go into the next write together:
+many proposals share one fsync (group commit). Frames are written
 straight into the sockets at the end of each batch and before each write
 (``framing.Flusher``), not by waking a writer task per frame.
 """

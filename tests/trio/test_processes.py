@@ -109,7 +109,7 @@ async def test_isolated_follower_rejoins_without_disrupting_the_leader(tmp_path:
             cluster.isolate(follower)
             await _write_many(client, b"while-away", 10)
             # Cut off, the follower notices the silence and campaigns - with
-            # PreVote, without raising its term: so it cannot depose anyone
+            # PreVote, without raising its term above the leader's: so it cannot depose anyone
             # when it returns. (The term is what is checked, not that the
             # leader still leads: on a loaded machine an election among the
             # other two may happen for reasons of its own.)
@@ -119,7 +119,7 @@ async def test_isolated_follower_rejoins_without_disrupting_the_leader(tmp_path:
                     if seen is not None and seen.role != "follower":
                         break
                     await trio.sleep(0.02)
-            assert seen.term == leader.term
+            assert seen.term <= leader.term  # (below it if it never heard of the leader)
             cluster.isolate(follower, False)
             await _same_state_everywhere(cluster, client)
 
