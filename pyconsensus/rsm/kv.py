@@ -185,8 +185,10 @@ class KVStateMachine:
             raise ValueError(f"max_answer_bytes of {max_answer_bytes} cannot hold one pair")
         self.max_answer_bytes = max_answer_bytes
         self.data: dict[bytes, bytes] = {}
-        # Keys in order, for ranges: rebuilt lazily, so writes pay nothing for it.
-        self._ordered: list[bytes] = []
+        # Keys in order, for ranges: built by the first range, then brought up
+        # to date by the next from what was added and whether something was
+        # removed meanwhile. A machine that never ranges keeps none of it.
+        self._ordered: list[bytes] | None = None
         self._added: set[bytes] = set()
         self._removed = False
 
@@ -206,13 +208,14 @@ class KVStateMachine:
                 return _error("delete malformed")
             if data.pop(key, None) is None:
                 return WAS_ABSENT
-            if key in self._added:
-                self._added.discard(key)
-            else:
-                self._removed = True
+            if self._ordered is not None:
+                if key in self._added:
+                    self._added.discard(key)
+                else:
+                    self._removed = True
             return DELETED
-        if key not in data and op != b"C":
-            self._added.add(key)
+        if op != b"C" and self._ordered is not None and key not in data:
+            self._track(key)
         if op == b"P":
             data[key] = rest
             return OK
@@ -229,8 +232,8 @@ class KVStateMachine:
         current = data.get(key)
         if current != expected:
             return NOT_SWAPPED
-        if current is None:
-            self._added.add(key)
+        if current is None and self._ordered is not None:
+            self._track(key)
         data[key] = rest[5 + expected_len :]
         return SWAPPED
 
@@ -280,9 +283,23 @@ class KVStateMachine:
             position += 1
         return _PAGE_HEAD.pack(position < stop, taken) + b"".join(parts)
 
+    def _track(self, key: bytes) -> None:
+        """Note a new key for the order; past as many as are ordered, drop
+        the order instead (sorting afresh costs about as much as merging)."""
+        assert self._ordered is not None
+        if len(self._added) >= len(self._ordered):
+            self._ordered = None
+            self._added = set()
+            self._removed = False
+        else:
+            self._added.add(key)
+
     def _keys(self) -> list[bytes]:
         """The keys in order, merging what changed since the last range."""
         ordered = self._ordered
+        if ordered is None:
+            self._ordered = sorted(self.data)
+            return self._ordered
         if self._removed:
             data, added = self.data, self._added
             ordered = [key for key in ordered if key in data and key not in added]
@@ -296,7 +313,7 @@ class KVStateMachine:
 
     def snapshot(self) -> bytes:
         parts = [_U32.pack(len(self.data))]
-        for key in self._keys():
+        for key in self._keys() if self._ordered is not None else sorted(self.data):
             value = self.data[key]
             parts.append(_U32.pack(len(key)) + key + _U32.pack(len(value)) + value)
         return b"".join(parts)
@@ -315,7 +332,7 @@ class KVStateMachine:
         if offset != len(data):
             raise ValueError("trailing bytes after the key-value snapshot")
         self.data = restored
-        self._ordered = sorted(restored)  # written in key order: a linear check
+        self._ordered = None
         self._added = set()
         self._removed = False
 

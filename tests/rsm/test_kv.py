@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from random import Random
+
 import pytest
 
 from pyconsensus.rsm import KVStateMachine, kv
@@ -201,3 +203,36 @@ def test_a_restored_machine_ranges_and_deletes_like_the_original() -> None:
     assert scan(copy) == scan(machine)
     assert kv.decode_delete(copy.apply(kv.delete(b"a"))) is True
     assert scan(copy).items == ((b"c", b"c"),)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ranges_agree_with_a_sorted_reference_through_random_writes(seed: int) -> None:
+    rng = Random(seed)
+    machine, reference = KVStateMachine(), {}
+    keys = [b"%d" % n for n in range(rng.choice((3, 30, 300)))]
+    for _ in range(600):
+        key, roll = rng.choice(keys), rng.random()
+        if roll < 0.3:
+            machine.apply(kv.put(key, b"p"))
+            reference[key] = b"p"
+        elif roll < 0.5:
+            machine.apply(kv.delete(key))
+            reference.pop(key, None)
+        elif roll < 0.6:
+            machine.apply(kv.append(key, b"a"))
+            reference[key] = reference.get(key, b"") + b"a"
+        elif roll < 0.7:
+            if kv.decode_cas(machine.apply(kv.cas(key, None, b"c"))):
+                reference[key] = b"c"
+        elif roll < 0.75:
+            copy = KVStateMachine()
+            copy.restore(machine.snapshot())
+            machine = copy
+        else:
+            start, end = sorted(rng.sample(keys, 2)) if len(keys) > 1 else (b"", None)
+            page = scan(machine, start, end, 10_000)
+            expected = sorted(
+                (k, v) for k, v in reference.items() if start <= k and (end is None or k < end)
+            )
+            assert list(page.items) == expected
+    assert machine.data == reference
