@@ -14,8 +14,9 @@ fixed-width binary (big-endian), independent of any wire codec::
 
 A retry re-sends the command with the same ``seq``, so it is de-duplicated.
 
-When sessions expire by time, the node that proposes the command (the leader)
-stamps it with its clock, and the entry uses format tag 0xC2 instead::
+When sessions expire by time, the node that proposes the command (the leader;
+with ZAB, which forwards inside its core, the node the client reached) stamps
+it with its clock, and the entry uses format tag 0xC2 instead::
 
     0       1     format tag 0xC2 (stamped session command)
     1       24    client_id, seq, first_unacked, as above
