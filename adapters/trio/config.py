@@ -10,6 +10,7 @@ is told its own id::
     request_timeout_s = 5.0
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
+    session_timeout_s = 0        # forget clients silent this long, by leader clocks (0: never)
     storage_writes = "auto"      # auto | thread | inline: where storage writes run
     pipelined_writes = true      # leader writes its log in parallel
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
@@ -36,6 +37,7 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.rsm.envelope import MAX_TIMEOUT_MS
 from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
@@ -70,6 +72,12 @@ def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: A
 def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+def _session_timeout(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    limit = MAX_TIMEOUT_MS / 1000
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+        raise ConfigError(f"{attribute.name} must be 0..{limit:.0f} seconds, got {value!r}")
 
 
 def _storage_writes(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -125,6 +133,11 @@ class NodeConfig:
     """Whether a follower forwards proposals and reads to its leader (True) or
     fails them with ``NotLeader(leader_hint)`` (False)."""
     compact_every: int = attrs.field(default=10_000, validator=_non_negative_int)
+    session_timeout: float = attrs.field(default=0.0, validator=_session_timeout)
+    """Seconds a client may stay silent before its session is forgotten, by
+    the wall clocks of the leaders in the log (0, the default: sessions are
+    forgotten only beyond 4096; see docs/tutorial.md). Turn it on only when
+    every node runs a version that reads stamped commands."""
     sync: bool = True
     """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
     storage_writes: str = attrs.field(default="auto", validator=_storage_writes)
@@ -177,6 +190,7 @@ _TOP_KEYS = {
     "request_timeout_s",
     "forward",
     "compact_every",
+    "session_timeout_s",
     "sync",
     "storage_writes",
     "pipelined_writes",
@@ -230,6 +244,8 @@ def parse_config(
         kwargs["storage_writes"] = document["storage_writes"]
     if "compact_every" in document:
         kwargs["compact_every"] = document["compact_every"]
+    if "session_timeout_s" in document:
+        kwargs["session_timeout"] = _number(document["session_timeout_s"], "session_timeout_s")
     if "state_machine" in document:
         kwargs["state_machine"] = str(document["state_machine"])
     if "listen" in document:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -157,7 +158,12 @@ class Node:
         self.core: ConsensusNode = spec.factory(
             config.node_id, sorted(config.members), storage, self.rng
         )
-        self.rsm = ReplicatedStateMachine(self.core, machine, compact_every=config.compact_every)
+        self.rsm = ReplicatedStateMachine(
+            self.core,
+            machine,
+            compact_every=config.compact_every,
+            session_timeout_ms=round(config.session_timeout * 1000),
+        )
         self.counters: Counter[str] = Counter()
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
@@ -439,7 +445,8 @@ class Node:
             rid = self.rsm.submit(
                 SessionCommand(
                     request.client_id, request.seq, request.payload, request.first_unacked
-                )
+                ),
+                now_ms=time.time_ns() // 1_000_000,  # stamped only if sessions expire by time
             )
         else:
             rid = self.rsm.query(request.payload)
