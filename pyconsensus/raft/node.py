@@ -13,14 +13,14 @@ from random import Random
 from typing import Any, Final
 
 from pyconsensus.core.errors import (
-    ConfigError,
     NotLeader,
     ProposalTooLarge,
     StorageCorruption,
 )
 from pyconsensus.core.fates import ProposalFates
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.quorum import MajorityQuorum, VoteResult
+from pyconsensus.core.quorum import VoteResult
 from pyconsensus.core.ready import ReadReady, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -70,16 +70,12 @@ class RaftNode:
         rng: Random,
         config: RaftConfig | None = None,
     ) -> None:
-        voters = frozenset(members)
-        if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {sorted(voters)}")
-        if any(not isinstance(m, int) or m < 0 for m in voters):
-            raise ConfigError(f"member ids must be non-negative integers, got {sorted(voters)}")
+        self.membership = cluster_membership(node_id, members)
         self._id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.members = self.membership.ordered()
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
-        self.quorum = MajorityQuorum(voters)
+        self.quorum = self.membership.quorum()
         self.config = config if config is not None else RaftConfig()
         self._rng = rng
         self.counters: Counter[str] = Counter()
