@@ -164,16 +164,9 @@ class RaftNode:
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
-        if index <= self.log.snapshot_index:
+        snapshot = self.log.snapshot_to(index, self.applied, data)
+        if snapshot is None:
             return
-        if index > self.applied:
-            raise ValueError(
-                f"cannot compact to index {index}: only {self.applied} has been applied"
-            )
-        term = self.log.term_at(index)
-        assert term is not None  # snapshot_index < index <= applied <= last_index
-        snapshot = Snapshot(index, term, data)
-        self.log.compact_to(index, term)
         self._snapshot = snapshot
         self._outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
