@@ -93,6 +93,6 @@ def test_cluster_membership_checks_what_every_constructor_checked() -> None:
     with pytest.raises(ConfigError, match="must be non-negative integers"):
         cluster_membership(1, [1, -1])
     with pytest.raises(ConfigError, match="must be non-negative integers"):
-        cluster_membership(3, [3, True])  # type: ignore[list-item]
+        cluster_membership(3, [3, True])
     with pytest.raises(ConfigError, match=r"integers in \[0, 7\]"):
         cluster_membership(1, [1, 8], max_id=7)
