@@ -33,6 +33,7 @@ from pyconsensus.core.types import (
     Snapshot,
     Status,
 )
+from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.log import RaftLog
 from pyconsensus.raft.messages import (
@@ -353,34 +354,28 @@ class RaftNode:
             return "wrong_destination"
         if msg.src not in self._peer_set:
             return "unknown_sender"
-        if not _is_index(msg.term):
+        if not is_index(msg.term):
             return "bad_term"
         if isinstance(msg, AppendEntries):
             return _validate_append(msg)
         if isinstance(msg, RequestVote):
-            if not (_is_index(msg.last_index) and _is_index(msg.last_term)):
+            if not (is_index(msg.last_index) and is_index(msg.last_term)):
                 return "bad_index"
             if msg.last_term > msg.term:
                 return "bad_term"
         elif isinstance(msg, AppendEntriesResponse):
             if not (
-                _is_index(msg.index)
-                and _is_index(msg.conflict_index)
-                and _is_index(msg.conflict_term)
+                is_index(msg.index) and is_index(msg.conflict_index) and is_index(msg.conflict_term)
             ):
                 return "bad_index"
         elif isinstance(msg, Heartbeat):
-            if not (_is_index(msg.commit) and _is_index(msg.read_round)):
+            if not (is_index(msg.commit) and is_index(msg.read_round)):
                 return "bad_index"
         elif isinstance(msg, HeartbeatResponse):
-            if not _is_index(msg.read_round):
+            if not is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, InstallSnapshot):
-            snap: object = msg.snapshot  # decoded input: trust no annotation
-            if not isinstance(snap, Snapshot) or not isinstance(snap.data, bytes):
-                return "malformed"
-            if not (_is_index(snap.index) and _is_index(snap.term)) or snap.term > msg.term:
-                return "bad_index"
+            return snapshot_problem(msg.snapshot, max_term=msg.term)
         return None
 
     def _admit_term(self, msg: RaftMessage) -> bool:
@@ -756,41 +751,23 @@ _HANDLERS: dict[type, Callable[[RaftNode, Any], None]] = {
 }
 
 
-def _is_index(value: object) -> bool:
-    return type(value) is int and value >= 0
-
-
 def _validate_append(msg: AppendEntries) -> str | None:
-    if not (_is_index(msg.prev_index) and _is_index(msg.prev_term) and _is_index(msg.commit)):
+    if not (is_index(msg.prev_index) and is_index(msg.prev_term) and is_index(msg.commit)):
         return "bad_index"
     if msg.prev_term > msg.term:
         return "bad_term"
-    entries: object = msg.entries  # decoded input: trust no annotation
-    if not isinstance(entries, tuple):
-        return "malformed"
-    if entries:
-        # Decoded input: check every entry, not just the ends (in C-speed passes).
-        if any(
-            type(e) is not Entry or type(e.data) is not bytes or type(e.kind) is not EntryKind
-            for e in entries
-        ):
-            return "malformed"
-        base = msg.prev_index + 1
-        if [e.index for e in entries] != list(range(base, base + len(entries))):
-            return "bad_index"
-        terms = [e.term for e in entries]
-        if terms[0] < msg.prev_term or terms[-1] > msg.term or terms != sorted(terms):
-            return "bad_term"
-    return None
+    return entries_problem(
+        msg.entries, msg.prev_index + 1, min_term=msg.prev_term, max_term=msg.term
+    )
 
 
 def _load_hard_state(storage: Storage) -> tuple[int, NodeId | None]:
     meta = storage.metadata()
     term = meta.get(TERM_KEY, 0)
     vote = meta.get(VOTE_KEY)
-    if not _is_index(term):
+    if not is_index(term):
         raise StorageCorruption(f"stored term is {term!r}, not a non-negative integer")
-    if vote is not None and not _is_index(vote):
+    if vote is not None and not is_index(vote):
         raise StorageCorruption(f"stored vote is {vote!r}, not a node id")
     assert isinstance(term, int) and (vote is None or isinstance(vote, int))
     return term, vote
