@@ -7,7 +7,7 @@ Ongaro's thesis (2014) for PreVote and CheckQuorum (section 9.6) and ReadIndex
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any, Final
@@ -21,6 +21,7 @@ from pyconsensus.core.fates import ProposalFates
 from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import VoteResult
+from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import ReadReady, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -107,10 +108,9 @@ class RaftNode:
         self._broadcast = False  # leader: new entries or a new commit index to send
         self._next_request = 1
         self._fates = ProposalFates()  # proposals made here, until they are answered
-        self._read_round = 0
-        self._reads: deque[tuple[int, RequestId, int]] = deque()  # (round, id, index)
-        self._reads_waiting: list[RequestId] = []  # until a current-term entry commits
-        self._read_broadcast = False
+        # ReadIndex: reads deferred until an entry of this term commits, then
+        # waiting for a quorum to confirm a heartbeat round.
+        self._reads: ReadIndexQueue[RequestId] = ReadIndexQueue()
 
     # ------------------------------------------------------------------
     # The contract
@@ -159,7 +159,7 @@ class RaftNode:
         elif self.log.term_at(self.commit) != self.term:
             # Section 6.4: the commit index is only known to be current once an
             # entry of this term (the no-op) has committed.
-            self._reads_waiting.append(rid)
+            self._reads.defer(rid)
         else:
             self._start_read(rid)
         return rid
@@ -195,7 +195,7 @@ class RaftNode:
         return (
             self._outbox.has_output()
             or self.commit > self.applied
-            or (self.role is Role.LEADER and (self._broadcast or self._read_broadcast))
+            or (self.role is Role.LEADER and (self._broadcast or self._reads.broadcast_due))
         )
 
     def ready(self) -> Ready:
@@ -205,8 +205,7 @@ class RaftNode:
                 self._broadcast = False
                 for peer, progress in self.progress.items():
                     self._replicate(peer, progress)
-            if self._read_broadcast:
-                self._read_broadcast = False
+            if self._reads.take_broadcast():
                 self._broadcast_heartbeat()
         committed: Sequence[Entry] = ()
         if self.commit > self.applied:
@@ -675,15 +674,13 @@ class RaftNode:
         if index > self.commit and self.log.term_at(index) == self.term:
             self.commit = index
             self._broadcast = True
-            if self._reads_waiting:
-                waiting, self._reads_waiting = self._reads_waiting, []
-                for rid in waiting:
-                    self._start_read(rid)
+            for rid in self._reads.take_deferred():
+                self._start_read(rid)
 
     def _broadcast_heartbeat(self) -> None:
         for peer, progress in self.progress.items():
             commit = min(progress.match, self.commit)
-            self._send_leader(Heartbeat(self._id, peer, self.term, commit, self._read_round))
+            self._send_leader(Heartbeat(self._id, peer, self.term, commit, self._reads.round))
 
     # ------------------------------------------------------------------
     # Reads (thesis section 6.4, ReadIndex)
@@ -692,29 +689,17 @@ class RaftNode:
         if len(self.quorum.voters) == 1:
             self._outbox.reply(ReadReady(rid, self.commit))
             return
-        self._read_round += 1
-        self._reads.append((self._read_round, rid, self.commit))
-        self._read_broadcast = True
+        self._reads.start(rid, self.commit)
 
     def _release_reads(self) -> None:
-        reads = self._reads
-        while reads:
-            round_, rid, index = reads[0]
-            confirmed = [self._id]
-            confirmed.extend(p for p, pr in self.progress.items() if pr.read_round >= round_)
-            if not self.quorum.is_quorum(confirmed):
-                return
-            reads.popleft()
+        confirmed = {peer: progress.read_round for peer, progress in self.progress.items()}
+        confirmed[self._id] = self._reads.round
+        for rid, index in self._reads.release(self.quorum, confirmed):
             self._outbox.reply(ReadReady(rid, index))
 
     def _fail_reads(self, error: NotLeader) -> None:
-        for _, rid, _ in self._reads:
+        for rid in self._reads.drain():
             self._outbox.reply(RequestFailed(rid, error))
-        for rid in self._reads_waiting:
-            self._outbox.reply(RequestFailed(rid, error))
-        self._reads.clear()
-        self._reads_waiting = []
-        self._read_broadcast = False
 
     # ------------------------------------------------------------------
     # Proposals' fate
