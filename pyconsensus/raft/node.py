@@ -512,37 +512,23 @@ class RaftNode:
         if not msg.success:
             self._on_append_rejected(progress, msg)
             return
-        if progress.acknowledge(msg.index):
-            if progress.state is ProgressState.PROBE or (
-                progress.state is ProgressState.SNAPSHOT
-                and progress.match >= progress.snapshot_index
-            ):
-                progress.become_replicate()
+        if progress.maybe_update(msg.index):
             self._maybe_commit()
             self._broadcast = True
         elif progress.state is ProgressState.PROBE:
-            progress.paused = False
-            self._broadcast = True
+            self._broadcast = True  # the probe may go again
 
     def _on_append_rejected(self, progress: Progress, msg: AppendEntriesResponse) -> None:
         rejected = msg.index
-        if progress.state is ProgressState.REPLICATE:
-            if rejected <= progress.match:
-                return  # stale
-            progress.become_probe()
-        elif progress.state is ProgressState.PROBE:
-            if rejected != progress.next - 1:
-                return  # stale: answers an earlier probe
-        else:
-            return  # a snapshot is on its way
+        # The follower's hint, refined by our log: past our last entry of its
+        # conflicting term if we have that term, so a whole term is skipped.
         hint = msg.conflict_index
         if msg.conflict_term > 0:
             candidate = self.log.last_index_of_term_at_most(msg.conflict_term, rejected)
             if self.log.term_at(candidate) == msg.conflict_term:
                 hint = candidate + 1
-        progress.next = max(progress.match + 1, min(hint, rejected))
-        progress.paused = False
-        self._broadcast = True
+        if progress.maybe_decr_to(rejected, hint):
+            self._broadcast = True
 
     def _on_heartbeat(self, msg: Heartbeat) -> None:
         if self.role is Role.LEADER:
@@ -560,19 +546,10 @@ class RaftNode:
         if progress is None:
             return
         progress.recent_active = True
-        if progress.state is ProgressState.PROBE:
-            progress.paused = False
-        elif progress.state is ProgressState.REPLICATE and progress.inflight:
-            # The follower answers heartbeats but not appends: one was lost.
-            # Fall back to probing from its match index.
-            progress.stalled += 1
-            if progress.stalled >= _STALL_LIMIT:
-                self.counters["append.stalled"] += 1
-                progress.become_probe()
-        elif progress.state is ProgressState.SNAPSHOT:
-            progress.snapshot_wait += 1
-            if progress.snapshot_wait >= self.config.snapshot_retry_ticks:
-                progress.become_probe()
+        # A follower that answers heartbeats but not appends lost one: the
+        # stream falls back to probing from its match index.
+        if progress.heartbeat_answered(_STALL_LIMIT, self.config.snapshot_retry_ticks):
+            self.counters["append.stalled"] += 1
         if progress.match < self.log.last_index or (
             self._broadcast_commit and progress.sent_commit < self.commit
         ):
@@ -625,22 +602,18 @@ class RaftNode:
                 self._send_snapshot(peer, progress)
                 return
             if progress.next > last:
-                probing = progress.state is ProgressState.PROBE and progress.match < prev
-                if probing or (self._broadcast_commit and progress.sent_commit < self.commit):
+                if progress.match_unknown() or (
+                    self._broadcast_commit and progress.sent_commit < self.commit
+                ):
                     # Nothing new to send, but an empty append still finds out
                     # where the follower's log matches, or tells it the commit.
                     self._send_append(peer, progress, prev, prev_term, ())
-                    progress.paused = probing
+                    progress.sent_append(prev)
                 return
             hi = min(last + 1, progress.next + self.config.max_entries_per_message)
             entries = tuple(log.slice(progress.next, hi))
             self._send_append(peer, progress, prev, prev_term, entries)
-            if progress.state is ProgressState.REPLICATE:
-                progress.next = hi
-                progress.inflight.append(hi - 1)
-            else:
-                progress.paused = True
-                return
+            progress.sent_append(hi - 1)  # a probe pauses here, a stream goes on
 
     def _send_append(
         self,
