@@ -32,31 +32,32 @@ def entries_problem(
     ``first_index`` (else ``"bad_index"``), whose terms are ints that never
     decrease, the first at least ``min_term`` and the last at most ``max_term``
     (else ``term_reason``: each protocol names its terms - ``bad_term``,
-    ``bad_epoch``, ``bad_ballot``). The checks run as whole-batch passes.
+    ``bad_epoch``, ``bad_ballot``). A malformed entry anywhere outranks a bad
+    index, which outranks a bad term. One pass: this runs for every batch.
     """
     if type(entries) is not tuple:
         return "malformed"
     if not entries:
         return None
-    if any(
-        type(e) is not Entry or type(e.data) is not bytes or type(e.kind) is not EntryKind
-        for e in entries
-    ):
-        return "malformed"
-    indices = [e.index for e in entries]
-    if (
-        set(map(type, indices)) != {int}
-        or not is_index(first_index)
-        or indices != list(range(first_index, first_index + len(indices)))
-    ):
+    index_ok = is_index(first_index)
+    expected = first_index if index_ok else 0
+    previous = min_term
+    term_ok = True
+    for e in entries:
+        if type(e) is not Entry or type(e.data) is not bytes or type(e.kind) is not EntryKind:
+            return "malformed"
+        index = e.index
+        if type(index) is not int or index != expected:
+            index_ok = False
+        term = e.term
+        if type(term) is not int or term < previous:
+            term_ok = False
+        else:
+            previous = term
+        expected += 1
+    if not index_ok:
         return "bad_index"
-    terms = [e.term for e in entries]
-    if (
-        set(map(type, terms)) != {int}
-        or terms[0] < min_term
-        or terms[-1] > max_term
-        or terms != sorted(terms)
-    ):
+    if not term_ok or previous > max_term:
         return term_reason
     return None
 
