@@ -95,6 +95,9 @@ MALFORMED: list[tuple[NodeId, Any, str]] = [
     (FOLLOWER, Proposal(3, 1, 2, (Entry(2, 1),), 0), "bad_epoch"),
     (FOLLOWER, Proposal(3, 1, 1, (Entry(2, 1), Entry(2, 1)), 0), "bad_index"),
     (FOLLOWER, Proposal(3, 1, 1, (forged(Entry(2, 1), index="2"),), 0), "bad_index"),
+    # Every entry of a batch is checked, not only the first and the last:
+    (FOLLOWER, Proposal(3, 1, 1, (Entry(2, 1), Entry(5, 1), Entry(4, 1)), 0), "bad_index"),
+    (FOLLOWER, Proposal(3, 1, 1, (Entry(2, 1), forged(Entry(3, 1), data="x")), 0), "malformed"),
     (FOLLOWER, Proposal(3, 1, 1, (Entry(2, 1),), -1), "bad_index"),
     (FOLLOWER, forged(Proposal(3, 1, 1, (Entry(2, 1),), 0), entries=("entry",)), "malformed"),
     (FOLLOWER, Commit(3, 1, 1, -1), "bad_index"),
