@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
+from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
 STORAGE_WRITES = ("auto", "inline", "thread")

@@ -13,7 +13,7 @@ import attrs
 
 from pyconsensus.cli.bench import core_throughput, format_core
 from pyconsensus.cli.bench_lin import format_lin, linearizability_check
-from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
+from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
 def register(commands: Any) -> None:

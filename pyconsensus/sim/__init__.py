@@ -34,8 +34,8 @@ from pyconsensus.sim.history import History, Operation
 from pyconsensus.sim.linearizability import KVModel, LinearizabilityResult, Model, check
 from pyconsensus.sim.nemesis import nemesis_schedule
 from pyconsensus.sim.network import Network, NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec, available, get_protocol
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.specs import ProtocolSpec, get_spec
 from pyconsensus.sim.sweep import RunConfig, RunResult, SweepResult, run_seed, summarize, sweep
 from pyconsensus.sim.trace import Trace
 from pyconsensus.sim.workload import ClientConfig, ProposalClient
@@ -84,9 +84,8 @@ __all__ = [
     "Trace",
     "Violation",
     "Workload",
-    "available",
     "check",
-    "get_protocol",
+    "get_spec",
     "nemesis_schedule",
     "random_schedule",
     "run_seed",

@@ -18,8 +18,8 @@ from pyconsensus.sim.history import FAIL, INFO, OK, History, Operation, counts
 from pyconsensus.sim.linearizability import LinearizabilityResult, check
 from pyconsensus.sim.nemesis import expand, nemesis_schedule
 from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.trace import Trace
 from pyconsensus.sim.workload import ClientConfig, ProposalClient
 from pyconsensus.sim.workloads import KVWorkload, Workload

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pyconsensus.raft.sim import make_spec
 from pyconsensus.sim import RunConfig, run_seed
+from pyconsensus.sim.checkers.raft import make_spec
 from pyconsensus.sim.diagram import render_svg
 from pyconsensus.sim.shrink import shrink
 from tests.sim.mutants import LeaselessReader

@@ -8,8 +8,8 @@ import attrs
 import pytest
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, run_seed
+from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from pyconsensus.sim.replay import (
     Replay,
     config_from_json,
