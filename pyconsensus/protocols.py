@@ -17,7 +17,6 @@ own safety checkers to the protocols registered here.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from random import Random
 from typing import Any, Final, TypeVar
@@ -178,15 +177,6 @@ CONSENSUS_PROTOCOLS: tuple[str, ...] = ("raft", "zab", "paxos")
 """The registered protocols that can replicate a state machine on their own
 (the runtime, ``demo`` and the benchmarks take these); the broadcast
 primitives are simulated and tested, but carry no client sessions."""
-
-
-def available() -> list[str]:
-    """Names of the protocols whose modules are installed."""
-    return [
-        name
-        for name, registration in REGISTRY.items()
-        if importlib.util.find_spec(registration.module) is not None
-    ]
 
 
 def get_protocol(

@@ -43,11 +43,9 @@ class ProtocolSpec:
 
     def with_options(self, options: Mapping[str, str]) -> ProtocolSpec:
         """This protocol tuned by ``options`` (``ConfigError`` if it cannot be)."""
-        if not options:
-            return self
-        if self.configure is None:
+        if options and self.configure is None:
             raise ConfigError(f"protocol {self.name!r} takes no options")
-        return self.configure(options)
+        return self.configure(options) if options and self.configure else self
 
 
 def spec_of(
