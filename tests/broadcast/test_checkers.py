@@ -7,13 +7,14 @@ import pytest
 from pyconsensus.broadcast import MessageId
 from pyconsensus.core.ready import Ready
 from pyconsensus.core.types import Entry, EntryKind, NodeId, Snapshot
-from pyconsensus.sim import InvariantViolation, Restart, SimConfig, Simulation
+from pyconsensus.sim import InvariantViolation, SimConfig, Simulation
 from pyconsensus.sim.checkers.broadcast import (
     EAGER_SPEC,
     BroadcastSafety,
     TotalOrder,
     correct_members,
 )
+from pyconsensus.sim.faults import Restart
 
 
 def sim() -> Simulation:

@@ -5,6 +5,6 @@ from __future__ import annotations
 import attrs
 
 from pyconsensus.sim.checkers.raft import make_spec
-from tests.sim.mutants import LeaselessReader
+from tests.sim.broken import LeaselessReader
 
 SPEC = attrs.evolve(make_spec(node_class=LeaselessReader), name="leaseless-raft")

@@ -19,7 +19,7 @@ from pyconsensus.sim.replay import (
     run_replay,
 )
 from pyconsensus.sim.shrink import shrink
-from tests.sim.mutants import DoubleVoter
+from tests.sim.broken import DoubleVoter
 
 KV_ALL = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
 

@@ -35,7 +35,7 @@ from pyconsensus.zab import (
     ZabConfig,
     ZabNode,
 )
-from tests.zab.helpers import serving, settle, zab_cluster
+from tests.zab.support import serving, settle, zab_cluster
 
 PIPELINED = ZabConfig(pipelined_writes=True)
 

@@ -12,10 +12,10 @@ from random import Random
 
 import attrs
 
-from pyconsensus.sim.clients import SessionClient
 from pyconsensus.sim.history import History, counts
 from pyconsensus.sim.linearizability import KVModel, check
 from pyconsensus.sim.nemesis import expand, nemesis_schedule
+from pyconsensus.sim.session_client import SessionClient
 from pyconsensus.sim.simulation import SimConfig, Simulation
 from pyconsensus.sim.specs import get_spec
 from pyconsensus.sim.workloads import KVWorkload
