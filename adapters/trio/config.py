@@ -37,8 +37,8 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 from pyconsensus.rsm.envelope import MAX_TIMEOUT_MS
-from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
 STORAGE_WRITES = ("auto", "inline", "thread")

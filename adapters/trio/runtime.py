@@ -62,6 +62,8 @@ from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Ready
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role
+from pyconsensus.protocols import Protocol as ProtocolSpec
+from pyconsensus.protocols import get_protocol
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
 from pyconsensus.rsm.replicated import Failed, Outcome
 from pyconsensus.rsm.sessions import ClientSession
@@ -77,7 +79,6 @@ from pyconsensus.service.messages import (
     StatusRequest,
     Submit,
 )
-from pyconsensus.sim.protocols import ProtocolSpec, get_protocol
 
 log = logging.getLogger("pyconsensus.trio")
 

@@ -43,7 +43,7 @@ from pyconsensus.sim.faults import (
     Skew,
 )
 from pyconsensus.sim.network import Network, NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.specs import ProtocolSpec
 
 _TICK, _DELIVER, _FAULT, _CALL = range(4)
 

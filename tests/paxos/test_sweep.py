@@ -7,8 +7,8 @@ import pytest
 from pyconsensus.cli import main
 from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import MultiPaxosNode, PaxosConfig
-from pyconsensus.paxos.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, summarize, sweep
+from pyconsensus.sim.checkers.paxos import SPEC, make_spec
 
 
 class ForgetfulProposer(MultiPaxosNode):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from random import Random
 
-from pyconsensus.raft.sim import SPEC as RAFT
 from pyconsensus.sim import RunConfig, RunResult, summarize, sweep
+from pyconsensus.sim.checkers.raft import SPEC as RAFT
 from pyconsensus.sim.history import OK
 from pyconsensus.sim.workloads import KVWorkload
 

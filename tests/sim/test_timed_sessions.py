@@ -9,10 +9,10 @@ from collections import Counter, defaultdict
 import pytest
 
 from pyconsensus.core.node import ConsensusNode
-from pyconsensus.paxos.sim import SPEC as PAXOS
-from pyconsensus.raft.sim import SPEC as RAFT
 from pyconsensus.rsm.replicated import ReplicatedStateMachine
 from pyconsensus.sim import ProtocolSpec, RunConfig, Simulation, run_seed, summarize
+from pyconsensus.sim.checkers.paxos import SPEC as PAXOS
+from pyconsensus.sim.checkers.raft import SPEC as RAFT
 from pyconsensus.sim.sweep import SweepResult
 from pyconsensus.sim.workloads import KVWorkload
 

@@ -35,7 +35,7 @@ from pyconsensus.zab import (
     ZabNode,
     Zxid,
 )
-from tests.zab.helpers import give_up_leadership, settle, zab_cluster
+from tests.zab.support import give_up_leadership, settle, zab_cluster
 
 LEADER, FOLLOWER = 3, 1
 VOTE = Vote(1, Zxid(1, 1), 3)

@@ -17,7 +17,7 @@ from pyconsensus.zab import (
     PeerState,
     Zxid,
 )
-from tests.zab.helpers import established_leader, preload, sent, settle, zab_cluster
+from tests.zab.support import established_leader, preload, sent, settle, zab_cluster
 
 
 def test_the_new_epoch_is_greater_than_every_epoch_a_quorum_accepted() -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from pyconsensus.sim import RunConfig, sweep
+from pyconsensus.sim.checkers.zab import SPEC, make_spec
 from pyconsensus.sim.faults import FAULT_KINDS
-from pyconsensus.sim.protocols import get_protocol
+from pyconsensus.sim.specs import get_spec
 from pyconsensus.zab import AckNewLeader, Diff, Learner, Sync, ZabNode
-from pyconsensus.zab.sim import SPEC, make_spec
 
 
 def test_two_hundred_seeds_with_every_fault_kind_break_no_property() -> None:
@@ -27,7 +27,7 @@ def test_two_hundred_seeds_with_every_fault_kind_break_no_property() -> None:
 
 
 def test_the_registry_serves_zab() -> None:
-    spec = get_protocol("zab")
+    spec = get_spec("zab")
     assert spec.name == "zab"
     assert "Primary Order" in spec.properties
     assert "Integrity" in spec.properties
