@@ -17,17 +17,8 @@ from typing import TYPE_CHECKING
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import Message, ReadReady, RequestFailed
 from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId
+from pyconsensus.paxos import messages
 from pyconsensus.paxos.ballot import Ballot
-from pyconsensus.paxos.messages import (
-    Accept,
-    Accepted,
-    CatchUp,
-    Decision,
-    Heartbeat,
-    HeartbeatReply,
-    InstallSnapshot,
-    Promise,
-)
 from pyconsensus.paxos.proposer import Proposer
 
 if TYPE_CHECKING:
@@ -104,7 +95,7 @@ class Leader(Proposer):
     # ------------------------------------------------------------------
     # Taking office: recovery
 
-    def recover(self, promises: Iterable[Promise]) -> None:
+    def recover(self, promises: Iterable[messages.Promise]) -> None:
         """Propose again, in our ballot, every slot above our chosen prefix that
         a promise (or our own log) reports a value for; fill the gaps with no-ops."""
         node = self.node
@@ -224,7 +215,7 @@ class Leader(Proposer):
             commanders[lo] = commander
             entries = tuple(log.run(lo, hi + 1))
             for peer in node.peers:
-                self.send(Accept(self.me, peer, self.ballot, entries, commit))
+                self.send(messages.Accept(self.me, peer, self.ballot, entries, commit))
             if len(commander.votes) >= quorum_size:
                 commander.chosen = True
         self.sent_commit = commit
@@ -255,11 +246,13 @@ class Leader(Proposer):
                     runs.append([c.first, c.last])
             for lo, hi in runs:
                 entries = tuple(node.log.run(lo, hi + 1))
-                self.send(Accept(self.me, peer, self.ballot, entries, node.learned))
+                self.send(messages.Accept(self.me, peer, self.ballot, entries, node.learned))
         for c in stale:
             c.sent_at = now
 
-    def _peer(self, msg: Accepted | HeartbeatReply | CatchUp) -> PeerState | None:
+    def _peer(
+        self, msg: messages.Accepted | messages.HeartbeatReply | messages.CatchUp
+    ) -> PeerState | None:
         """The acceptor behind an answer to our ballot."""
         peer = self.peers.get(msg.src)
         if peer is None or msg.ballot != self.ballot:
@@ -267,7 +260,7 @@ class Leader(Proposer):
             return None
         return peer
 
-    def on_accepted(self, msg: Accepted) -> None:
+    def on_accepted(self, msg: messages.Accepted) -> None:
         peer = self._peer(msg)
         if peer is None:
             return
@@ -320,17 +313,17 @@ class Leader(Proposer):
         node = self.node
         commit = node.learned
         for peer in node.peers:
-            self.send(Decision(self.me, peer, self.ballot, commit))
+            self.send(messages.Decision(self.me, peer, self.ballot, commit))
         self.sent_commit = commit
 
     def _broadcast_heartbeat(self) -> None:
         node = self.node
         commit = node.learned
         for peer in node.peers:
-            self.send(Heartbeat(self.me, peer, self.ballot, commit, node.read_round))
+            self.send(messages.Heartbeat(self.me, peer, self.ballot, commit, node.read_round))
         self.sent_commit = commit
 
-    def on_catchup(self, msg: CatchUp) -> None:
+    def on_catchup(self, msg: messages.CatchUp) -> None:
         if self._peer(msg) is None:
             return
         node = self.node
@@ -338,7 +331,7 @@ class Leader(Proposer):
         if first <= node.log.base:
             snapshot = node.snapshot
             assert snapshot is not None  # a compacted log always has a snapshot
-            self.send(InstallSnapshot(self.me, msg.src, self.ballot, snapshot))
+            self.send(messages.InstallSnapshot(self.me, msg.src, self.ballot, snapshot))
             self.counters["snapshots.sent"] += 1
             return
         last = min(node.learned, first + self.config.max_entries_per_message - 1)
@@ -352,7 +345,7 @@ class Leader(Proposer):
             for e in node.log.run(first, last + 1)
         )
         self.counters["catchup.served"] += 1
-        self.send(Accept(self.me, msg.src, self.ballot, entries, node.learned))
+        self.send(messages.Accept(self.me, msg.src, self.ballot, entries, node.learned))
 
     def send(self, message: Message) -> None:
         """Send a message of our ballot. Pipelined, it leaves early - it depends
@@ -386,7 +379,7 @@ class Leader(Proposer):
         self.reads.append((node.read_round, rid, node.learned))
         self.read_broadcast = True
 
-    def on_heartbeat_reply(self, msg: HeartbeatReply) -> None:
+    def on_heartbeat_reply(self, msg: messages.HeartbeatReply) -> None:
         peer = self._peer(msg)
         if peer is None:
             return

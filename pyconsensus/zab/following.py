@@ -10,32 +10,13 @@ one that takes too long, or a leader that falls silent, ends the role.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import ReadReady, RequestFailed
 from pyconsensus.core.types import NodeId, RequestId
-from pyconsensus.zab.messages import (
-    Ack,
-    AckEpoch,
-    AckNewLeader,
-    Commit,
-    Diff,
-    FollowerInfo,
-    NewEpoch,
-    NewLeader,
-    PeerState,
-    Ping,
-    PingAck,
-    Proposal,
-    ReadReply,
-    ReadRequest,
-    Request,
-    Sync,
-    Trunc,
-    UpToDate,
-    ZabMessage,
-)
+from pyconsensus.zab import messages
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.role import ServerRole
 
@@ -74,7 +55,7 @@ class Following(ServerRole):
         "stage_elapsed",
     )
 
-    state = PeerState.FOLLOWING
+    state = messages.PeerState.FOLLOWING
 
     def __init__(self, node: ZabNode, leader: NodeId) -> None:
         super().__init__(node)
@@ -84,7 +65,7 @@ class Following(ServerRole):
         self.stage = FollowerStage.DISCOVERY
         self.stage_elapsed = 0
         self.handshake_elapsed = 0
-        self.handshake_message: ZabMessage | None = None  # re-sent while no progress
+        self.handshake_message: messages.ZabMessage | None = None  # re-sent while no progress
         self.forwarded_reads: dict[RequestId, int] = {}  # request id -> tick sent
         self.connect()
 
@@ -100,14 +81,16 @@ class Following(ServerRole):
         self.handshake_elapsed = 0
         self._enter_stage(FollowerStage.DISCOVERY)
         self._handshake_send(
-            FollowerInfo(self.me, self.leader, node.accepted_epoch, self.conn, node.session)
+            messages.FollowerInfo(
+                self.me, self.leader, node.accepted_epoch, self.conn, node.session
+            )
         )
 
     def _enter_stage(self, stage: FollowerStage) -> None:
         self.stage = stage
         self.stage_elapsed = 0
 
-    def _handshake_send(self, message: ZabMessage) -> None:
+    def _handshake_send(self, message: messages.ZabMessage) -> None:
         self.handshake_message = message
         self.outbox.send(message)
 
@@ -137,7 +120,7 @@ class Following(ServerRole):
     # ------------------------------------------------------------------
     # The handshake: phases 1 and 2
 
-    def on_new_epoch(self, msg: NewEpoch) -> None:
+    def on_new_epoch(self, msg: messages.NewEpoch) -> None:
         if msg.conn != self.conn or self.stage is not FollowerStage.DISCOVERY:
             self.counters["ignored.stale_handshake"] += 1
             return
@@ -153,7 +136,7 @@ class Following(ServerRole):
         fresh = node.acked_epoch_to == (msg.src, msg.epoch)
         self._enter_stage(FollowerStage.SYNC)
         self._handshake_send(
-            AckEpoch(
+            messages.AckEpoch(
                 self.me,
                 msg.src,
                 msg.epoch,
@@ -165,7 +148,7 @@ class Following(ServerRole):
             )
         )
 
-    def on_new_leader(self, msg: NewLeader) -> None:
+    def on_new_leader(self, msg: messages.NewLeader) -> None:
         node = self.node
         if (
             msg.conn != self.conn
@@ -188,18 +171,18 @@ class Following(ServerRole):
         self.silent = 0
         self._enter_stage(FollowerStage.SYNCED)
         self._handshake_send(
-            AckNewLeader(self.me, msg.src, msg.epoch, self.conn, node.history.last_index)
+            messages.AckNewLeader(self.me, msg.src, msg.epoch, self.conn, node.history.last_index)
         )
 
-    def _adopt(self, sync: Sync) -> str | None:
+    def _adopt(self, sync: messages.Sync) -> str | None:
         """Apply the leader's DIFF, TRUNC or SNAP; the reason it is refused, if it is.
         Nothing changes unless the sync is accepted."""
         node = self.node
         history = node.history
         entries = sync.entries
-        if isinstance(sync, Diff):
+        if isinstance(sync, messages.Diff):
             keep, keep_epoch = history.last_index, history.last_epoch
-        elif isinstance(sync, Trunc):
+        elif isinstance(sync, messages.Trunc):
             keep = sync.index
             # Committed transactions are never undone: such a sync is not for us.
             if not node.commit <= keep <= history.last_index:
@@ -211,9 +194,9 @@ class Following(ServerRole):
                 return "bad_sync"
         if entries and (entries[0].index != keep + 1 or entries[0].term < keep_epoch):
             return "bad_sync"
-        if isinstance(sync, Diff):
+        if isinstance(sync, messages.Diff):
             self.counters["sync.diff"] += 1
-        elif isinstance(sync, Trunc):
+        elif isinstance(sync, messages.Trunc):
             if keep < history.last_index:
                 node.truncate_after(keep)
             self.counters["sync.trunc"] += 1
@@ -225,7 +208,7 @@ class Following(ServerRole):
             self.outbox.put(entries)
         return None
 
-    def on_up_to_date(self, msg: UpToDate) -> None:
+    def on_up_to_date(self, msg: messages.UpToDate) -> None:
         if (
             msg.conn != self.conn
             or self.stage is not FollowerStage.SYNCED
@@ -244,7 +227,7 @@ class Following(ServerRole):
     # ------------------------------------------------------------------
     # Phase 3: the leader's proposals, commits and pings
 
-    def _synced_with(self, msg: Proposal | Commit | ReadReply) -> bool:
+    def _synced_with(self, msg: messages.Proposal | messages.Commit | messages.ReadReply) -> bool:
         """Whether we adopted the history of the leader that sent ``msg``."""
         if msg.epoch != self.node.current_epoch or self.stage not in _SYNCED_STAGES:
             self.counters["ignored.not_synced"] += 1
@@ -252,7 +235,7 @@ class Following(ServerRole):
         self.silent = 0
         return True
 
-    def on_proposal(self, msg: Proposal) -> None:
+    def on_proposal(self, msg: messages.Proposal) -> None:
         if not self._synced_with(msg):
             return
         history = self.node.history
@@ -278,19 +261,19 @@ class Following(ServerRole):
         if msg.origins:
             self.node.forwarded.learn_origins(msg.origins)
         self._learn_commit(msg.commit)
-        self.outbox.send(Ack(self.me, msg.src, msg.epoch, history.last_index))
+        self.outbox.send(messages.Ack(self.me, msg.src, msg.epoch, history.last_index))
 
-    def on_commit(self, msg: Commit) -> None:
+    def on_commit(self, msg: messages.Commit) -> None:
         if self._synced_with(msg):
             self._learn_commit(msg.index)
 
-    def on_ping(self, msg: Ping) -> None:
+    def on_ping(self, msg: messages.Ping) -> None:
         node = self.node
         if msg.epoch != node.current_epoch or self.stage not in _SYNCED_STAGES:
             return  # the handshake has its own timers
         self.silent = 0
         self._learn_commit(msg.commit)
-        self.outbox.send(PingAck(self.me, msg.src, msg.epoch, msg.read_round))
+        self.outbox.send(messages.PingAck(self.me, msg.src, msg.epoch, msg.read_round))
         last = node.history.last_index
         if msg.sent > last and self.stage is FollowerStage.BROADCAST:
             # Proposals the leader sent never reached us (lost, or ignored when
@@ -323,15 +306,17 @@ class Following(ServerRole):
         node = self.node
         floor = node.forwarded.floor(rid)
         self.outbox.send(
-            Request(self.me, self.leader, node.current_epoch, node.session, rid, data, floor)
+            messages.Request(
+                self.me, self.leader, node.current_epoch, node.session, rid, data, floor
+            )
         )
 
     def forward_read(self, rid: RequestId) -> None:
         """Ask the leader for a read point on behalf of a client."""
         self.forwarded_reads[rid] = self.node.ticks
-        self.outbox.send(ReadRequest(self.me, self.leader, self.node.current_epoch, rid))
+        self.outbox.send(messages.ReadRequest(self.me, self.leader, self.node.current_epoch, rid))
 
-    def on_read_reply(self, msg: ReadReply) -> None:
+    def on_read_reply(self, msg: messages.ReadReply) -> None:
         if not self._synced_with(msg):
             return
         if self.forwarded_reads.pop(msg.request_id, None) is not None:
@@ -349,4 +334,18 @@ class Following(ServerRole):
             if sent <= limit:
                 self.forwarded_reads[rid] = node.ticks
                 self.counters["forward.retries"] += 1
-                self.outbox.send(ReadRequest(self.me, self.leader, node.current_epoch, rid))
+                self.outbox.send(
+                    messages.ReadRequest(self.me, self.leader, node.current_epoch, rid)
+                )
+
+
+FOLLOWER_HANDLERS: dict[type, Callable[[Following, Any], None]] = {
+    messages.NewEpoch: Following.on_new_epoch,
+    messages.NewLeader: Following.on_new_leader,
+    messages.UpToDate: Following.on_up_to_date,
+    messages.Proposal: Following.on_proposal,
+    messages.Commit: Following.on_commit,
+    messages.Ping: Following.on_ping,
+    messages.ReadReply: Following.on_read_reply,
+}
+"""The messages a follower takes from its leader (and from no other server)."""

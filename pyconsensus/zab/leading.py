@@ -14,30 +14,13 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import Message, ReadReady, RequestFailed
 from pyconsensus.core.types import Entry, NodeId, RequestId
+from pyconsensus.zab import messages
 from pyconsensus.zab.learner import Learner, LearnerStage
-from pyconsensus.zab.messages import (
-    Ack,
-    AckEpoch,
-    AckNewLeader,
-    Commit,
-    FollowerInfo,
-    NewEpoch,
-    NewLeader,
-    PeerState,
-    Ping,
-    PingAck,
-    Proposal,
-    ReadReply,
-    ReadRequest,
-    Request,
-    Sync,
-    UpToDate,
-)
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.role import ServerRole
 from pyconsensus.zab.sync import plan_sync
@@ -84,7 +67,7 @@ class Leading(ServerRole):
         "send",
     )
 
-    state = PeerState.LEADING
+    state = messages.PeerState.LEADING
 
     def __init__(self, node: ZabNode) -> None:
         super().__init__(node)
@@ -150,7 +133,7 @@ class Leading(ServerRole):
     # ------------------------------------------------------------------
     # Phase 1: discovery
 
-    def on_follower_info(self, msg: FollowerInfo) -> None:
+    def on_follower_info(self, msg: messages.FollowerInfo) -> None:
         node = self.node
         if self.epoch_chosen and msg.accepted_epoch > node.accepted_epoch:
             # The follower promised a later epoch (to a leader that failed) and
@@ -185,7 +168,7 @@ class Leading(ServerRole):
             self.advance_discovery()
 
     def _send_new_epoch(self, peer: NodeId, learner: Learner) -> None:
-        self.outbox.send(NewEpoch(self.me, peer, self.node.accepted_epoch, learner.conn))
+        self.outbox.send(messages.NewEpoch(self.me, peer, self.node.accepted_epoch, learner.conn))
 
     def advance_discovery(self) -> None:
         node = self.node
@@ -205,7 +188,7 @@ class Leading(ServerRole):
         if self.phase is LeaderPhase.DISCOVERY and quorum.is_quorum(self.epoch_acks):
             self._start_sync()
 
-    def _learner(self, msg: AckEpoch | AckNewLeader) -> Learner | None:
+    def _learner(self, msg: messages.AckEpoch | messages.AckNewLeader) -> Learner | None:
         """The learner behind a handshake message on its current connection."""
         learner = self.learners.get(msg.src)
         if learner is None or learner.conn != msg.conn:
@@ -214,7 +197,7 @@ class Leading(ServerRole):
         learner.active = True
         return learner
 
-    def on_ack_epoch(self, msg: AckEpoch) -> None:
+    def on_ack_epoch(self, msg: messages.AckEpoch) -> None:
         learner = self._learner(msg)
         if learner is None:
             return
@@ -268,18 +251,20 @@ class Leading(ServerRole):
         last = node.history.last_index
         origins = learner.origins_between(0, last)  # snapshotted ones included
         self.outbox.send(
-            NewLeader(self.me, peer, node.current_epoch, learner.conn, sync, commit, origins)
+            messages.NewLeader(
+                self.me, peer, node.current_epoch, learner.conn, sync, commit, origins
+            )
         )
         learner.stage = LearnerStage.SYNCING
         learner.sent = last
         learner.sent_commit = commit
 
-    def plan_sync(self, learner: Learner) -> Sync:
+    def plan_sync(self, learner: Learner) -> messages.Sync:
         """How to bring ``learner`` to our history."""
         node = self.node
         return plan_sync(node.history, node.snapshot, learner.last_zxid, learner.commit)
 
-    def on_ack_new_leader(self, msg: AckNewLeader) -> None:
+    def on_ack_new_leader(self, msg: messages.AckNewLeader) -> None:
         learner = self._learner(msg)
         if learner is None:
             return
@@ -323,12 +308,16 @@ class Leading(ServerRole):
         node = self.node
         learner.stage = LearnerStage.BROADCAST
         learner.sent_commit = node.commit
-        self.outbox.send(UpToDate(self.me, peer, node.current_epoch, learner.conn, node.commit))
+        self.outbox.send(
+            messages.UpToDate(self.me, peer, node.current_epoch, learner.conn, node.commit)
+        )
 
     # ------------------------------------------------------------------
     # Phase 3: broadcast
 
-    def _synced_learner(self, msg: Ack | PingAck | Request | ReadRequest) -> Learner | None:
+    def _synced_learner(
+        self, msg: messages.Ack | messages.PingAck | messages.Request | messages.ReadRequest
+    ) -> Learner | None:
         """The learner behind a phase-3 message of our epoch, if any."""
         learner = self.learners.get(msg.src) if self.established else None
         if learner is None or not learner.synced or msg.epoch != self.node.current_epoch:
@@ -337,7 +326,7 @@ class Leading(ServerRole):
         learner.active = True
         return learner
 
-    def on_ack(self, msg: Ack) -> None:
+    def on_ack(self, msg: messages.Ack) -> None:
         learner = self._synced_learner(msg)
         if learner is None:
             return
@@ -347,7 +336,7 @@ class Leading(ServerRole):
         if learner.acknowledge(msg.index):
             self.maybe_commit()
 
-    def on_request(self, msg: Request) -> None:
+    def on_request(self, msg: messages.Request) -> None:
         learner = self._synced_learner(msg)
         if learner is None:
             return
@@ -411,12 +400,12 @@ class Leading(ServerRole):
                     hi = min(last + 1, lo + step)
                     entries = tuple(history.slice(lo, hi))
                     origins = learner.origins_between(lo, hi - 1)
-                    send(Proposal(self.me, peer, epoch, entries, commit, origins))
+                    send(messages.Proposal(self.me, peer, epoch, entries, commit, origins))
                     lo = hi
                 learner.sent = last
                 learner.sent_commit = commit
             elif learner.sent_commit < commit:
-                send(Commit(self.me, peer, epoch, commit))
+                send(messages.Commit(self.me, peer, epoch, commit))
                 learner.sent_commit = commit
 
     def maybe_commit(self) -> None:
@@ -440,9 +429,9 @@ class Leading(ServerRole):
         for peer, learner in self.learners.items():
             if learner.stage in _REPLICATED_STAGES:
                 sent = learner.sent
-                send(Ping(self.me, peer, epoch, min(commit, sent), read_round, sent))
+                send(messages.Ping(self.me, peer, epoch, min(commit, sent), read_round, sent))
             else:
-                send(Ping(self.me, peer, epoch, 0, read_round, 0))
+                send(messages.Ping(self.me, peer, epoch, 0, read_round, 0))
 
     # ------------------------------------------------------------------
     # Reads: a quorum round confirms leadership (like Raft's ReadIndex).
@@ -459,11 +448,11 @@ class Leading(ServerRole):
         self.reads.append((node.read_round, origin, rid, node.commit))
         self.read_broadcast = True
 
-    def on_read_request(self, msg: ReadRequest) -> None:
+    def on_read_request(self, msg: messages.ReadRequest) -> None:
         if self._synced_learner(msg) is not None:
             self.start_read(msg.request_id, msg.src)
 
-    def on_ping_ack(self, msg: PingAck) -> None:
+    def on_ping_ack(self, msg: messages.PingAck) -> None:
         learner = self._synced_learner(msg)
         if learner is None:
             return
@@ -489,4 +478,18 @@ class Leading(ServerRole):
         if origin is None:
             self.outbox.reply(ReadReady(rid, index))
         else:
-            self.outbox.send(ReadReply(self.me, origin, self.node.current_epoch, rid, index))
+            self.outbox.send(
+                messages.ReadReply(self.me, origin, self.node.current_epoch, rid, index)
+            )
+
+
+LEADER_HANDLERS: dict[type, tuple[Callable[[Leading, Any], None], str]] = {
+    messages.AckEpoch: (Leading.on_ack_epoch, "ignored.stale_handshake"),
+    messages.AckNewLeader: (Leading.on_ack_new_leader, "ignored.stale_handshake"),
+    messages.Ack: (Leading.on_ack, "ignored.not_leading"),
+    messages.PingAck: (Leading.on_ping_ack, "ignored.not_leading"),
+    messages.Request: (Leading.on_request, "ignored.not_leading"),
+    messages.ReadRequest: (Leading.on_read_request, "ignored.not_leading"),
+}
+"""The messages a leader takes from its followers, each with the counter of
+those that reach a server that does not lead."""

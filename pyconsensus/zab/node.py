@@ -37,30 +37,11 @@ from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, NodeId, RequestId, Role, Snapshot, Status
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.election import Election
-from pyconsensus.zab.following import FollowerStage, Following
+from pyconsensus.zab.following import FOLLOWER_HANDLERS, FollowerStage, Following
 from pyconsensus.zab.forwarding import Forwarded
-from pyconsensus.zab.leading import LeaderPhase, Leading
+from pyconsensus.zab.leading import LEADER_HANDLERS, LeaderPhase, Leading
 from pyconsensus.zab.looking import Looking
-from pyconsensus.zab.messages import (
-    Ack,
-    AckEpoch,
-    AckNewLeader,
-    Commit,
-    FollowerInfo,
-    NewEpoch,
-    NewLeader,
-    Notification,
-    PeerState,
-    Ping,
-    PingAck,
-    Proposal,
-    ReadReply,
-    ReadRequest,
-    Request,
-    UpToDate,
-    Vote,
-    ZabMessage,
-)
+from pyconsensus.zab.messages import FollowerInfo, Notification, PeerState, Vote, ZabMessage
 from pyconsensus.zab.recovery import load_epochs, load_history
 from pyconsensus.zab.validation import CHECKS, is_count
 
@@ -127,14 +108,14 @@ class ZabNode:
         self.forwarded = Forwarded(self)
         self.ticks = 0
 
-        # What outlives a role. The leader and epoch we raised our accepted
+        # What outlives a role: the leader and epoch we raised our accepted
         # epoch for (an ACKEPOCH to them counts as fresh), the numbering of read
-        # rounds (across leaderships), and the evidence of proposals missed from
-        # a leader, which (as before roles were objects) a change of leader
-        # does not reset.
+        # rounds (across leaderships), and the count of PINGs in a row that
+        # showed us missing proposals, at which last index (``Following``
+        # keeps counting it under a new leader, as ZAB here always has).
         self.acked_epoch_to: tuple[NodeId, int] | None = None
         self.read_round = 0
-        self.stalled = 0  # PINGs in a row saying we lack what was sent
+        self.stalled = 0
         self.stalled_at = 0
 
         self.election = Election(node_id, self.quorum, self.own_vote())
@@ -444,17 +425,6 @@ def _to_follower(handle: Callable[[Following, Any], None]) -> _Handler:
 _HANDLERS: dict[type, _Handler] = {
     Notification: ZabNode._on_notification,
     FollowerInfo: ZabNode._on_follower_info,
-    NewEpoch: _to_follower(Following.on_new_epoch),
-    AckEpoch: _to_leader(Leading.on_ack_epoch, "ignored.stale_handshake"),
-    NewLeader: _to_follower(Following.on_new_leader),
-    AckNewLeader: _to_leader(Leading.on_ack_new_leader, "ignored.stale_handshake"),
-    UpToDate: _to_follower(Following.on_up_to_date),
-    Proposal: _to_follower(Following.on_proposal),
-    Ack: _to_leader(Leading.on_ack, "ignored.not_leading"),
-    Commit: _to_follower(Following.on_commit),
-    Ping: _to_follower(Following.on_ping),
-    PingAck: _to_leader(Leading.on_ping_ack, "ignored.not_leading"),
-    Request: _to_leader(Leading.on_request, "ignored.not_leading"),
-    ReadRequest: _to_leader(Leading.on_read_request, "ignored.not_leading"),
-    ReadReply: _to_follower(Following.on_read_reply),
+    **{kind: _to_follower(handle) for kind, handle in FOLLOWER_HANDLERS.items()},
+    **{kind: _to_leader(handle, ignored) for kind, (handle, ignored) in LEADER_HANDLERS.items()},
 }
