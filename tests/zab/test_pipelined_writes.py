@@ -35,9 +35,21 @@ from pyconsensus.zab import (
     ZabConfig,
     ZabNode,
 )
+from pyconsensus.zab.leading import Leading
 from tests.zab.support import serving, settle, zab_cluster
 
 PIPELINED = ZabConfig(pipelined_writes=True)
+
+
+class _CountsUnsyncedSelf(Leading):
+    def maybe_commit(self) -> None:
+        node = self.node
+        durable = node.durable
+        node.durable = node.history.last_index
+        try:
+            super().maybe_commit()
+        finally:
+            node.durable = durable
 
 
 class UnsyncedSelfZab(ZabNode):
@@ -45,13 +57,7 @@ class UnsyncedSelfZab(ZabNode):
     driver reported its write durable - a commit may then rest on one durable
     copy and one that a crash loses."""
 
-    def _maybe_commit(self) -> None:
-        durable = self.durable
-        self.durable = self.history.last_index
-        try:
-            super()._maybe_commit()
-        finally:
-            self.durable = durable
+    leading_class = _CountsUnsyncedSelf
 
 
 class SlowDisks(Harness[ZabNode]):
