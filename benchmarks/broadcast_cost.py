@@ -17,16 +17,16 @@ from typing import Any
 
 import attrs
 
-from pyconsensus.broadcast.checkers import BroadcastSafety
-from pyconsensus.broadcast.sim import (
+from pyconsensus.sim import ProtocolSpec, Simulation
+from pyconsensus.sim.broadcast_sweep import BroadcastRunConfig, Workload, settle
+from pyconsensus.sim.checkers.broadcast import (
     ATOMIC_PAXOS_SPEC,
     ATOMIC_RAFT_SPEC,
     BEST_EFFORT_SPEC,
     EAGER_SPEC,
     LAZY_SPEC,
+    BroadcastSafety,
 )
-from pyconsensus.broadcast.sweep import BroadcastRunConfig, Workload, settle
-from pyconsensus.sim import ProtocolSpec, Simulation
 
 SPECS = (BEST_EFFORT_SPEC, EAGER_SPEC, LAZY_SPEC, ATOMIC_RAFT_SPEC, ATOMIC_PAXOS_SPEC)
 

@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import struct
+import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,9 +25,10 @@ from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMism
 from pyconsensus.core.ready import Write
 from pyconsensus.core.types import Entry, MetaValue, NodeId, Snapshot
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 """Version of the on-disk layout. Opening a directory written by a newer
-version fails with ``StorageMismatch`` instead of misreading it."""
+version fails with ``StorageMismatch`` instead of misreading it. Version 2
+added the incarnation id; a version-1 directory gets one when first opened."""
 
 DEFAULT_MAP_SIZE: Final = 1 << 30
 """Largest size the data file may grow to (LMDB's map size): 1 GiB."""
@@ -40,6 +42,7 @@ LOCK_FILE: Final = "pyconsensus.lock"
 _FORMAT_KEY: Final = b"format"
 _CLUSTER_KEY: Final = b"cluster_id"
 _NODE_KEY: Final = b"node_id"
+_INCARNATION_KEY: Final = b"incarnation"
 _LOG_KEY: Final = b"log"
 _SNAPSHOT_KEY: Final = b"snapshot"
 _FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
@@ -75,7 +78,9 @@ class LmdbStorage:
     and tests only; it warns when used.
 
     The directory remembers which cluster and node it belongs to (recorded at
-    first open) and opening it as anyone else raises ``StorageMismatch``.
+    first open) and opening it as anyone else raises ``StorageMismatch``. It
+    also records a random ``incarnation`` id at creation: the same node id
+    with a wiped directory is a new incarnation.
     Opening checks the bookkeeping of the log (first and last index, entry
     count) against the database, which catches a missing range in O(1), and
     reads back the first entry and the newest ``verify_entries`` entries
@@ -149,6 +154,8 @@ class LmdbStorage:
             stored = txn.get(_FORMAT_KEY, db=self._meta)
             if stored is None:
                 self._initialize(txn)
+            elif stored == b"1":
+                self._upgrade_from_1(txn)
 
     def _initialize(self, txn: Any) -> None:
         """Record format and identity in a brand-new directory (in the same
@@ -163,11 +170,22 @@ class LmdbStorage:
         txn.put(_CLUSTER_KEY, records.encode_value(self.cluster_id, "cluster_id"), db=self._meta)
         txn.put(_NODE_KEY, records.encode_value(self.node_id, "node_id"), db=self._meta)
         txn.put(_LOG_KEY, records.encode_log_state(0, 0, 0), db=self._meta)
+        _put_new_incarnation(txn, self._meta)
+
+    def _upgrade_from_1(self, txn: Any) -> None:
+        """Format 1 had no incarnation: give the directory one (it has been the
+        same node all along) and mark it format 2, in one transaction."""
+        _put_new_incarnation(txn, self._meta)
+        txn.put(_FORMAT_KEY, str(FORMAT_VERSION).encode(), db=self._meta)
+        log.info(
+            "%s: storage format 1 upgraded to %d (incarnation added)", self.path, FORMAT_VERSION
+        )
 
     def _load(self, verify_entries: int | None) -> None:
         with _lmdb_errors("open"), self._env.begin(buffers=True) as txn:
             self._check_format(txn.get(_FORMAT_KEY, db=self._meta))
             self._check_identity(txn)
+            self._incarnation = self._load_incarnation(txn)
             self._metadata = self._load_metadata(txn)
             snapshot = self._load_snapshot(txn)
             self._floor = snapshot.index if snapshot is not None else 0
@@ -203,6 +221,12 @@ class LmdbStorage:
                 f"{self.node_id!r} of cluster {self.cluster_id!r}; refusing to use another "
                 "node's state"
             )
+
+    def _load_incarnation(self, txn: Any) -> str:
+        value = self._meta_value(txn, _INCARNATION_KEY)
+        if type(value) is not str or not value:
+            raise StorageCorruption(f"{self.path}: the incarnation is {value!r}, not an id")
+        return value
 
     def _meta_value(self, txn: Any, key: bytes) -> MetaValue:
         raw = txn.get(key, db=self._meta)
@@ -263,6 +287,12 @@ class LmdbStorage:
                 break
 
     # -- the Storage protocol: reading -------------------------------------
+
+    @property
+    def incarnation(self) -> str:
+        """The random id recorded when this directory was created (a uuid4 in
+        hex); it never changes while the directory lives."""
+        return self._incarnation
 
     def metadata(self) -> Mapping[str, MetaValue]:
         self._check_open()
@@ -474,6 +504,11 @@ def _delete_range(cursor: Any, lo: bytes | None, hi: bytes | None) -> None:
             return
         if not cursor.delete():
             return
+
+
+def _put_new_incarnation(txn: Any, meta: Any) -> None:
+    incarnation = uuid.uuid4().hex
+    txn.put(_INCARNATION_KEY, records.encode_value(incarnation, "incarnation"), db=meta)
 
 
 def _lock(path: Path) -> int:

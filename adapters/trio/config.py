@@ -10,6 +10,7 @@ is told its own id::
     request_timeout_s = 5.0
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
+    session_timeout_s = 0        # forget clients silent this long, by leader clocks (0: never)
     storage_writes = "auto"      # auto | thread | inline: where storage writes run
     pipelined_writes = true      # leader writes its log in parallel
     max_pending_requests = 10000 # client requests held at most; more get `busy`
@@ -38,7 +39,8 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
+from pyconsensus.protocols import CONSENSUS_PROTOCOLS
+from pyconsensus.rsm.envelope import MAX_TIMEOUT_MS
 
 DEFAULT_STATE_MACHINE = "pyconsensus.rsm.kv:KVStateMachine"
 STORAGE_WRITES = ("auto", "inline", "thread")
@@ -72,6 +74,12 @@ def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: A
 def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+def _session_timeout(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    limit = MAX_TIMEOUT_MS / 1000
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+        raise ConfigError(f"{attribute.name} must be 0..{limit:.0f} seconds, got {value!r}")
 
 
 def _storage_writes(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -130,6 +138,11 @@ class NodeConfig:
     """Whether a follower forwards proposals and reads to its leader (True) or
     fails them with ``NotLeader(leader_hint)`` (False)."""
     compact_every: int = attrs.field(default=10_000, validator=_non_negative_int)
+    session_timeout: float = attrs.field(default=0.0, validator=_session_timeout)
+    """Seconds a client may stay silent before its session is forgotten, by
+    the wall clocks of the leaders in the log (0, the default: sessions are
+    forgotten only beyond 4096; see docs/tutorial.md). Turn it on only when
+    every node runs a version that reads stamped commands."""
     sync: bool = True
     """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
     storage_writes: str = attrs.field(default="auto", validator=_storage_writes)
@@ -188,6 +201,7 @@ _TOP_KEYS = {
     "request_timeout_s",
     "forward",
     "compact_every",
+    "session_timeout_s",
     "sync",
     "storage_writes",
     "pipelined_writes",
@@ -244,6 +258,8 @@ def parse_config(
     for key in ("compact_every", "max_pending_requests", "requests_per_batch"):
         if key in document:
             kwargs[key] = document[key]
+    if "session_timeout_s" in document:
+        kwargs["session_timeout"] = _number(document["session_timeout_s"], "session_timeout_s")
     if "state_machine" in document:
         kwargs["state_machine"] = str(document["state_machine"])
     if "listen" in document:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -67,6 +68,8 @@ from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role
+from pyconsensus.protocols import Protocol as ProtocolSpec
+from pyconsensus.protocols import get_protocol
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
 from pyconsensus.rsm.replicated import Failed, Outcome
 from pyconsensus.rsm.sessions import ClientSession
@@ -82,7 +85,6 @@ from pyconsensus.service.messages import (
     StatusRequest,
     Submit,
 )
-from pyconsensus.sim.protocols import ProtocolSpec, get_protocol
 
 log = logging.getLogger("pyconsensus.trio")
 
@@ -173,7 +175,12 @@ class Node:
         self.core: ConsensusNode = spec.factory(
             config.node_id, sorted(config.members), storage, self.rng
         )
-        self.rsm = ReplicatedStateMachine(self.core, machine, compact_every=config.compact_every)
+        self.rsm = ReplicatedStateMachine(
+            self.core,
+            machine,
+            compact_every=config.compact_every,
+            session_timeout_ms=round(config.session_timeout * 1000),
+        )
         self.counters: Counter[str] = Counter()
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
@@ -513,7 +520,8 @@ class Node:
                     rid = rsm.submit(
                         SessionCommand(
                             request.client_id, request.seq, request.payload, request.first_unacked
-                        )
+                        ),
+                        now_ms=time.time_ns() // 1_000_000,  # stamped only if sessions expire
                     )
                 else:
                     rid = rsm.query(request.payload)

@@ -5,6 +5,8 @@
     python kv.py cas color blue green       # set to green only if it is blue
     python kv.py cas --absent shape round   # set only if absent
     python kv.py delete color
+    python kv.py range a m --limit 10       # keys in [a, m), in order, one page
+    python kv.py range --all                # every key, page by page
     python kv.py status                     # every node's view of the cluster
 
 Talks to any node of the cluster in ``--config`` (default: cluster.toml next to
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import trio
 
-from pyconsensus.adapters.trio import IndeterminateResult, open_client
+from pyconsensus.adapters.trio import Client, IndeterminateResult, open_client
 from pyconsensus.adapters.trio.config import load_document, parse_members
 from pyconsensus.core.errors import ConsensusError
 
@@ -44,6 +46,9 @@ async def main(args: argparse.Namespace) -> int:
                 except (OSError, ConsensusError, trio.TooSlowError, Exception) as exc:
                     print(f"node {node}: unreachable ({exc})")
             return 0
+        if args.op == "range":
+            print(json.dumps(await scan(client, args)))
+            return 0
         if args.op == "get":
             answer = await client.read(command("get", args.key))
         elif args.op == "put":
@@ -56,6 +61,20 @@ async def main(args: argparse.Namespace) -> int:
             answer = await client.propose(command("delete", args.key))
         print(json.dumps(json.loads(answer)))
         return 0
+
+
+async def scan(client: Client, args: argparse.Namespace) -> dict[str, object]:
+    """One page of the range, or (``--all``) every page of it."""
+    start: str | None = args.start
+    items: list[object] = []
+    while start is not None:
+        query = command("range", start, end=args.end, limit=args.limit)
+        page = json.loads(await client.read(query))
+        if "error" in page or not args.all:
+            return dict(page)
+        items.extend(page["items"])
+        start = page["items"][-1][0] + "\x00" if page["more"] else None
+    return {"items": items, "more": False}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -74,6 +93,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     cas.add_argument("expected", help="the current value (the new one with --absent)")
     cas.add_argument("value", nargs="?", default="")
     ops.add_parser("delete").add_argument("key")
+    ranges = ops.add_parser("range", help="keys in [start, end), in key order")
+    ranges.add_argument("start", nargs="?", default="", help="first key (default: the first)")
+    ranges.add_argument("end", nargs="?", default=None, help="end, excluded (default: none)")
+    ranges.add_argument("--limit", type=int, default=100, help="pairs per page (default: 100)")
+    ranges.add_argument("--all", action="store_true", help="follow every page to the end")
     return parser.parse_args(argv)
 
 

@@ -81,6 +81,7 @@ def main() -> int:
         nodes[current].wait()
         kv("get", "color")
         kv("put", "shape", "round")
+        kv("range")
         print(f"\n# restart node {current}: it recovers from its LMDB files and catches up\n")
         start(current)
         time.sleep(1.0)

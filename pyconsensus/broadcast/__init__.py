@@ -5,8 +5,8 @@ returns a request id, deliveries come out in ``Ready.committed`` as entries
 whose ``term`` packs the message id (``MessageId.of(entry)``), and the request
 is answered when the broadcast is delivered locally. See docs/broadcast.md.
 
-The simulator side (specs, checkers, sweeps) lives in ``pyconsensus.broadcast.sim``,
-``pyconsensus.broadcast.checkers`` and ``pyconsensus.broadcast.sweep``.
+The simulator side lives beside the simulator: specs and checkers in
+``pyconsensus.sim.checkers.broadcast``, sweeps in ``pyconsensus.sim.broadcast_sweep``.
 """
 
 from pyconsensus.broadcast.atomic import PROTOCOLS, AtomicBroadcast, core_factory

@@ -53,15 +53,16 @@ from typing import Final
 import attrs
 
 from pyconsensus.broadcast.config import AtomicBroadcastConfig
-from pyconsensus.broadcast.ids import MessageId, SequenceSet
+from pyconsensus.broadcast.ids import MAX_ORIGIN, MessageId, SequenceSet
 from pyconsensus.broadcast.messages import Forward
-from pyconsensus.broadcast.node import check_members, load_counter
+from pyconsensus.broadcast.node import load_counter
 from pyconsensus.core.errors import (
     ConfigError,
     OutcomeUnknown,
     ProposalTooLarge,
     StorageCorruption,
 )
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.node import ConsensusNode, NodeFactory
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.ready import (
@@ -149,9 +150,10 @@ class AtomicBroadcast:
         protocol: str | NodeFactory = "raft",
         core_config: object = None,
     ) -> None:
-        self.members = check_members(node_id, members)
+        self.membership = cluster_membership(node_id, members, max_id=MAX_ORIGIN)
+        self.members = self.membership.ordered()
         self._id = node_id
-        self._peer_set = frozenset(m for m in self.members if m != node_id)
+        self._peer_set = frozenset(self.membership.peers_of(node_id))
         self.config = config if config is not None else AtomicBroadcastConfig()
         self.protocol = protocol if isinstance(protocol, str) else "custom"
         self.seq = load_counter(storage.metadata(), SEQ_KEY)

@@ -38,7 +38,8 @@ from pyconsensus.broadcast.config import BroadcastConfig
 from pyconsensus.broadcast.errors import ReadUnsupported
 from pyconsensus.broadcast.ids import MAX_ORIGIN, MessageId, SequenceSet
 from pyconsensus.broadcast.messages import Ack, Data, Heartbeat
-from pyconsensus.core.errors import ConfigError, ProposalTooLarge, StorageCorruption
+from pyconsensus.core.errors import ProposalTooLarge, StorageCorruption
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed
 from pyconsensus.core.screening import screen
@@ -78,9 +79,10 @@ class BroadcastNode:
         rng: Random,
         config: BroadcastConfig | None = None,
     ) -> None:
-        self.members = check_members(node_id, members)
+        self.membership = cluster_membership(node_id, members, max_id=MAX_ORIGIN)
+        self.members = self.membership.ordered()
         self._id = node_id
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
         self._member_set = frozenset(self.members)
         self.config = config if config is not None else BroadcastConfig()
@@ -302,19 +304,6 @@ _HANDLERS: dict[type, str] = {Data: "_on_data", Ack: "_on_ack", Heartbeat: "_on_
 
 def _is_positive(value: object) -> bool:
     return type(value) is int and value >= 1
-
-
-def check_members(node_id: NodeId, members: Sequence[NodeId]) -> tuple[NodeId, ...]:
-    """``members`` as a sorted tuple, after checking that ``node_id`` is one of
-    them and that every id fits in a packed ``MessageId``."""
-    unique = frozenset(members)
-    if any(type(m) is not int or not 0 <= m <= MAX_ORIGIN for m in unique):
-        raise ConfigError(
-            f"member ids must be integers in [0, {MAX_ORIGIN}], got {sorted(unique, key=str)}"
-        )
-    if node_id not in unique:
-        raise ConfigError(f"node {node_id} is not among the members {sorted(unique)}")
-    return tuple(sorted(unique))
 
 
 def load_counter(meta: Mapping[str, MetaValue], key: str) -> int:

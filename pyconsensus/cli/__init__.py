@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pyconsensus import __version__
-from pyconsensus.cli import bench_command, demo_command, node_command, sim_command
+from pyconsensus.cli import bench, demo_command, node_command, sim_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.register(commands)
     node_command.register(commands)
     sim_command.register(commands)
-    bench_command.register(commands)
+    bench.register(commands)
     return parser
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
+from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
 def register(commands: Any) -> None:

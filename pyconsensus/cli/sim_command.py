@@ -21,9 +21,9 @@ from pyconsensus.sim.diagram import render_html
 from pyconsensus.sim.faults import FAULT_KINDS
 from pyconsensus.sim.nemesis import FAMILIES, NEMESES, describe, parse
 from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.protocols import REGISTRY, ProtocolSpec, get_protocol
 from pyconsensus.sim.replay import Replay, dumps, loads, run_replay
 from pyconsensus.sim.shrink import shrink
+from pyconsensus.sim.specs import SPECS, ProtocolSpec, get_spec
 from pyconsensus.sim.sweep import (
     WORKLOADS,
     RunConfig,
@@ -47,7 +47,7 @@ def register(commands: Any) -> None:
         "clients' history; exit 1 on any violation. A failing seed is shrunk, and a replay "
         "file and a picture of it are written.",
     )
-    parser.add_argument("--protocol", default="raft", choices=sorted(REGISTRY))
+    parser.add_argument("--protocol", default="raft", choices=sorted(SPECS))
     parser.add_argument("--seeds", type=int, default=100, help="how many seeds (default 100)")
     parser.add_argument("--start-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         if args.replay:
             return _run_replay(args)
         options = _options(args.option)
-        spec = get_protocol(args.protocol).with_options(options)
+        spec = get_spec(args.protocol).with_options(options)
         config = build_config(args)
     except (ConfigError, OSError) as exc:
         print(f"pyconsensus sim: {exc}", file=sys.stderr)
@@ -231,7 +231,7 @@ def _run_broadcast(
     """Best-effort and reliable broadcast have no common sequence to check for
     linearizability: they run their own sweep (sender crashes mid-broadcast,
     then agreement among the correct members after healing)."""
-    from pyconsensus.broadcast.sweep import (  # noqa: PLC0415 - only for these protocols
+    from pyconsensus.sim.broadcast_sweep import (  # noqa: PLC0415 - only for these protocols
         BroadcastRunConfig,
         broadcast_sweep,
         summarize_broadcast,
@@ -273,7 +273,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(protocol: str, options: dict[str, str], config: RunConfig) -> None:
-    _WORKER["spec"] = get_protocol(protocol).with_options(options)
+    _WORKER["spec"] = get_spec(protocol).with_options(options)
     _WORKER["config"] = config
 
 

@@ -56,7 +56,9 @@ class MajorityQuorum:
         return len(self.voters) // 2 + 1
 
     def is_quorum(self, nodes: Collection[NodeId]) -> bool:
-        return sum(1 for n in nodes if n in self.voters) >= self.size
+        """Whether ``nodes`` include a majority of the voters; non-voters and
+        repeated ids count nothing (a node is one vote however often it answers)."""
+        return len(self.voters.intersection(nodes)) >= self.size
 
     def vote_result(self, votes: Mapping[NodeId, bool]) -> VoteResult:
         granted = rejected = 0

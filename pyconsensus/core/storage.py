@@ -10,11 +10,14 @@ applied by the driver.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Final, Protocol
 
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
 from pyconsensus.core.types import Entry, MetaValue, Snapshot
+
+DEFAULT_INCARNATION: Final = "memory"
+"""The incarnation of a ``MemoryStorage`` whose creator named none."""
 
 
 class Storage(Protocol):
@@ -23,6 +26,14 @@ class Storage(Protocol):
     ``write`` is atomic and durable when it returns: after a crash, either all
     of a write is visible or none of it is, and every write that returned is.
     """
+
+    @property
+    def incarnation(self) -> str:
+        """Who this storage's node is, beyond its id: chosen when the storage
+        was created and kept for its whole life. A node whose storage was
+        wiped comes back with a new incarnation - a new member, not its old
+        self (it must not vote as the node whose votes it forgot)."""
+        ...
 
     def metadata(self) -> Mapping[str, MetaValue]:
         """All metadata keys and values."""
@@ -129,9 +140,15 @@ class MemoryStorage:
     ``write`` is stage-then-sync. The simulator can also ``stage`` a write without
     syncing it and then ``crash()``: staged writes vanish, synced ones survive,
     exactly like data that reached the page cache but not the disk.
+
+    ``incarnation`` is given by the creator (the core draws no randomness of
+    its own): the simulator or a test names each life of a node's storage.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, incarnation: str = DEFAULT_INCARNATION) -> None:
+        if type(incarnation) is not str or not incarnation:
+            raise StorageError(f"an incarnation is a non-empty str, got {incarnation!r}")
+        self._incarnation = incarnation
         self._durable = _State()
         self._visible: _State | None = None  # None while nothing is staged
         self._staged: list[Write] = []
@@ -143,6 +160,10 @@ class MemoryStorage:
         return self._visible if self._visible is not None else self._durable
 
     # -- reading ---------------------------------------------------------
+
+    @property
+    def incarnation(self) -> str:
+        return self._incarnation
 
     def metadata(self) -> Mapping[str, MetaValue]:
         return dict(self._view.metadata)
@@ -210,7 +231,7 @@ class MemoryStorage:
     def durable(self) -> MemoryStorage:
         """A read-only look at what would survive a crash right now (it shares
         this storage's durable state: never write through it)."""
-        view = MemoryStorage()
+        view = MemoryStorage(self._incarnation)
         view._durable = self._durable
         return view
 

@@ -27,10 +27,10 @@ from random import Random
 
 import attrs
 
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.types import NodeId
-from pyconsensus.paxos.ballot import Ballot
+from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
 
 
 @attrs.frozen(slots=True)
@@ -249,10 +249,8 @@ class SingleDecreeNode:
     def __init__(
         self, node_id: NodeId, members: Sequence[NodeId], state: AcceptorState | None = None
     ) -> None:
-        if node_id not in members:
-            raise ConfigError(f"node {node_id} is not among the members {sorted(members)}")
         self.id = node_id
-        self.members = tuple(sorted(members))
+        self.members = cluster_membership(node_id, members, max_id=MAX_NODE_ID).ordered()
         self.acceptor = Acceptor(node_id, self.members, state)
         self.learner = Learner(self.members)
         self.proposer: Proposer | None = None

@@ -7,20 +7,21 @@ Ongaro's thesis (2014) for PreVote and CheckQuorum (section 9.6) and ReadIndex
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any, Final
 
 from pyconsensus.core.errors import (
-    ConfigError,
     NotLeader,
     ProposalTooLarge,
     StorageCorruption,
 )
 from pyconsensus.core.fates import ProposalFates
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.quorum import MajorityQuorum, VoteResult
+from pyconsensus.core.quorum import VoteResult
+from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import ReadReady, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -33,6 +34,7 @@ from pyconsensus.core.types import (
     Snapshot,
     Status,
 )
+from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.log import RaftLog
 from pyconsensus.raft.messages import (
@@ -70,16 +72,12 @@ class RaftNode:
         rng: Random,
         config: RaftConfig | None = None,
     ) -> None:
-        voters = frozenset(members)
-        if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {sorted(voters)}")
-        if any(not isinstance(m, int) or m < 0 for m in voters):
-            raise ConfigError(f"member ids must be non-negative integers, got {sorted(voters)}")
+        self.membership = cluster_membership(node_id, members)
         self._id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.members = self.membership.ordered()
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
-        self.quorum = MajorityQuorum(voters)
+        self.quorum = self.membership.quorum()
         self.config = config if config is not None else RaftConfig()
         self._rng = rng
         self.counters: Counter[str] = Counter()
@@ -110,10 +108,9 @@ class RaftNode:
         self._broadcast = False  # leader: new entries or a new commit index to send
         self._next_request = 1
         self._fates = ProposalFates()  # proposals made here, until they are answered
-        self._read_round = 0
-        self._reads: deque[tuple[int, RequestId, int]] = deque()  # (round, id, index)
-        self._reads_waiting: list[RequestId] = []  # until a current-term entry commits
-        self._read_broadcast = False
+        # ReadIndex: reads deferred until an entry of this term commits, then
+        # waiting for a quorum to confirm a heartbeat round.
+        self._reads: ReadIndexQueue[RequestId] = ReadIndexQueue()
 
     # ------------------------------------------------------------------
     # The contract
@@ -162,22 +159,15 @@ class RaftNode:
         elif self.log.term_at(self.commit) != self.term:
             # Section 6.4: the commit index is only known to be current once an
             # entry of this term (the no-op) has committed.
-            self._reads_waiting.append(rid)
+            self._reads.defer(rid)
         else:
             self._start_read(rid)
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
-        if index <= self.log.snapshot_index:
+        snapshot = self.log.snapshot_to(index, self.applied, data)
+        if snapshot is None:
             return
-        if index > self.applied:
-            raise ValueError(
-                f"cannot compact to index {index}: only {self.applied} has been applied"
-            )
-        term = self.log.term_at(index)
-        assert term is not None  # snapshot_index < index <= applied <= last_index
-        snapshot = Snapshot(index, term, data)
-        self.log.compact_to(index, term)
         self._snapshot = snapshot
         self._outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
@@ -205,7 +195,7 @@ class RaftNode:
         return (
             self._outbox.has_output()
             or self.commit > self.applied
-            or (self.role is Role.LEADER and (self._broadcast or self._read_broadcast))
+            or (self.role is Role.LEADER and (self._broadcast or self._reads.broadcast_due))
         )
 
     def ready(self) -> Ready:
@@ -215,8 +205,7 @@ class RaftNode:
                 self._broadcast = False
                 for peer, progress in self.progress.items():
                     self._replicate(peer, progress)
-            if self._read_broadcast:
-                self._read_broadcast = False
+            if self._reads.take_broadcast():
                 self._broadcast_heartbeat()
         committed: Sequence[Entry] = ()
         if self.commit > self.applied:
@@ -364,34 +353,28 @@ class RaftNode:
             return "wrong_destination"
         if msg.src not in self._peer_set:
             return "unknown_sender"
-        if not _is_index(msg.term):
+        if not is_index(msg.term):
             return "bad_term"
         if isinstance(msg, AppendEntries):
             return _validate_append(msg)
         if isinstance(msg, RequestVote):
-            if not (_is_index(msg.last_index) and _is_index(msg.last_term)):
+            if not (is_index(msg.last_index) and is_index(msg.last_term)):
                 return "bad_index"
             if msg.last_term > msg.term:
                 return "bad_term"
         elif isinstance(msg, AppendEntriesResponse):
             if not (
-                _is_index(msg.index)
-                and _is_index(msg.conflict_index)
-                and _is_index(msg.conflict_term)
+                is_index(msg.index) and is_index(msg.conflict_index) and is_index(msg.conflict_term)
             ):
                 return "bad_index"
         elif isinstance(msg, Heartbeat):
-            if not (_is_index(msg.commit) and _is_index(msg.read_round)):
+            if not (is_index(msg.commit) and is_index(msg.read_round)):
                 return "bad_index"
         elif isinstance(msg, HeartbeatResponse):
-            if not _is_index(msg.read_round):
+            if not is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, InstallSnapshot):
-            snap: object = msg.snapshot  # decoded input: trust no annotation
-            if not isinstance(snap, Snapshot) or not isinstance(snap.data, bytes):
-                return "malformed"
-            if not (_is_index(snap.index) and _is_index(snap.term)) or snap.term > msg.term:
-                return "bad_index"
+            return snapshot_problem(msg.snapshot, max_term=msg.term)
         return None
 
     def _admit_term(self, msg: RaftMessage) -> bool:
@@ -529,37 +512,23 @@ class RaftNode:
         if not msg.success:
             self._on_append_rejected(progress, msg)
             return
-        if progress.acknowledge(msg.index):
-            if progress.state is ProgressState.PROBE or (
-                progress.state is ProgressState.SNAPSHOT
-                and progress.match >= progress.snapshot_index
-            ):
-                progress.become_replicate()
+        if progress.maybe_update(msg.index):
             self._maybe_commit()
             self._broadcast = True
         elif progress.state is ProgressState.PROBE:
-            progress.paused = False
-            self._broadcast = True
+            self._broadcast = True  # the probe may go again
 
     def _on_append_rejected(self, progress: Progress, msg: AppendEntriesResponse) -> None:
         rejected = msg.index
-        if progress.state is ProgressState.REPLICATE:
-            if rejected <= progress.match:
-                return  # stale
-            progress.become_probe()
-        elif progress.state is ProgressState.PROBE:
-            if rejected != progress.next - 1:
-                return  # stale: answers an earlier probe
-        else:
-            return  # a snapshot is on its way
+        # The follower's hint, refined by our log: past our last entry of its
+        # conflicting term if we have that term, so a whole term is skipped.
         hint = msg.conflict_index
         if msg.conflict_term > 0:
             candidate = self.log.last_index_of_term_at_most(msg.conflict_term, rejected)
             if self.log.term_at(candidate) == msg.conflict_term:
                 hint = candidate + 1
-        progress.next = max(progress.match + 1, min(hint, rejected))
-        progress.paused = False
-        self._broadcast = True
+        if progress.maybe_decr_to(rejected, hint):
+            self._broadcast = True
 
     def _on_heartbeat(self, msg: Heartbeat) -> None:
         if self.role is Role.LEADER:
@@ -577,19 +546,10 @@ class RaftNode:
         if progress is None:
             return
         progress.recent_active = True
-        if progress.state is ProgressState.PROBE:
-            progress.paused = False
-        elif progress.state is ProgressState.REPLICATE and progress.inflight:
-            # The follower answers heartbeats but not appends: one was lost.
-            # Fall back to probing from its match index.
-            progress.stalled += 1
-            if progress.stalled >= _STALL_LIMIT:
-                self.counters["append.stalled"] += 1
-                progress.become_probe()
-        elif progress.state is ProgressState.SNAPSHOT:
-            progress.snapshot_wait += 1
-            if progress.snapshot_wait >= self.config.snapshot_retry_ticks:
-                progress.become_probe()
+        # A follower that answers heartbeats but not appends lost one: the
+        # stream falls back to probing from its match index.
+        if progress.heartbeat_answered(_STALL_LIMIT, self.config.snapshot_retry_ticks):
+            self.counters["append.stalled"] += 1
         if progress.match < self.log.last_index or (
             self._broadcast_commit and progress.sent_commit < self.commit
         ):
@@ -642,22 +602,18 @@ class RaftNode:
                 self._send_snapshot(peer, progress)
                 return
             if progress.next > last:
-                probing = progress.state is ProgressState.PROBE and progress.match < prev
-                if probing or (self._broadcast_commit and progress.sent_commit < self.commit):
+                if progress.match_unknown() or (
+                    self._broadcast_commit and progress.sent_commit < self.commit
+                ):
                     # Nothing new to send, but an empty append still finds out
                     # where the follower's log matches, or tells it the commit.
                     self._send_append(peer, progress, prev, prev_term, ())
-                    progress.paused = probing
+                    progress.sent_append(prev)
                 return
             hi = min(last + 1, progress.next + self.config.max_entries_per_message)
             entries = tuple(log.slice(progress.next, hi))
             self._send_append(peer, progress, prev, prev_term, entries)
-            if progress.state is ProgressState.REPLICATE:
-                progress.next = hi
-                progress.inflight.append(hi - 1)
-            else:
-                progress.paused = True
-                return
+            progress.sent_append(hi - 1)  # a probe pauses here, a stream goes on
 
     def _send_append(
         self,
@@ -691,15 +647,13 @@ class RaftNode:
         if index > self.commit and self.log.term_at(index) == self.term:
             self.commit = index
             self._broadcast = True
-            if self._reads_waiting:
-                waiting, self._reads_waiting = self._reads_waiting, []
-                for rid in waiting:
-                    self._start_read(rid)
+            for rid in self._reads.take_deferred():
+                self._start_read(rid)
 
     def _broadcast_heartbeat(self) -> None:
         for peer, progress in self.progress.items():
             commit = min(progress.match, self.commit)
-            self._send_leader(Heartbeat(self._id, peer, self.term, commit, self._read_round))
+            self._send_leader(Heartbeat(self._id, peer, self.term, commit, self._reads.round))
 
     # ------------------------------------------------------------------
     # Reads (thesis section 6.4, ReadIndex)
@@ -708,29 +662,17 @@ class RaftNode:
         if len(self.quorum.voters) == 1:
             self._outbox.reply(ReadReady(rid, self.commit))
             return
-        self._read_round += 1
-        self._reads.append((self._read_round, rid, self.commit))
-        self._read_broadcast = True
+        self._reads.start(rid, self.commit)
 
     def _release_reads(self) -> None:
-        reads = self._reads
-        while reads:
-            round_, rid, index = reads[0]
-            confirmed = [self._id]
-            confirmed.extend(p for p, pr in self.progress.items() if pr.read_round >= round_)
-            if not self.quorum.is_quorum(confirmed):
-                return
-            reads.popleft()
+        confirmed = {peer: progress.read_round for peer, progress in self.progress.items()}
+        confirmed[self._id] = self._reads.round
+        for rid, index in self._reads.release(self.quorum, confirmed):
             self._outbox.reply(ReadReady(rid, index))
 
     def _fail_reads(self, error: NotLeader) -> None:
-        for _, rid, _ in self._reads:
+        for rid in self._reads.drain():
             self._outbox.reply(RequestFailed(rid, error))
-        for rid in self._reads_waiting:
-            self._outbox.reply(RequestFailed(rid, error))
-        self._reads.clear()
-        self._reads_waiting = []
-        self._read_broadcast = False
 
     # ------------------------------------------------------------------
     # Proposals' fate
@@ -767,41 +709,23 @@ _HANDLERS: dict[type, Callable[[RaftNode, Any], None]] = {
 }
 
 
-def _is_index(value: object) -> bool:
-    return type(value) is int and value >= 0
-
-
 def _validate_append(msg: AppendEntries) -> str | None:
-    if not (_is_index(msg.prev_index) and _is_index(msg.prev_term) and _is_index(msg.commit)):
+    if not (is_index(msg.prev_index) and is_index(msg.prev_term) and is_index(msg.commit)):
         return "bad_index"
     if msg.prev_term > msg.term:
         return "bad_term"
-    entries: object = msg.entries  # decoded input: trust no annotation
-    if not isinstance(entries, tuple):
-        return "malformed"
-    if entries:
-        # Decoded input: check every entry, not just the ends (in C-speed passes).
-        if any(
-            type(e) is not Entry or type(e.data) is not bytes or type(e.kind) is not EntryKind
-            for e in entries
-        ):
-            return "malformed"
-        base = msg.prev_index + 1
-        if [e.index for e in entries] != list(range(base, base + len(entries))):
-            return "bad_index"
-        terms = [e.term for e in entries]
-        if terms[0] < msg.prev_term or terms[-1] > msg.term or terms != sorted(terms):
-            return "bad_term"
-    return None
+    return entries_problem(
+        msg.entries, msg.prev_index + 1, min_term=msg.prev_term, max_term=msg.term
+    )
 
 
 def _load_hard_state(storage: Storage) -> tuple[int, NodeId | None]:
     meta = storage.metadata()
     term = meta.get(TERM_KEY, 0)
     vote = meta.get(VOTE_KEY)
-    if not _is_index(term):
+    if not is_index(term):
         raise StorageCorruption(f"stored term is {term!r}, not a non-negative integer")
-    if vote is not None and not _is_index(vote):
+    if vote is not None and not is_index(vote):
         raise StorageCorruption(f"stored vote is {vote!r}, not a node id")
     assert isinstance(term, int) and (vote is None or isinstance(vote, int))
     return term, vote

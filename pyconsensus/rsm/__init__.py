@@ -5,7 +5,7 @@
   exactly-once commands, ordered application, linearizable reads, snapshots;
 - ``SessionCommand`` / ``ClientSession``: the session envelope and its client side;
 - ``KVStateMachine`` (``pyconsensus.rsm.kv``): a key-value store with put, get,
-  compare-and-set and append.
+  compare-and-set, append, delete and range scans.
 """
 
 from pyconsensus.rsm.envelope import SessionCommand

@@ -15,6 +15,14 @@ It sits beside any ``ConsensusNode`` and its driver::
 Each request ends in exactly one ``Outcome`` - unless the node stops first, in
 which case the client never hears back and must treat the request as
 indeterminate (as over a broken connection).
+
+Sessions expire by time when ``session_timeout_ms`` is set: ``submit`` then
+needs ``now_ms``, the proposing node's clock (the runtime passes wall-clock
+milliseconds, the simulator its virtual time), and stamps the command with it;
+replicas forget a client once the logged time has moved more than the timeout
+past its last command (see ``pyconsensus.rsm.sessions``). Its next command that
+relies on earlier answers fails with ``SessionExpired``. Off by default: then
+commands are logged exactly as before stamps existed.
 """
 
 from __future__ import annotations
@@ -30,12 +38,20 @@ from pyconsensus.core.errors import ConsensusError, OutcomeUnknown
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
 from pyconsensus.core.types import Entry, EntryKind, RequestId, Snapshot
-from pyconsensus.rsm.envelope import SessionCommand, decode, valid_coordinates
+from pyconsensus.rsm.envelope import (
+    MAX_TIMEOUT_MS,
+    SessionCommand,
+    Stamp,
+    decode_entry,
+    encode_stamped,
+    valid_coordinates,
+)
 from pyconsensus.rsm.errors import MalformedCommand, SessionExpired, StaleRequest
 from pyconsensus.rsm.machine import StateMachine
-from pyconsensus.rsm.sessions import SessionTable, Verdict
+from pyconsensus.rsm.sessions import Session, SessionTable, Verdict
 
 _SNAPSHOT_TAG = b"RSM1"
+_TIMED_SNAPSHOT_TAG = b"RSM2"  # the session table holds a clock
 _U64 = struct.Struct(">Q")
 
 
@@ -77,6 +93,9 @@ class ReplicatedStateMachine:
 
     ``compact_every``: after this many applied entries, snapshot the machine
     and the session table and call ``node.compact`` (0: never).
+    ``max_sessions``: sessions kept; opening one more forgets the least
+    recently active. ``session_timeout_ms``: also forget a client silent for
+    this long, by the leaders' clocks in the log (0: never; see the module).
     """
 
     def __init__(
@@ -86,13 +105,19 @@ class ReplicatedStateMachine:
         *,
         compact_every: int = 0,
         max_sessions: int = 4096,
+        session_timeout_ms: int = 0,
     ) -> None:
         if compact_every < 0:
             raise ValueError(f"compact_every must be >= 0, got {compact_every}")
+        if not 0 <= session_timeout_ms <= MAX_TIMEOUT_MS:
+            raise ValueError(
+                f"session_timeout_ms must be 0..{MAX_TIMEOUT_MS}, got {session_timeout_ms}"
+            )
         self.node = node
         self.machine = machine
         self.compact_every = compact_every
         self.max_sessions = max_sessions
+        self.session_timeout_ms = session_timeout_ms
         self.sessions = SessionTable(max_sessions)
         self.applied = 0
         self.snapshot_index = 0
@@ -101,18 +126,32 @@ class ReplicatedStateMachine:
         self._queries: dict[RequestId, bytes] = {}
         self._commits_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
         self._reads_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
+        # Answers of our pending commands whose sessions expired before the
+        # outcome was told: (result, index applied at).
+        self._orphaned: dict[RequestId, tuple[bytes, int]] = {}
 
     # ------------------------------------------------------------------
     # Requests
 
-    def submit(self, command: SessionCommand) -> RequestId:
-        """Propose ``command``; its ``Outcome`` comes out of a later ``handle``."""
+    def submit(self, command: SessionCommand, *, now_ms: int | None = None) -> RequestId:
+        """Propose ``command``; its ``Outcome`` comes out of a later ``handle``.
+
+        ``now_ms``: this node's clock in milliseconds, required when sessions
+        expire by time (ignored otherwise). Raises ``ValueError`` for bad
+        session numbers or a missing or negative ``now_ms``.
+        """
         if not valid_coordinates(command.client_id, command.seq, command.first_unacked):
             raise ValueError(
                 f"bad session coordinates: client {command.client_id}, seq {command.seq}, "
                 f"first_unacked {command.first_unacked}"
             )
-        rid = self.node.propose(command.encode())
+        if self.session_timeout_ms:
+            if now_ms is None:
+                raise ValueError("sessions expire by time here: submit needs now_ms")
+            data = encode_stamped(command, Stamp(now_ms, self.session_timeout_ms))
+        else:
+            data = command.encode()
+        rid = self.node.propose(data)
         self._commands[rid] = command
         return rid
 
@@ -161,11 +200,13 @@ class ReplicatedStateMachine:
         """Sessions and machine state as of ``applied``::
 
         b"RSM1" | u64 applied | session table | u64 length | machine snapshot
+
+        (``b"RSM2"`` once sessions expire by time: the table holds its clock.)
         """
         machine = self.machine.snapshot()
         return b"".join(
             (
-                _SNAPSHOT_TAG,
+                _TIMED_SNAPSHOT_TAG if self.sessions.timed else _SNAPSHOT_TAG,
                 _U64.pack(self.applied),
                 self.sessions.encode(),
                 _U64.pack(len(machine)),
@@ -176,10 +217,12 @@ class ReplicatedStateMachine:
     def _restore(self, snapshot: Snapshot) -> None:
         data = snapshot.data
         try:
-            if data[:4] != _SNAPSHOT_TAG:
+            tag = data[:4]
+            if tag not in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
                 raise ValueError("not a replicated-state-machine snapshot")
             (applied,) = _U64.unpack_from(data, 4)
-            table, offset = SessionTable.decode(data, 12, self.max_sessions)
+            timed = tag == _TIMED_SNAPSHOT_TAG
+            table, offset = SessionTable.decode(data, 12, self.max_sessions, timed=timed)
             (length,) = _U64.unpack_from(data, offset)
             offset += _U64.size
             machine = data[offset : offset + length]
@@ -215,16 +258,34 @@ class ReplicatedStateMachine:
             self.applied = index
             if entry.kind is not EntryKind.NORMAL:
                 continue
-            command = decode(entry.data)
-            if command is None:
+            decoded = decode_entry(entry.data)
+            if decoded is None:
                 counters["entries.malformed"] += 1
                 continue
+            command, stamp = decoded
+            if stamp is not None:
+                forgotten = sessions.advance(stamp)
+                if forgotten:
+                    self._on_expired(forgotten)
             verdict, _ = sessions.admit(command, index)
             if verdict == Verdict.APPLY:
                 sessions.record(command, machine.apply(command.payload), index)
                 counters["commands.applied"] += 1
             else:
                 counters["commands." + verdict] += 1
+
+    def _on_expired(self, forgotten: list[tuple[int, Session]]) -> None:
+        """Keep the answers our pending commands would have found in the
+        sessions just forgotten: their outcomes are yet to be told."""
+        self.counters["sessions.expired"] += len(forgotten)
+        if not self._commands:
+            return
+        by_client = dict(forgotten)
+        for rid, command in self._commands.items():
+            session = by_client.get(command.client_id)
+            if session is not None and command.seq in session.results:
+                applied_at = session.applied_at.get(command.seq, 0)
+                self._orphaned[rid] = (session.results[command.seq], applied_at)
 
     # ------------------------------------------------------------------
     # Replies
@@ -241,6 +302,9 @@ class ReplicatedStateMachine:
 
     def _command_outcome(self, rid: RequestId, index: int) -> Outcome:
         command = self._commands.pop(rid)
+        orphaned = self._orphaned.pop(rid, None) if self._orphaned else None
+        if orphaned is not None:
+            return Completed(rid, orphaned[0], orphaned[1] or index)
         result = self.sessions.answer(command.client_id, command.seq)
         if result is not None:
             applied = self.sessions.applied_index(command.client_id, command.seq)
@@ -268,6 +332,7 @@ class ReplicatedStateMachine:
     def _on_failed(self, reply: RequestFailed, outcomes: list[Outcome]) -> None:
         rid = reply.request_id
         if self._commands.pop(rid, None) is not None:
+            self._orphaned.pop(rid, None)
             if isinstance(reply.error, OutcomeUnknown):
                 outcomes.append(Indeterminate(rid, reply.error))
             else:

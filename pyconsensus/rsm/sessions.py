@@ -4,19 +4,30 @@ Each replica keeps, per client, the answers to the commands whose answers the
 client may still be waiting for. Because the table changes only when committed
 entries are applied, every replica holds the same table at the same index; it
 is part of every snapshot.
+
+Sessions are forgotten in two ways. By count: opening a session beyond
+``max_sessions`` evicts the least recently active one. By time, once commands
+arrive stamped (``envelope.Stamp``): the table keeps a clock - the largest
+leader time in the log so far, so that a new leader whose clock lags cannot
+turn it back - and forgets every session silent for longer than the stamp's
+timeout. Only logged times count, never a replica's own clock, so all
+replicas forget the same sessions at the same index.
 """
 
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 
 import attrs
 
-from pyconsensus.rsm.envelope import SessionCommand
+from pyconsensus.rsm.envelope import SessionCommand, Stamp
 
 _U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 _SESSION = struct.Struct(">QQQI")  # client_id, first_unacked, last_active, results
+_TIMED_SESSION = struct.Struct(">QQQQI")  # ... and last_seen_ms before results
 _RESULT = struct.Struct(">QQI")  # seq, index applied at, length
 
 
@@ -40,6 +51,8 @@ class Session:
     results: dict[int, bytes] = attrs.field(factory=dict)
     applied_at: dict[int, int] = attrs.field(factory=dict)
     """Index at which each answered command took effect."""
+    last_seen_ms: int = 0
+    """The table's clock at this client's last entry (when timed)."""
 
 
 class SessionTable:
@@ -53,16 +66,53 @@ class SessionTable:
     4. otherwise the command is applied and its answer saved (APPLY).
 
     An unknown client whose ``first_unacked`` exceeds 1 had a session that was
-    evicted: its command is refused (EXPIRED), because earlier ones could no
-    longer be recognised as duplicates.
+    evicted or expired: its command is refused (EXPIRED), because earlier ones
+    could no longer be recognised as duplicates.
     """
 
     def __init__(self, max_sessions: int = 4096) -> None:
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be positive, got {max_sessions}")
         self.max_sessions = max_sessions
-        self.sessions: dict[int, Session] = {}
+        # Once timed, kept in order of activity (least recent first), which is
+        # also the order of ``last_seen_ms``: expiry pops from the front.
+        self.sessions: OrderedDict[int, Session] = OrderedDict()
         self.evicted = 0
+        self.expired = 0
+        self.clock: int | None = None
+        """The largest logged time so far (ms); ``None`` until a stamped command."""
+
+    @property
+    def timed(self) -> bool:
+        """Whether a stamped command was ever applied (sessions expire by time)."""
+        return self.clock is not None
+
+    def advance(self, stamp: Stamp) -> list[tuple[int, Session]]:
+        """Apply the time of a stamped command (before ``admit`` of that
+        command): move the clock forward - never back - and forget the
+        sessions silent for longer than ``stamp.timeout_ms``. Returns them."""
+        sessions = self.sessions
+        clock = self.clock
+        if clock is None:
+            # The first stamp: the sessions so far count as seen now, in the
+            # order they were last active.
+            clock = stamp.time_ms
+            ordered = sorted(sessions.items(), key=lambda item: item[1].last_active)
+            sessions = self.sessions = OrderedDict(ordered)
+            for session in sessions.values():
+                session.last_seen_ms = clock
+        elif stamp.time_ms > clock:
+            clock = stamp.time_ms
+        self.clock = clock
+        forgotten: list[tuple[int, Session]] = []
+        horizon = clock - stamp.timeout_ms
+        while sessions:
+            client_id = next(iter(sessions))
+            if sessions[client_id].last_seen_ms >= horizon:
+                break
+            forgotten.append((client_id, sessions.pop(client_id)))
+        self.expired += len(forgotten)
+        return forgotten
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -76,6 +126,9 @@ class SessionTable:
                 return Verdict.EXPIRED, None
             session = self._open(command.client_id)
         session.last_active = index
+        if self.clock is not None:
+            session.last_seen_ms = self.clock
+            self.sessions.move_to_end(command.client_id)
         if first > session.first_unacked:
             session.first_unacked = first
             results = session.results
@@ -121,15 +174,31 @@ class SessionTable:
     # -- snapshots ---------------------------------------------------------
 
     def encode(self) -> bytes:
-        """The table as bytes (sessions in client order, answers in seq order)."""
-        parts = [_U32.pack(len(self.sessions))]
+        """The table as bytes (sessions in client order, answers in seq order).
+
+        A timed table starts with its clock (``u64``) and stores each session's
+        ``last_seen_ms``; say which to ``decode``.
+        """
+        timed = self.clock is not None
+        parts = [_U64.pack(self.clock)] if self.clock is not None else []
+        parts.append(_U32.pack(len(self.sessions)))
         for client_id in sorted(self.sessions):
             session = self.sessions[client_id]
-            parts.append(
-                _SESSION.pack(
-                    client_id, session.first_unacked, session.last_active, len(session.results)
+            results = len(session.results)
+            if timed:
+                parts.append(
+                    _TIMED_SESSION.pack(
+                        client_id,
+                        session.first_unacked,
+                        session.last_active,
+                        session.last_seen_ms,
+                        results,
+                    )
                 )
-            )
+            else:
+                parts.append(
+                    _SESSION.pack(client_id, session.first_unacked, session.last_active, results)
+                )
             for seq in sorted(session.results):
                 result = session.results[seq]
                 index = session.applied_at.get(seq, 0)
@@ -138,15 +207,26 @@ class SessionTable:
         return b"".join(parts)
 
     @classmethod
-    def decode(cls, data: bytes, offset: int, max_sessions: int) -> tuple[SessionTable, int]:
+    def decode(
+        cls, data: bytes, offset: int, max_sessions: int, *, timed: bool = False
+    ) -> tuple[SessionTable, int]:
         """Read a table written by ``encode`` at ``offset``; returns it and the
         offset just past it. Raises ``ValueError`` on malformed data."""
         table = cls(max_sessions)
         take = _reader(data)
+        if timed:
+            (table.clock,), offset = take(_U64, offset)
         (count,), offset = take(_U32, offset)
+        sessions: list[tuple[int, Session]] = []
         for _ in range(count):
-            (client_id, first, last_active, results), offset = take(_SESSION, offset)
-            session = Session(first, last_active)
+            if timed:
+                (client_id, first, last_active, last_seen, results), offset = take(
+                    _TIMED_SESSION, offset
+                )
+            else:
+                (client_id, first, last_active, results), offset = take(_SESSION, offset)
+                last_seen = 0
+            session = Session(first, last_active, last_seen_ms=last_seen)
             for _ in range(results):
                 (seq, index, length), offset = take(_RESULT, offset)
                 if offset + length > len(data):
@@ -154,7 +234,10 @@ class SessionTable:
                 session.results[seq] = data[offset : offset + length]
                 session.applied_at[seq] = index
                 offset += length
-            table.sessions[client_id] = session
+            sessions.append((client_id, session))
+        if timed:  # expiry relies on the order of activity
+            sessions.sort(key=lambda item: item[1].last_active)
+        table.sessions.update(sessions)
         return table, offset
 
 

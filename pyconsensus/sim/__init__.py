@@ -2,93 +2,60 @@
 
 - ``Simulation`` plays a cluster forward event by event from one seed;
 - ``Harness`` drives nodes by hand for scenario tests (and ``transcript`` files);
-- ``run_seed``/``sweep`` run seeded fault schedules (``nemesis``) with safety
-  checks after every step, a liveness check after healing and, with a client
+- ``run_seed``/``sweep`` run seeded fault schedules (``nemesis``; the faults
+  themselves are in ``faults``) with safety checks after every step
+  (``checkers``), a liveness check after healing and, with a client
   ``Workload``, a linearizability check of the history (``linearizability``);
 - ``replay``/``shrink`` reproduce and minimise failures; ``Trace`` and
   ``diagram`` draw them. See docs/simulation.md.
 """
 
-from pyconsensus.sim.checker import Checker, CommittedLog, InvariantViolation, Violation
-from pyconsensus.sim.clients import SessionClient, SessionClientConfig
-from pyconsensus.sim.faults import (
-    Bridge,
-    ClockJump,
-    Crash,
-    CrashLeader,
-    CrashMidWrite,
-    Fault,
-    Heal,
-    IsolateLeader,
-    OneWay,
-    Partition,
-    Restart,
-    RestartAll,
-    Scheduled,
-    SetNetwork,
-    Skew,
-    random_schedule,
+from pyconsensus.sim.checker import (
+    Checker,
+    ClusterView,
+    CommittedLog,
+    InvariantViolation,
+    Violation,
 )
 from pyconsensus.sim.harness import Harness
 from pyconsensus.sim.history import History, Operation
-from pyconsensus.sim.linearizability import KVModel, LinearizabilityResult, Model, check
-from pyconsensus.sim.nemesis import nemesis_schedule
-from pyconsensus.sim.network import Network, NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec, available, get_protocol
+from pyconsensus.sim.linearizability import Model, check
+from pyconsensus.sim.network import NetworkConfig
+from pyconsensus.sim.proposal_client import ClientConfig, ProposalClient
+from pyconsensus.sim.session_client import SessionClient, SessionClientConfig
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
-from pyconsensus.sim.sweep import RunConfig, RunResult, SweepResult, run_seed, summarize, sweep
+from pyconsensus.sim.specs import ProtocolSpec, get_spec
+from pyconsensus.sim.sweep import RunConfig, RunResult, run_seed, summarize, sweep
 from pyconsensus.sim.trace import Trace
-from pyconsensus.sim.workload import ClientConfig, ProposalClient
 from pyconsensus.sim.workloads import Invocation, KVWorkload, Workload
 
 __all__ = [
-    "Bridge",
     "Checker",
-    "ClockJump",
     "ClientConfig",
+    "ClusterView",
     "CommittedLog",
-    "Crash",
-    "CrashLeader",
-    "CrashMidWrite",
-    "Fault",
     "Harness",
-    "Heal",
     "History",
     "InvariantViolation",
     "Invocation",
-    "IsolateLeader",
-    "KVModel",
     "KVWorkload",
-    "LinearizabilityResult",
     "Model",
-    "Network",
     "NetworkConfig",
-    "OneWay",
     "Operation",
-    "Partition",
     "ProposalClient",
     "ProtocolSpec",
-    "Restart",
-    "RestartAll",
     "RunConfig",
     "RunResult",
-    "Scheduled",
     "SessionClient",
     "SessionClientConfig",
-    "SetNetwork",
     "SimConfig",
     "SimStats",
     "Simulation",
-    "Skew",
-    "SweepResult",
     "Trace",
     "Violation",
     "Workload",
-    "available",
     "check",
-    "get_protocol",
-    "nemesis_schedule",
-    "random_schedule",
+    "get_spec",
     "run_seed",
     "summarize",
     "sweep",

@@ -1,25 +1,23 @@
 """Safety checks the simulator runs after every step, and the violations they raise.
 
 A ``Checker`` sees every batch a node hands out (after its write was applied)
-and gets a look at the whole cluster after every step. Checks are incremental:
-each costs time proportional to what changed, so they can run after every step
-of long sweeps.
+and gets a look at the whole cluster after every step, through a read-only
+``ClusterView``. Checks are incremental: each costs time proportional to what
+changed, so they can run after every step of long sweeps.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import attrs
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready
+from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, EntryKind, NodeId
-
-if TYPE_CHECKING:
-    from pyconsensus.sim.simulation import Simulation
 
 
 @attrs.frozen(slots=True)
@@ -47,18 +45,54 @@ class InvariantViolation(Exception):
         self.detail = detail
 
 
+class ClusterView(Protocol):
+    """What a checker may read of a simulated cluster (``Simulation`` is one)."""
+
+    @property
+    def now(self) -> int:
+        """Virtual time in milliseconds."""
+        ...
+
+    @property
+    def members(self) -> Sequence[NodeId]:
+        """Every node id of the cluster."""
+        ...
+
+    @property
+    def nodes(self) -> Mapping[NodeId, ConsensusNode | None]:
+        """Each member's running node; ``None`` while it is down."""
+        ...
+
+    @property
+    def storages(self) -> Mapping[NodeId, MemoryStorage]:
+        """Each member's storage (it outlives crashes)."""
+        ...
+
+    @property
+    def incarnation(self) -> Mapping[NodeId, int]:
+        """How many times each member has started (1 until its first restart)."""
+        ...
+
+    @property
+    def committed_log(self) -> CommittedLog:
+        """The committed entries every node must agree on."""
+        ...
+
+
 class Checker(Protocol):
     """Something that watches a simulation for broken properties."""
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         """Called with each batch after its write was applied to storage."""
         ...
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         """Called when ``node_id`` comes back up from its storage."""
         ...
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         """Called after every simulation step."""
         ...
 
@@ -90,7 +124,9 @@ class CommittedLog:
         """``(applied index, digest)`` of the node's state machine."""
         return self.applied.get(node_id, (0, 0))
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         applied, digest = self.applied.get(node_id, (0, 0))
         if ready.restore is not None and self.opaque_snapshots:
             applied = ready.restore.index
@@ -135,10 +171,10 @@ class CommittedLog:
             applied = index
         self.applied[node_id] = (applied, digest)
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         self.applied[node_id] = (0, 0)  # the restarted node replays from its snapshot
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         pass
 
     def committed(self) -> Mapping[int, Entry]:

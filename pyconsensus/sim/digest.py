@@ -6,7 +6,7 @@ simulator reports (sends with their arrival times, deliveries, drops, faults,
 crashes, restarts, leader changes) and every ``Ready`` batch each node hands
 out (its durable write, messages, committed entries and replies), in order::
 
-    digest = trace_digest(get_protocol("raft"), seed=7, config=RunConfig(workload="kv"))
+    digest = trace_digest(get_spec("raft"), seed=7, config=RunConfig(workload="kv"))
 
 Watching changes nothing: the recorder is an observer and a checker that never
 raises, so a digested run is the very same run as any other.
@@ -20,8 +20,9 @@ from typing import Any
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready
 from pyconsensus.core.types import NodeId
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.checker import ClusterView
 from pyconsensus.sim.simulation import Simulation
+from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.sweep import RunConfig, run_seed
 
 
@@ -39,13 +40,15 @@ class DigestRecorder:
     def on_event(self, sim: Simulation, kind: str, details: dict[str, Any]) -> None:
         self._add(f"{sim.now} {kind} {sorted(details.items())!r}")
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         self._add(f"{sim.now} ready {node_id} {ready!r}")
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         self._add(f"{sim.now} restart {node_id}")
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         pass
 
     def hexdigest(self) -> str:

@@ -67,14 +67,16 @@ class Model(Protocol):
 class KVModel:
     """A map of independent registers, one per key, supporting the operations of
     ``pyconsensus.rsm.kv``: ``put(value)``, ``get() -> value | None``,
-    ``append(suffix)`` and ``cas((expected, new)) -> swapped``."""
+    ``append(suffix)``, ``cas((expected, new)) -> swapped``, ``delete() ->
+    existed`` and ``range() -> value | None`` (a range scan of one key's
+    interval: ranges over several keys would span independent registers)."""
 
     def init(self) -> Hashable:
         return None
 
     def step(self, state: Hashable, op: Operation) -> tuple[bool, Hashable]:
         f = op.f
-        if f == "get":
+        if f in ("get", "range"):
             return op.output == state, state
         if f == "put":
             return True, op.input
@@ -90,14 +92,19 @@ class KVModel:
             if op.output:
                 return matches, new
             return not matches, state
+        if f == "delete":
+            return op.status == INFO or op.output == (state is not None), None
         raise ValueError(f"the key-value model has no operation {f!r}")
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         return by_key(ops)
 
     def read_only(self, op: Operation) -> bool:
-        # A compare-and-set known to have failed changed nothing either.
-        return op.f == "get" or (op.f == "cas" and op.status == OK and op.output is False)
+        # A compare-and-set known to have failed, or a delete of an absent
+        # key, changed nothing either.
+        return op.f in ("get", "range") or (
+            op.f in ("cas", "delete") and op.status == OK and op.output is False
+        )
 
     def describe(self, state: Hashable) -> str:
         if isinstance(state, bytes):

@@ -29,7 +29,7 @@ from pyconsensus.core.errors import ConfigError
 from pyconsensus.sim.checker import Violation
 from pyconsensus.sim.faults import Scheduled, schedule_from_json, schedule_to_json
 from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec, get_protocol
+from pyconsensus.sim.specs import ProtocolSpec, get_spec
 from pyconsensus.sim.sweep import RunConfig, RunResult, WorkloadFactory, run_seed
 
 FORMAT = "pyconsensus-replay"
@@ -51,7 +51,7 @@ class Replay:
 
     def spec(self) -> ProtocolSpec:
         """The registered protocol, tuned with ``options``."""
-        return get_protocol(self.protocol).with_options(self.options)
+        return get_spec(self.protocol).with_options(self.options)
 
 
 def config_to_json(config: RunConfig) -> dict[str, Any]:

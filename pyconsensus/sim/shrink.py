@@ -17,7 +17,7 @@ import attrs
 
 from pyconsensus.sim.checker import Violation
 from pyconsensus.sim.faults import Scheduled, heal_everything
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.sweep import RunConfig, RunResult, WorkloadFactory, run_seed
 
 

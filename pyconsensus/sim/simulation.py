@@ -43,7 +43,7 @@ from pyconsensus.sim.faults import (
     Skew,
 )
 from pyconsensus.sim.network import Network, NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.specs import ProtocolSpec
 
 _TICK, _DELIVER, _FAULT, _CALL = range(4)
 
@@ -261,11 +261,12 @@ class Simulation:
     def submit(self, node_id: NodeId, command: SessionCommand, on_outcome: OutcomeHandler) -> bool:
         """Submit a session command to ``node_id``'s replicated state machine;
         False if that node is down. ``on_outcome`` is called once with the
-        outcome, unless the node crashes first."""
+        outcome, unless the node crashes first. The virtual time is the node's
+        clock, should its sessions expire by time."""
         app = self._app(node_id)
         if app is None:
             return False
-        rid = app.submit(command)
+        rid = app.submit(command, now_ms=self.now)
         self._outcome_handlers[(node_id, self.incarnation[node_id], rid)] = on_outcome
         self._flush(node_id)
         return True

@@ -12,16 +12,16 @@ from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.rsm.replicated import ReplicatedStateMachine
 from pyconsensus.sim.checker import InvariantViolation, Violation
-from pyconsensus.sim.clients import SessionClient, SessionClientConfig
 from pyconsensus.sim.faults import FAULT_KINDS, Scheduled, random_schedule
 from pyconsensus.sim.history import FAIL, INFO, OK, History, Operation, counts
 from pyconsensus.sim.linearizability import LinearizabilityResult, check
 from pyconsensus.sim.nemesis import expand, nemesis_schedule
 from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec
+from pyconsensus.sim.proposal_client import ClientConfig, ProposalClient
+from pyconsensus.sim.session_client import SessionClient, SessionClientConfig
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.trace import Trace
-from pyconsensus.sim.workload import ClientConfig, ProposalClient
 from pyconsensus.sim.workloads import KVWorkload, Workload
 
 WORKLOADS = ("proposals", "kv", "custom")

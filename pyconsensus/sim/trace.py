@@ -17,6 +17,7 @@ import attrs
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Message, Ready
 from pyconsensus.core.types import NodeId, Role
+from pyconsensus.sim.checker import ClusterView
 from pyconsensus.sim.faults import Fault
 from pyconsensus.sim.history import Operation
 
@@ -109,13 +110,15 @@ class Trace:
 
     # -- checker (never raises) -----------------------------------------------
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         pass
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         pass
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         now = sim.now
         self.end_ms = max(self.end_ms, now)
         current = self._current

@@ -63,7 +63,7 @@ from pyconsensus.core.errors import ConsensusError
 from pyconsensus.core.ready import Message, Ready
 from pyconsensus.core.types import Entry, EntryKind, NodeId, Snapshot
 from pyconsensus.sim.harness import Harness
-from pyconsensus.sim.protocols import get_protocol
+from pyconsensus.sim.specs import get_spec
 
 SEPARATOR = "----"
 
@@ -161,7 +161,7 @@ class _Runner:
         nodes = int(settings.pop("nodes", "3"))
         seed = int(settings.pop("seed", "0"))
         try:
-            spec = get_protocol(protocol).with_options(settings)
+            spec = get_spec(protocol).with_options(settings)
         except ConsensusError as exc:
             raise TranscriptError(str(exc)) from None
         self.batches = []

@@ -70,6 +70,8 @@ class KVWorkload(Workload):
 
     Written values are unique (``<client>.<count>``), so a read pins down which
     write it saw. A client's compare-and-set expects the value it last read.
+    ``deletes`` and ``ranges`` (0 unless asked for, so that the default runs
+    stay what they were) add deletes and range scans of one key's interval.
     """
 
     name = "kv"
@@ -81,15 +83,20 @@ class KVWorkload(Workload):
         reads: float = 0.4,
         puts: float = 0.2,
         appends: float = 0.25,
+        deletes: float = 0.0,
+        ranges: float = 0.0,
     ) -> None:
         if keys < 1:
             raise ValueError(f"need at least one key, got {keys}")
-        if min(reads, puts, appends) < 0 or reads + puts + appends > 1:
+        mix = (reads, puts, appends, deletes, ranges)
+        if min(mix) < 0 or sum(mix) > 1:
             raise ValueError("operation mix must be non-negative fractions summing to <= 1")
         self.keys = [b"k%d" % k for k in range(keys)]
         self.reads = reads
         self.puts = puts
         self.appends = appends
+        self.deletes = deletes
+        self.ranges = ranges
         self._last_seen: dict[tuple[int, bytes], bytes | None] = {}
 
     def new_machine(self) -> StateMachine:
@@ -111,6 +118,13 @@ class KVWorkload(Workload):
         if roll < self.appends:
             suffix = tag + b";"
             return Invocation("append", key, suffix, kv.append(key, suffix))
+        roll -= self.appends
+        if roll < self.deletes:
+            return Invocation("delete", key, None, kv.delete(key))
+        roll -= self.deletes
+        if roll < self.ranges:
+            query = kv.range_query(key, key + b"\x00", 2)
+            return Invocation("range", key, None, query, read=True)
         expected = self._last_seen.get((client, key))
         return Invocation("cas", key, (expected, tag), kv.cas(key, expected, tag))
 
@@ -119,6 +133,13 @@ class KVWorkload(Workload):
             return kv.decode_get(result)
         if invocation.f == "cas":
             return kv.decode_cas(result)
+        if invocation.f == "delete":
+            return kv.decode_delete(result)
+        if invocation.f == "range":
+            page = kv.decode_range(result)
+            if page.more or [k for k, _ in page.items] not in ([], [invocation.key]):
+                raise ValueError(f"range of {invocation.key!r} answered {page!r}")
+            return page.items[0][1] if page.items else None
         if result != kv.OK:
             raise ValueError(f"{invocation.f} answered {result!r}")
         return None
@@ -126,9 +147,11 @@ class KVWorkload(Workload):
     def observe(self, client: int, invocation: Invocation, output: Hashable) -> None:
         key = invocation.key
         assert isinstance(key, bytes)
-        if invocation.f == "get":
+        if invocation.f in ("get", "range"):
             assert output is None or isinstance(output, bytes)
             self._last_seen[(client, key)] = output
+        elif invocation.f == "delete":
+            self._last_seen[(client, key)] = None
         elif invocation.f == "put":
             assert isinstance(invocation.input, bytes)
             self._last_seen[(client, key)] = invocation.input

@@ -14,7 +14,7 @@ This class only keeps the counts; ``ZabNode`` sends the notifications.
 
 from __future__ import annotations
 
-from pyconsensus.core.quorum import MajorityQuorum
+from pyconsensus.core.quorum import Quorum
 from pyconsensus.core.types import NodeId
 from pyconsensus.zab.messages import PeerState, Vote
 
@@ -33,7 +33,7 @@ class Election:
         "vote",
     )
 
-    def __init__(self, me: NodeId, quorum: MajorityQuorum, own: Vote) -> None:
+    def __init__(self, me: NodeId, quorum: Quorum, own: Vote) -> None:
         self.me = me
         self.quorum = quorum
         self.round = 0

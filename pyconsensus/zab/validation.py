@@ -3,7 +3,9 @@
 Each check returns ``None`` or the reason a message is dropped; the reason
 names the ``dropped.<reason>`` counter. Checks here need no node state beyond
 the message itself; the node then checks the message against its state.
-Decoded input is trusted in no annotation: fields are checked by type.
+Decoded input is trusted in no annotation: fields are checked by type. Entry
+batches and snapshots go through the checks every core shares
+(``pyconsensus.core.validation``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.types import Entry
+from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
 from pyconsensus.zab.messages import (
     Ack,
     AckEpoch,
@@ -36,10 +39,8 @@ from pyconsensus.zab.messages import (
     Zxid,
 )
 
-
-def is_count(value: object) -> bool:
-    """A non-negative int (and not a bool)."""
-    return type(value) is int and value >= 0
+is_count = is_index
+"""A non-negative int (and not a bool); ZAB's name for ``is_index``."""
 
 
 def _zxid_problem(zxid: object, epoch_limit: int) -> str | None:
@@ -56,24 +57,11 @@ def _zxid_problem(zxid: object, epoch_limit: int) -> str | None:
 
 def _entries_problem(entries: object, first_index: int, epoch_limit: int) -> str | None:
     """``entries`` must be a tuple of entries numbered from ``first_index``, with
-    epochs between 1 and ``epoch_limit`` that never decrease (checked at the ends:
-    the adapters validate every entry when they decode)."""
-    if not isinstance(entries, tuple):
-        return "malformed"
-    if not entries:
-        return None
-    first, last = entries[0], entries[-1]
-    if not (isinstance(first, Entry) and isinstance(last, Entry)):
-        return "malformed"
-    if not (is_count(first.index) and is_count(last.index)):
-        return "bad_index"
-    if first.index != first_index or last.index != first_index + len(entries) - 1:
-        return "bad_index"
-    if not (is_count(first.term) and is_count(last.term)):
-        return "bad_epoch"
-    if first.term < 1 or first.term > last.term or last.term > epoch_limit:
-        return "bad_epoch"
-    return None
+    epochs between 1 and ``epoch_limit`` that never decrease (every entry is
+    checked, as every core checks its batches)."""
+    return entries_problem(
+        entries, first_index, min_term=1, max_term=epoch_limit, term_reason="bad_epoch"
+    )
 
 
 def _origins_problem(origins: object) -> str | None:
@@ -154,15 +142,13 @@ def _new_leader(msg: NewLeader) -> str | None:
         if problem is not None:
             return problem
     elif isinstance(sync, Snap):
-        snap: object = sync.snapshot
-        if not isinstance(snap, Snapshot) or not isinstance(snap.data, bytes):
-            return "malformed"
-        if not (is_count(snap.index) and is_count(snap.term)) or snap.term > msg.epoch:
-            return "bad_index"
-        problem = _entries_problem(sync.entries, snap.index + 1, msg.epoch)
+        problem = snapshot_problem(sync.snapshot, max_term=msg.epoch)
         if problem is not None:
             return problem
-        if sync.entries and sync.entries[0].term < snap.term:
+        problem = _entries_problem(sync.entries, sync.snapshot.index + 1, msg.epoch)
+        if problem is not None:
+            return problem
+        if sync.entries and sync.entries[0].term < sync.snapshot.term:
             return "bad_epoch"
     else:
         return "malformed"

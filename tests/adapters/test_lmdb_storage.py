@@ -93,10 +93,53 @@ def test_the_directory_remembers_its_cluster_and_node(filled: Path) -> None:
         assert storage.last_index() == 2000
 
 
-def test_a_newer_format_version_is_refused_clearly(filled: Path, raw: Any) -> None:
-    newer = str(FORMAT_VERSION + 1).encode()
-    tamper(raw, filled, b"meta", lambda txn: txn.put(b"format", newer))
-    with pytest.raises(StorageMismatch, match=r"written by storage format version 2.*Upgrade"):
+def test_a_newer_format_version_is_refused_in_one_line_naming_both(filled: Path, raw: Any) -> None:
+    newer = FORMAT_VERSION + 1
+    tamper(raw, filled, b"meta", lambda txn: txn.put(b"format", str(newer).encode()))
+    with pytest.raises(StorageMismatch) as refused:
+        make(filled)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"format version {newer}" in message
+    assert f"reads format {FORMAT_VERSION} and older" in message and "Upgrade" in message
+
+
+def test_a_new_directory_records_a_random_incarnation_for_its_life(tmp_path: Path) -> None:
+    with make(tmp_path / "a") as first, make(tmp_path / "b") as second:
+        incarnation = first.incarnation
+        assert len(incarnation) == 32 and int(incarnation, 16) >= 0
+        assert second.incarnation != incarnation
+    with make(tmp_path / "a") as reopened:
+        assert reopened.incarnation == incarnation
+
+
+def test_a_wiped_directory_is_a_new_incarnation(tmp_path: Path) -> None:
+    with make(tmp_path / "node") as storage:
+        before = storage.incarnation
+    shutil.rmtree(tmp_path / "node")
+    with make(tmp_path / "node") as storage:
+        assert storage.incarnation != before
+
+
+def test_a_format_1_directory_gets_an_incarnation_when_opened(filled: Path, raw: Any) -> None:
+    def downgrade(txn: Any) -> None:
+        txn.put(b"format", b"1")
+        txn.delete(b"incarnation")
+
+    tamper(raw, filled, b"meta", downgrade)
+    with make(filled) as storage:
+        incarnation = storage.incarnation
+        assert storage.last_index() == 2000  # the data is untouched
+    with make(filled) as storage:
+        assert storage.incarnation == incarnation
+    env = raw(filled)
+    with env.begin(db=env.open_db(b"meta")) as txn:
+        assert txn.get(b"format") == str(FORMAT_VERSION).encode()
+
+
+def test_a_missing_incarnation_is_corruption(filled: Path, raw: Any) -> None:
+    tamper(raw, filled, b"meta", lambda txn: txn.delete(b"incarnation"))
+    with pytest.raises(StorageCorruption, match="incarnation is missing"):
         make(filled)
 
 

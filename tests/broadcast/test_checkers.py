@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from pyconsensus.broadcast import MessageId
-from pyconsensus.broadcast.checkers import BroadcastSafety, TotalOrder, correct_members
-from pyconsensus.broadcast.sim import EAGER_SPEC
 from pyconsensus.core.ready import Ready
 from pyconsensus.core.types import Entry, EntryKind, NodeId, Snapshot
-from pyconsensus.sim import InvariantViolation, Restart, SimConfig, Simulation
+from pyconsensus.sim import InvariantViolation, SimConfig, Simulation
+from pyconsensus.sim.checkers.broadcast import (
+    EAGER_SPEC,
+    BroadcastSafety,
+    TotalOrder,
+    correct_members,
+)
+from pyconsensus.sim.faults import Restart
 
 
 def sim() -> Simulation:

@@ -8,25 +8,26 @@ import attrs
 import pytest
 
 from pyconsensus.broadcast import BroadcastConfig
-from pyconsensus.broadcast.checkers import BroadcastSafety, TotalOrder
-from pyconsensus.broadcast.sim import (
-    ATOMIC_PAXOS_SPEC,
-    ATOMIC_RAFT_SPEC,
-    ATOMIC_ZAB_SPEC,
-    BEST_EFFORT_SPEC,
-    EAGER_SPEC,
-    LAZY_SPEC,
-    make_atomic_spec,
-    make_spec,
-)
-from pyconsensus.broadcast.sweep import (
+from pyconsensus.sim import ProtocolSpec, RunConfig, summarize, sweep
+from pyconsensus.sim.broadcast_sweep import (
     BroadcastRunConfig,
     BroadcastSweepResult,
     broadcast_sweep,
     run_broadcast_seed,
     summarize_broadcast,
 )
-from pyconsensus.sim import ProtocolSpec, RunConfig, summarize, sweep
+from pyconsensus.sim.checkers.broadcast import (
+    ATOMIC_PAXOS_SPEC,
+    ATOMIC_RAFT_SPEC,
+    ATOMIC_ZAB_SPEC,
+    BEST_EFFORT_SPEC,
+    EAGER_SPEC,
+    LAZY_SPEC,
+    BroadcastSafety,
+    TotalOrder,
+    make_atomic_spec,
+    make_spec,
+)
 from tests.broadcast.broken import (
     ForgetfulAtomic,
     NeverRelays,

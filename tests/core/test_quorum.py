@@ -50,3 +50,12 @@ def test_joint_quorum_needs_both_majorities() -> None:
 def test_an_empty_quorum_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError):
         MajorityQuorum(frozenset())
+
+
+def test_a_repeated_id_counts_once() -> None:
+    q = majority([1, 2, 3])
+    assert not q.is_quorum([1, 1])
+    assert not q.is_quorum([2, 2, 2, 9])
+    assert q.is_quorum([1, 1, 3])
+    joint = JointQuorum(majority([1, 2, 3]), majority([3, 4, 5]))
+    assert not joint.is_quorum([3, 3, 3])

@@ -6,7 +6,7 @@ import pytest
 
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
-from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.core.storage import DEFAULT_INCARNATION, MemoryStorage
 from pyconsensus.core.types import Entry, Snapshot
 
 
@@ -104,3 +104,18 @@ def test_writes_after_a_sync_keep_visible_and_durable_states_equal() -> None:
     storage.write(Write(entries=[Entry(2, 1)], metadata={"k": 1}))
     storage.crash()
     assert storage.last_index() == 2 and storage.metadata() == {"k": 1}
+
+
+def test_a_memory_storage_has_the_incarnation_its_creator_gave() -> None:
+    storage = MemoryStorage(incarnation="node-3-life-2")
+    assert storage.incarnation == "node-3-life-2"
+    storage.stage(Write(metadata={"k": 1}))
+    storage.crash()
+    assert storage.incarnation == "node-3-life-2"
+    assert storage.durable().incarnation == "node-3-life-2"
+    assert MemoryStorage().incarnation == DEFAULT_INCARNATION
+
+
+def test_an_empty_incarnation_is_refused() -> None:
+    with pytest.raises(StorageError):
+        MemoryStorage(incarnation="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -35,6 +36,45 @@ def test_the_store_answers_put_get_cas_delete_and_errors_alike() -> None:
     copy = load_state_machine("kvstore:KVStore", EXAMPLE)
     copy.restore(store.snapshot())
     assert copy.snapshot() == store.snapshot()
+
+
+def test_the_store_ranges_over_its_keys_in_order_and_pages() -> None:
+    store = load_state_machine("kvstore:KVStore", EXAMPLE)
+    for key in ("c", "a", "d", "b"):
+        store.apply(_command("put", key, value=key * 2))
+    answer = json.loads(store.query(_command("range", "b", end="d", limit=10)))
+    assert answer == {"items": [["b", "bb"], ["c", "cc"]], "more": False}
+    answer = json.loads(store.query(_command("range", "", end=None, limit=3)))
+    assert answer == {"items": [["a", "aa"], ["b", "bb"], ["c", "cc"]], "more": True}
+    assert "error" in json.loads(store.query(_command("range", "", limit=0)))
+    assert "error" in json.loads(store.query(_command("scan", "")))
+
+
+def test_a_snapshot_of_the_all_json_store_still_restores() -> None:
+    store = load_state_machine("kvstore:KVStore", EXAMPLE)
+    store.restore(json.dumps({"a": "1", "b": "2"}).encode())
+    assert json.loads(store.query(_command("get", "b"))) == {"value": "2"}
+    assert json.loads(store.apply(_command("delete", "a"))) == {"ok": True}
+
+
+async def test_the_cli_follows_range_pages_to_the_end() -> None:
+    spec = importlib.util.spec_from_file_location("kvstore_cli", EXAMPLE / "kv.py")
+    assert spec is not None and spec.loader is not None
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    store = load_state_machine("kvstore:KVStore", EXAMPLE)
+    for n in range(7):
+        store.apply(_command("put", f"k{n}", value=str(n)))
+
+    class LocalClient:
+        async def read(self, query: bytes) -> bytes:
+            return bytes(store.query(query))
+
+    args = cli.parse(["range", "k1", "k6", "--limit", "2", "--all"])
+    answer = await cli.scan(LocalClient(), args)
+    assert [k for k, _ in answer["items"]] == ["k1", "k2", "k3", "k4", "k5"]
+    one_page = await cli.scan(LocalClient(), cli.parse(["range", "--limit", "2"]))
+    assert one_page == {"items": [["k0", "0"], ["k1", "1"]], "more": True}
 
 
 async def test_three_replicas_of_the_example_store_agree(tmp_path: Path) -> None:

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from pyconsensus.paxos import MultiPaxosNode
+from pyconsensus.paxos.leader import Leader
+
+
+class _CountsUnsyncedSelf(Leader):
+    def _launch(self, first: int, last: int) -> None:
+        super()._launch(first, last)
+        for commander in list(self.commanders.values()):
+            if commander.first >= first:
+                self.vote(commander, self.me)
 
 
 class UnsyncedSelfPaxos(MultiPaxosNode):
@@ -11,8 +20,4 @@ class UnsyncedSelfPaxos(MultiPaxosNode):
     value may then be chosen on one durable acceptance and one that a crash
     loses, and a later ballot may choose another value in its slot."""
 
-    def _launch(self, first: int, last: int) -> None:
-        super()._launch(first, last)
-        for commander in list(self._commanders.values()):
-            if commander.first >= first:
-                self._vote(commander, self.id)
+    leader_class = _CountsUnsyncedSelf

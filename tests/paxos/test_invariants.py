@@ -10,9 +10,8 @@ from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import PROMISED_KEY, Ballot, MultiPaxosNode
-from pyconsensus.paxos.invariants import PaxosSafety
-from pyconsensus.paxos.sim import SPEC
 from pyconsensus.sim import InvariantViolation, Simulation
+from pyconsensus.sim.checkers.paxos import SPEC, PaxosSafety
 
 B1, B2, B3 = Ballot(1, 1).packed, Ballot(2, 2).packed, Ballot(3, 3).packed
 

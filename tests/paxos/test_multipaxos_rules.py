@@ -31,8 +31,8 @@ from pyconsensus.paxos import (
     Prepare,
     Promise,
 )
-from pyconsensus.paxos.invariants import PaxosSafety
 from pyconsensus.sim import NetworkConfig, ProposalClient, ProtocolSpec, SimConfig, Simulation
+from pyconsensus.sim.checkers.paxos import PaxosSafety
 from tests.paxos.support import (
     NO_LEASE,
     accept_for,

@@ -29,8 +29,8 @@ from pyconsensus.paxos import (
     PaxosConfig,
     Promise,
 )
-from pyconsensus.paxos.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, summarize, sweep
+from pyconsensus.sim.checkers.paxos import SPEC, make_spec
 from tests.paxos.broken import UnsyncedSelfPaxos
 from tests.slow_disks import SlowDiskCluster as SlowDisks
 

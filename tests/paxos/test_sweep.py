@@ -7,16 +7,21 @@ import pytest
 from pyconsensus.cli import main
 from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import MultiPaxosNode, PaxosConfig
-from pyconsensus.paxos.sim import SPEC, make_spec
+from pyconsensus.paxos.leader import Leader
 from pyconsensus.sim import RunConfig, summarize, sweep
+from pyconsensus.sim.checkers.paxos import SPEC, make_spec
+
+
+class _ForgetfulLeader(Leader):
+    def recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
+        return Entry(slot, term, b"", EntryKind.NOOP)
 
 
 class ForgetfulProposer(MultiPaxosNode):
     """Broken on purpose: a new leader ignores the values its promises report
     (and its own) and fills every recovered slot with a no-op."""
 
-    def _recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
-        return Entry(slot, term, b"", EntryKind.NOOP)
+    leader_class = _ForgetfulLeader
 
 
 def test_sweep_of_200_seeds_with_every_fault_finds_no_violation() -> None:

@@ -23,7 +23,7 @@ from pyconsensus.raft import (
     RaftNode,
     RequestVote,
 )
-from tests.raft.helpers import elected
+from tests.raft.support import elected
 
 
 def _state(node: RaftNode) -> tuple[Any, ...]:

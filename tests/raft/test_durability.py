@@ -12,7 +12,7 @@ from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry
 from pyconsensus.raft import AppendEntriesResponse, RaftNode, RequestVoteResponse
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY
-from tests.raft.helpers import elected
+from tests.raft.support import elected
 
 
 def test_a_restarted_node_recovers_term_vote_and_log() -> None:

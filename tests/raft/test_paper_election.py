@@ -22,7 +22,7 @@ from pyconsensus.raft import (
     RequestVoteResponse,
 )
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY
-from tests.raft.helpers import cluster, elected, raft_factory
+from tests.raft.support import cluster, elected, raft_factory
 
 PAPER = {"pre_vote": False, "check_quorum": False}
 

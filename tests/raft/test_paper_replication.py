@@ -16,7 +16,7 @@ from pyconsensus.raft import (
 )
 from pyconsensus.raft.node import TERM_KEY
 from pyconsensus.sim.harness import Harness
-from tests.raft.helpers import cluster, elected, terms
+from tests.raft.support import cluster, elected, terms
 
 # Scenarios that change leaders by hand use the paper's rules: with PreVote and
 # CheckQuorum, followers that still hear from a leader would (rightly) refuse

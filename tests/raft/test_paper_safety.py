@@ -20,7 +20,7 @@ from pyconsensus.raft import (
 )
 from pyconsensus.sim.harness import Harness
 from tests.raft.broken import Figure8Raft
-from tests.raft.helpers import cluster, elected, terms
+from tests.raft.support import cluster, elected, terms
 
 PAPER = {"pre_vote": False, "check_quorum": False}
 

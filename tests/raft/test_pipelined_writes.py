@@ -27,8 +27,8 @@ from pyconsensus.raft import (
     RaftConfig,
     RaftNode,
 )
-from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, sweep
+from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from tests.raft.broken import UnsyncedSelfRaft
 from tests.slow_disks import SlowDiskCluster as SlowDisks
 

@@ -13,7 +13,7 @@ from pyconsensus.raft import (
     RequestVoteResponse,
 )
 from pyconsensus.sim.harness import Harness
-from tests.raft.helpers import elected
+from tests.raft.support import elected
 
 
 def _run(h: Harness[RaftNode], ticks: int) -> None:

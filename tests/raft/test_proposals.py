@@ -8,7 +8,7 @@ import pytest
 from pyconsensus.core.errors import NotLeader, ProposalDropped, ProposalTooLarge
 from pyconsensus.core.ready import ProposalCommitted, RequestFailed
 from pyconsensus.raft import AppendEntries
-from tests.raft.helpers import elected
+from tests.raft.support import elected
 
 PAPER = {"pre_vote": False, "check_quorum": False}
 

@@ -12,7 +12,7 @@ from pyconsensus.raft import (
     RequestVote,
     RequestVoteResponse,
 )
-from tests.raft.helpers import cluster, elected
+from tests.raft.support import cluster, elected
 
 
 def test_a_follower_refuses_reads_and_names_the_leader() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from pyconsensus.core.types import Snapshot
 from pyconsensus.raft import InstallSnapshot
-from tests.raft.helpers import elected
+from tests.raft.support import elected
 
 
 def test_compaction_discards_the_applied_prefix_and_stores_a_snapshot() -> None:

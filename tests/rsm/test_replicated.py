@@ -28,7 +28,7 @@ from pyconsensus.rsm import (
     kv,
 )
 from pyconsensus.sim.harness import Harness
-from tests.raft.helpers import cluster
+from tests.raft.support import cluster
 
 
 class Replicas:

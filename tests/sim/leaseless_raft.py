@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.raft.sim import make_spec
-from tests.sim.mutants import LeaselessReader
+from pyconsensus.sim.checkers.raft import make_spec
+from tests.sim.broken import LeaselessReader
 
 SPEC = attrs.evolve(make_spec(node_class=LeaselessReader), name="leaseless-raft")

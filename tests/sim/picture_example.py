@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pyconsensus.raft.sim import make_spec
 from pyconsensus.sim import RunConfig, run_seed
+from pyconsensus.sim.checkers.raft import make_spec
 from pyconsensus.sim.diagram import render_svg
 from pyconsensus.sim.shrink import shrink
-from tests.sim.mutants import LeaselessReader
+from tests.sim.broken import LeaselessReader
 
 CONFIG = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",), clients=5, keys=2)
 SEED = 4

@@ -7,12 +7,12 @@ from xml.etree import ElementTree
 
 import attrs
 
-from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, SimConfig, Simulation, run_seed
+from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from pyconsensus.sim.diagram import render_html, render_svg
 from pyconsensus.sim.faults import Crash, Restart, Scheduled
 from pyconsensus.sim.trace import Trace
-from tests.sim.mutants import LeaselessReader
+from tests.sim.broken import LeaselessReader
 
 SVG = "{http://www.w3.org/2000/svg}"
 

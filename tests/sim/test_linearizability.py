@@ -279,3 +279,30 @@ def test_the_checker_agrees_with_brute_force_on_small_random_histories() -> None
         assert result.valid is expected, [op.describe() for op in ops]
         verdicts[expected] += 1
     assert verdicts[True] > 50 and verdicts[False] > 50  # both kinds were exercised
+
+
+def test_a_delete_makes_the_key_absent() -> None:
+    s = Script().call("w", "put", "x", b"1").ok("w").call("d", "delete", "x").ok("d", True)
+    assert Script().call("r", "get", "x").ok("r", None).linearizable()
+    s.call("r", "get", "x").ok("r", b"1")
+    assert not s.linearizable()
+
+
+def test_a_delete_must_say_truly_whether_the_key_was_there() -> None:
+    assert not Script().call("d", "delete", "x").ok("d", True).linearizable()
+    s = Script().call("w", "put", "x", b"1").ok("w").call("d", "delete", "x").ok("d", False)
+    assert not s.linearizable()
+
+
+def test_an_indeterminate_delete_may_or_may_not_have_removed_the_key() -> None:
+    s = Script().call("w", "put", "x", b"1").ok("w").call("d", "delete", "x").lost("d")
+    assert s.call("r", "get", "x").ok("r", b"1").linearizable()
+    s = Script().call("w", "put", "x", b"1").ok("w").call("d", "delete", "x").lost("d")
+    assert s.call("r", "get", "x").ok("r", None).linearizable()
+
+
+def test_a_range_of_one_key_is_checked_like_a_read() -> None:
+    s = Script().call("w", "put", "x", b"1").ok("w")
+    assert s.call("r", "range", "x").ok("r", b"1").linearizable()
+    s = Script().call("w", "put", "x", b"1").ok("w")
+    assert not s.call("r", "range", "x").ok("r", None).linearizable()

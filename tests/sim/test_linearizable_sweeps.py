@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pyconsensus.paxos.sim import SPEC as PAXOS
-from pyconsensus.raft.sim import SPEC as RAFT
 from pyconsensus.sim import ProtocolSpec, RunConfig, summarize, sweep
-from pyconsensus.zab.sim import SPEC as ZAB
+from pyconsensus.sim.checkers.paxos import SPEC as PAXOS
+from pyconsensus.sim.checkers.raft import SPEC as RAFT
+from pyconsensus.sim.checkers.zab import SPEC as ZAB
 
 CI_SEEDS = range(300)
 CONFIG = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))

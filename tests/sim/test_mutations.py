@@ -10,10 +10,10 @@ from __future__ import annotations
 import attrs
 
 from pyconsensus.raft import RaftConfig
-from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, sweep
+from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from pyconsensus.sim.network import NetworkConfig
-from tests.sim.mutants import DoubleVoter, EagerLeader, ForgetfulKV, LeaselessReader
+from tests.sim.broken import DoubleVoter, EagerLeader, ForgetfulKV, LeaselessReader
 
 KV = RunConfig(workload="kv", check_linearizability=True)
 

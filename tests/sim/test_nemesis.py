@@ -7,8 +7,8 @@ from random import Random
 import pytest
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.raft.sim import SPEC
 from pyconsensus.sim import SimConfig, Simulation
+from pyconsensus.sim.checkers.raft import SPEC
 from pyconsensus.sim.faults import (
     Bridge,
     ClockJump,

@@ -10,10 +10,10 @@ import attrs
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId
 from pyconsensus.raft import RaftNode
-from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import ProtocolSpec, RunConfig, run_seed, sweep
+from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from tests.raft.broken import Figure8Raft
-from tests.sim.mutants import EagerLeader
+from tests.sim.broken import EagerLeader
 
 CI_SEEDS = range(200)
 

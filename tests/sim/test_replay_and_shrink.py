@@ -8,8 +8,8 @@ import attrs
 import pytest
 
 from pyconsensus.core.errors import ConfigError
-from pyconsensus.raft.sim import SPEC, make_spec
 from pyconsensus.sim import RunConfig, run_seed
+from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from pyconsensus.sim.replay import (
     Replay,
     config_from_json,
@@ -19,7 +19,7 @@ from pyconsensus.sim.replay import (
     run_replay,
 )
 from pyconsensus.sim.shrink import shrink
-from tests.sim.mutants import DoubleVoter
+from tests.sim.broken import DoubleVoter
 
 KV_ALL = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
 

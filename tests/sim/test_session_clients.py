@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pyconsensus.raft.sim import SPEC
 from pyconsensus.sim import RunConfig, SimConfig, Simulation, run_seed
-from pyconsensus.sim.clients import SessionClient, SessionClientConfig
+from pyconsensus.sim.checkers.raft import SPEC
 from pyconsensus.sim.faults import Crash, Heal, Partition, Scheduled
 from pyconsensus.sim.history import FAIL, INFO, OK, History
+from pyconsensus.sim.session_client import SessionClient, SessionClientConfig
 from pyconsensus.sim.workloads import KVWorkload
 
 KV = RunConfig(workload="kv", check_linearizability=True)

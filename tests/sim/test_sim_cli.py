@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyconsensus.cli import main
-from pyconsensus.sim.protocols import REGISTRY
+from pyconsensus.sim.specs import SPECS
 
 
 def summary_lines(text: str) -> list[str]:
@@ -70,7 +70,7 @@ def test_html_draws_the_first_seed(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_a_failure_is_shrunk_written_down_and_replayed_exactly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(REGISTRY, "leaseless-raft", "tests.sim.leaseless_raft")
+    monkeypatch.setitem(SPECS, "leaseless-raft", "tests.sim.leaseless_raft")
     failures = tmp_path / "failures"
     argv = [
         "sim",

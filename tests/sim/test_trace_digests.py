@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pyconsensus.sim.digest import trace_digest
-from pyconsensus.sim.protocols import get_protocol
+from pyconsensus.sim.specs import get_spec
 from pyconsensus.sim.sweep import RunConfig
 
 RECORDED = Path(__file__).with_name("trace_digests.json")
@@ -48,7 +48,7 @@ CASES: list[tuple[str, str, dict[str, str], RunConfig, range]] = [
 def compute(name: str) -> dict[str, str]:
     for case, protocol, options, config, seeds in CASES:
         if case == name:
-            spec = get_protocol(protocol).with_options(options)
+            spec = get_spec(protocol).with_options(options)
             return {str(seed): trace_digest(spec, seed, config) for seed in seeds}
     raise KeyError(name)
 
@@ -63,7 +63,7 @@ def test_same_seeds_give_the_same_trace_digests(name: str) -> None:
 
 
 def test_a_behaviour_change_changes_the_digest() -> None:
-    spec = get_protocol("raft")
+    spec = get_spec("raft")
     assert trace_digest(spec, 0, PLAIN) != trace_digest(
         spec.with_options({"pre_vote": "false"}), 0, PLAIN
     )

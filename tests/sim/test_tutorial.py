@@ -9,9 +9,9 @@ from random import Random
 
 import attrs
 
-from pyconsensus.raft.sim import SPEC
 from pyconsensus.rsm import StateMachine
 from pyconsensus.sim import RunConfig, sweep
+from pyconsensus.sim.checkers.raft import SPEC
 from pyconsensus.sim.history import INFO, Operation
 from pyconsensus.sim.linearizability import Model
 from pyconsensus.sim.workloads import Invocation, Workload

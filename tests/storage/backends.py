@@ -17,8 +17,12 @@ class MemoryBackend:
     name = "memory"
     atomic_on_error = True
 
+    def __init__(self) -> None:
+        self._numbers = itertools.count()
+
     def open(self) -> Storage:
-        return MemoryStorage()
+        # The creator names each new storage's incarnation, as the simulator will.
+        return MemoryStorage(incarnation=f"memory-{next(self._numbers)}")
 
     def reopen(self, storage: Storage) -> Storage:
         assert isinstance(storage, MemoryStorage)

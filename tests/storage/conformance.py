@@ -142,6 +142,21 @@ class StorageConformance:
         assert storage.first_index() == 1
         assert storage.entries(0, 100) == []
 
+    # -- identity -------------------------------------------------------------
+
+    def test_the_incarnation_is_kept_across_reopens_and_crashes(self, backend: Backend) -> None:
+        storage = backend.open()
+        incarnation = storage.incarnation
+        assert type(incarnation) is str and incarnation
+        storage.write(Write(entries=entries([1])))
+        storage = backend.reopen(storage)
+        assert storage.incarnation == incarnation
+        storage = backend.crash(storage)
+        assert storage.incarnation == incarnation
+
+    def test_every_new_storage_is_a_new_incarnation(self, backend: Backend) -> None:
+        assert backend.open().incarnation != backend.open().incarnation
+
     def test_an_empty_write_changes_nothing(self, backend: Backend) -> None:
         storage = backend.open()
         storage.write(Write())

@@ -64,6 +64,17 @@ def test_defaults_suit_a_lan() -> None:
     assert config.tick_interval == 0.02 and config.state_machine == DEFAULT_STATE_MACHINE
     assert config.max_pending_requests == 10_000 and config.requests_per_batch == 64
     assert config.storage_writes == "auto" and config.pipelined_writes
+    assert config.session_timeout == 0  # sessions expire by count only
+
+
+def test_a_session_timeout_is_read_in_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(CLUSTER.replace("compact_every = 500", "session_timeout_s = 900"))
+    assert load_config(path, 1).session_timeout == 900
+    for bad in ("-1", "1e9", '"1h"'):
+        path.write_text(CLUSTER.replace("compact_every = 500", f"session_timeout_s = {bad}"))
+        with pytest.raises(ConfigError, match="session_timeout"):
+            load_config(path, 1)
 
 
 @pytest.mark.parametrize(

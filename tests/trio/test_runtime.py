@@ -4,6 +4,7 @@ client's honest timeouts, and prompt shutdown. Real sockets on loopback."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,23 @@ async def test_a_retried_session_command_takes_effect_once(tmp_path: Path) -> No
             assert kv.decode_get(await leader.read(kv.get(b"log"))) == b"+"
             assert leader.rsm.counters["commands.applied"] == 1
             assert leader.rsm.counters["commands.duplicate"] == 1
+
+
+async def test_with_a_session_timeout_every_replica_keeps_the_leaders_clock(
+    tmp_path: Path,
+) -> None:
+    before = time.time_ns() // 1_000_000
+    with trio.fail_after(20):
+        async with running_cluster(tmp_path, session_timeout=600.0) as nodes:
+            leader = leader_of(nodes)
+            assert leader is not None
+            command = SessionCommand(client_id=77, seq=1, payload=kv.put(b"x", b"1"))
+            assert (await leader.submit(command)).result == kv.OK
+            await wait_for(lambda: all(n.rsm.sessions.clock is not None for n in nodes.values()))
+            clocks = {n.rsm.sessions.clock for n in nodes.values()}
+            (clock,) = clocks  # the same on every replica: the leader's, from the log
+            assert clock is not None and before <= clock <= time.time_ns() // 1_000_000
+            assert all(n.rsm.session_timeout_ms == 600_000 for n in nodes.values())
 
 
 async def test_client_follows_hints_to_the_leader_and_reads_its_writes(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pyconsensus.zab import (
     Trunc,
     ZabConfig,
 )
-from tests.zab.helpers import sent, settle, zab_cluster
+from tests.zab.support import sent, settle, zab_cluster
 
 
 def test_a_transaction_commits_once_a_quorum_acknowledged_it() -> None:

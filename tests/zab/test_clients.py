@@ -21,7 +21,7 @@ from pyconsensus.zab import (
     Request,
     ZabConfig,
 )
-from tests.zab.helpers import sent, settle, zab_cluster
+from tests.zab.support import sent, settle, zab_cluster
 
 
 def failure(replies: list[Reply], rid: RequestId) -> Exception:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyconsensus.core.types import Role
 from pyconsensus.zab import Notification, PeerState, Vote, ZabConfig, Zxid
-from tests.zab.helpers import established_leader, give_up_leadership, settle, zab_cluster
+from tests.zab.support import established_leader, give_up_leadership, settle, zab_cluster
 
 
 def test_votes_order_by_current_epoch_then_last_zxid_then_server_id() -> None:

@@ -23,7 +23,8 @@ from pyconsensus.core.ready import Message, ProposalCommitted, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import NodeId
 from pyconsensus.sim import Harness, RunConfig, summarize, sweep
-from pyconsensus.sim.protocols import get_protocol
+from pyconsensus.sim.checkers.zab import SPEC, make_spec
+from pyconsensus.sim.specs import get_spec
 from pyconsensus.zab import (
     Ack,
     Commit,
@@ -34,10 +35,21 @@ from pyconsensus.zab import (
     ZabConfig,
     ZabNode,
 )
-from pyconsensus.zab.sim import SPEC, make_spec
-from tests.zab.helpers import serving, settle, zab_cluster
+from pyconsensus.zab.leading import Leading
+from tests.zab.support import serving, settle, zab_cluster
 
 PIPELINED = ZabConfig(pipelined_writes=True)
+
+
+class _CountsUnsyncedSelf(Leading):
+    def maybe_commit(self) -> None:
+        node = self.node
+        durable = node.durable
+        node.durable = node.history.last_index
+        try:
+            super().maybe_commit()
+        finally:
+            node.durable = durable
 
 
 class UnsyncedSelfZab(ZabNode):
@@ -45,13 +57,7 @@ class UnsyncedSelfZab(ZabNode):
     driver reported its write durable - a commit may then rest on one durable
     copy and one that a crash loses."""
 
-    def _maybe_commit(self) -> None:
-        durable = self.durable
-        self.durable = self.history.last_index
-        try:
-            super()._maybe_commit()
-        finally:
-            self.durable = durable
+    leading_class = _CountsUnsyncedSelf
 
 
 class SlowDisks(Harness[ZabNode]):
@@ -268,7 +274,7 @@ def test_without_the_option_nothing_changes() -> None:
 
 
 def test_the_option_reaches_zab_through_the_registry() -> None:
-    spec = get_protocol("zab").with_options({"pipelined_writes": "true"})
+    spec = get_spec("zab").with_options({"pipelined_writes": "true"})
     node = spec.factory(1, (1, 2, 3), MemoryStorage(), Random(0))
     assert isinstance(node, ZabNode) and pipelined(node)
 

@@ -20,7 +20,7 @@ from pyconsensus.zab import (
     ZabNode,
     Zxid,
 )
-from tests.zab.helpers import give_up_leadership, settle, zab_cluster
+from tests.zab.support import give_up_leadership, settle, zab_cluster
 
 
 def test_epochs_and_history_survive_a_restart() -> None:

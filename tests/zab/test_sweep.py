@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from pyconsensus.sim import RunConfig, sweep
+from pyconsensus.sim.checkers.zab import SPEC, make_spec
 from pyconsensus.sim.faults import FAULT_KINDS
-from pyconsensus.sim.protocols import get_protocol
-from pyconsensus.zab import AckNewLeader, Diff, Learner, Sync, ZabNode
-from pyconsensus.zab.sim import SPEC, make_spec
+from pyconsensus.sim.specs import get_spec
+from pyconsensus.zab import Diff, Learner, Sync, ZabNode
+from pyconsensus.zab.leading import Leading
 
 
 def test_two_hundred_seeds_with_every_fault_kind_break_no_property() -> None:
@@ -27,33 +28,36 @@ def test_two_hundred_seeds_with_every_fault_kind_break_no_property() -> None:
 
 
 def test_the_registry_serves_zab() -> None:
-    spec = get_protocol("zab")
+    spec = get_spec("zab")
     assert spec.name == "zab"
     assert "Primary Order" in spec.properties
     assert "Integrity" in spec.properties
+
+
+class _LeadsWithoutSync(Leading):
+    def plan_sync(self, learner: Learner) -> Sync:
+        return Diff(())
 
 
 class SkipsSynchronization(ZabNode):
     """Broken: NEWLEADER carries none of the leader's history, so followers keep
     whatever they hold - uncommitted proposals of dead epochs included."""
 
-    def _plan_sync(self, learner: Learner) -> Sync:
-        return Diff(())
+    leading_class = _LeadsWithoutSync
 
-    def _on_ack_new_leader(self, msg: AckNewLeader) -> None:
-        learner = self.learners.get(msg.src)
-        if learner is not None:
-            learner.sent = max(learner.sent, msg.index)  # take the follower's word
-        super()._on_ack_new_leader(msg)
+
+class _CommitsAlone(Leading):
+    def maybe_commit(self) -> None:
+        node = self.node
+        if node.history.last_index > node.commit:
+            node.commit = node.history.last_index
+            self.broadcast = True
 
 
 class CommitsWithoutQuorum(ZabNode):
     """Broken: the leader commits what it has written itself."""
 
-    def _maybe_commit(self) -> None:
-        if self.history.last_index > self.commit:
-            self.commit = self.history.last_index
-            self._broadcast = True
+    leading_class = _CommitsAlone
 
 
 class ForgetsEpochs(ZabNode):

@@ -22,7 +22,7 @@ from pyconsensus.zab import (
     plan_sync,
     shared_prefix,
 )
-from tests.zab.helpers import established_leader, give_up_leadership, sent, settle, zab_cluster
+from tests.zab.support import established_leader, give_up_leadership, sent, settle, zab_cluster
 
 
 def history_of(epochs: Sequence[int], base: tuple[int, int] = (0, 0)) -> History:

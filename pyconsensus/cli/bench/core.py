@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import attrs
 
 from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.protocols import get_protocol
 from pyconsensus.sim.simulation import SimConfig, Simulation
+from pyconsensus.sim.specs import get_spec
 
 
 @attrs.frozen(slots=True)
@@ -47,7 +47,7 @@ def core_throughput(
     bytes; the clock stops once the leader has committed ``entries`` of them.
     With ``check`` the simulator's safety checkers run after every step too.
     """
-    spec = get_protocol(protocol)
+    spec = get_spec(protocol)
     config = SimConfig(nodes=nodes, network=NetworkConfig(min_delay_ms=1, max_delay_ms=1))
     sim = Simulation(spec, seed, config)
     if not check:

@@ -12,12 +12,12 @@ from random import Random
 
 import attrs
 
-from pyconsensus.sim.clients import SessionClient
 from pyconsensus.sim.history import History, counts
 from pyconsensus.sim.linearizability import KVModel, check
 from pyconsensus.sim.nemesis import expand, nemesis_schedule
-from pyconsensus.sim.protocols import get_protocol
+from pyconsensus.sim.session_client import SessionClient
 from pyconsensus.sim.simulation import SimConfig, Simulation
+from pyconsensus.sim.specs import get_spec
 from pyconsensus.sim.workloads import KVWorkload
 
 
@@ -47,7 +47,7 @@ def history_of(
     nemesis: str = "all",
 ) -> tuple[History, Simulation]:
     """Run a 3-node cluster under ``nemesis`` until ``operations`` were invoked."""
-    spec = get_protocol(protocol)
+    spec = get_spec(protocol)
     horizon = 3_600_000  # faults are scheduled for an hour; the run stops far sooner
     schedule = nemesis_schedule(
         Random(f"{seed}:bench"), [1, 2, 3], horizon, expand(nemesis.split(",")), mean_gap_ms=800

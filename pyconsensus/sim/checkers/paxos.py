@@ -15,22 +15,23 @@ durable) counts only once durable, and not at all if a crash loses it.
   ballot) per slot.
 - Learned Only Chosen: a learner learns only values already chosen for their
   slot; ``CommittedLog`` adds that learners agree and learn in slot order.
+
+``make_spec``/``SPEC`` attach ``PaxosSafety`` to the registered Multi-Paxos protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, EntryKind, NodeId
 from pyconsensus.paxos.ballot import Ballot
+from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.node import PROMISED_KEY, MultiPaxosNode
-from pyconsensus.sim.checker import InvariantViolation
-
-if TYPE_CHECKING:
-    from pyconsensus.sim.simulation import Simulation
+from pyconsensus.protocols import get_protocol
+from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.specs import ProtocolSpec, spec_of
 
 Value = tuple[bytes, EntryKind]
 
@@ -55,7 +56,9 @@ class PaxosSafety:
         # (node, incarnation, write). Durable, they are checked like any other.
         self._unsynced: list[tuple[NodeId, int, Write]] = []
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         _paxos(node)
         if self._unsynced:
             # A write that became durable may be what makes this batch's learned
@@ -80,7 +83,7 @@ class PaxosSafety:
                     ),
                 )
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         restored = _paxos(node).promised.packed
         stored = self.promised.get(node_id, 0)
         if restored < stored:
@@ -90,11 +93,11 @@ class PaxosSafety:
                 f"{_show(stored)}",
             )
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         if self._unsynced:
             self._settle(sim)
 
-    def _settle(self, sim: Simulation) -> None:
+    def _settle(self, sim: ClusterView) -> None:
         """Check the writes that became durable, in order; forget those a crash lost."""
         keep = []
         for item in self._unsynced:
@@ -107,7 +110,7 @@ class PaxosSafety:
                 self._stored(sim, node_id, write)
         self._unsynced = keep
 
-    def _stored(self, sim: Simulation, node_id: NodeId, write: Write) -> None:
+    def _stored(self, sim: ClusterView, node_id: NodeId, write: Write) -> None:
         """``write`` is durable at ``node_id``: check its promise and acceptances."""
         before = self.promised.get(node_id, 0)
         after = before
@@ -182,3 +185,15 @@ def _show_value(value: Value) -> str:
 
 def _value(entry: Entry) -> str:
     return _show_value((entry.data, entry.kind))
+
+
+def make_spec(
+    config: PaxosConfig | None = None, node_class: type[MultiPaxosNode] = MultiPaxosNode
+) -> ProtocolSpec:
+    """Multi-Paxos as the simulator runs it, checked by ``PaxosSafety``; ``node_class``
+    lets tests plug in broken variants."""
+    protocol = get_protocol("paxos", config, node_class)
+    return spec_of(protocol, lambda: (PaxosSafety(),), PaxosSafety.PROPERTIES)
+
+
+SPEC = make_spec()

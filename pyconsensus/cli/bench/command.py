@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
-from pyconsensus.cli.bench import core_throughput, format_core
-from pyconsensus.cli.bench_lin import format_lin, linearizability_check
-from pyconsensus.sim.protocols import CONSENSUS_PROTOCOLS
+from pyconsensus.cli.bench.core import core_throughput, format_core
+from pyconsensus.cli.bench.linearizability import format_lin, linearizability_check
+from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
 def register(commands: Any) -> None:
@@ -349,7 +349,7 @@ def run_lin(args: argparse.Namespace) -> int:
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    from pyconsensus.cli.memory import format_memory, measure  # noqa: PLC0415 (see run_codec)
+    from pyconsensus.cli.bench.memory import format_memory, measure  # noqa: PLC0415 (see run_codec)
 
     reports = [
         measure(

@@ -173,7 +173,7 @@ def measure(
         argv = [
             sys.executable,
             "-m",
-            "pyconsensus.cli.memory",
+            "pyconsensus.cli.bench.memory",
             "--entries",
             str(entries),
             "--payload",

@@ -12,21 +12,22 @@
 
 Plus two durability checks: a node's stored term never goes backwards, and a
 node never votes for two candidates in one term - even across crashes.
+
+``make_spec``/``SPEC`` attach ``RaftSafety`` to the registered Raft protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, NodeId, Role
+from pyconsensus.protocols import get_protocol
+from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY, RaftNode
-from pyconsensus.sim.checker import InvariantViolation
-
-if TYPE_CHECKING:
-    from pyconsensus.sim.simulation import Simulation
+from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.specs import ProtocolSpec, spec_of
 
 
 class RaftSafety:
@@ -54,7 +55,9 @@ class RaftSafety:
         # stored only once durable, since a crash may legitimately lose them.
         self._unsynced: list[tuple[NodeId, int, Write, object, object]] = []
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         raft = _raft(node)
         write = ready.write
         if write is not None:
@@ -81,7 +84,7 @@ class RaftSafety:
                 self.checked_commit = last.index
                 self._check_commitment(sim, last.index, last.term)
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         raft = _raft(node)
         stored = self.stored_term.get(node_id, 0)
         if raft.term < stored:
@@ -90,7 +93,7 @@ class RaftSafety:
                 f"node {node_id} restarted at term {raft.term} after storing term {stored}",
             )
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         if self._unsynced:
             self._settle_hard_state(sim)
         for node_id, node in sim.nodes.items():
@@ -109,7 +112,7 @@ class RaftSafety:
                 self.checked_leaders.add((node_id, term))
                 self._check_completeness(sim, node_id, raft)
 
-    def _settle_hard_state(self, sim: Simulation) -> None:
+    def _settle_hard_state(self, sim: ClusterView) -> None:
         """Check the hard-state writes that became durable; forget those a crash lost."""
         keep = []
         for item in self._unsynced:
@@ -152,7 +155,7 @@ class RaftSafety:
                     f"node {node_id} voted for {earlier} and then {vote} in term {term}",
                 )
 
-    def _check_completeness(self, sim: Simulation, node_id: NodeId, raft: RaftNode) -> None:
+    def _check_completeness(self, sim: ClusterView, node_id: NodeId, raft: RaftNode) -> None:
         committed = sim.committed_log.entries
         log = raft.log
         for index in range(log.snapshot_index + 1, sim.committed_log.highest + 1):
@@ -166,7 +169,7 @@ class RaftSafety:
                     f"(term {entry.term}), committed in term {self.commit_term[index]}",
                 )
 
-    def _check_commitment(self, sim: Simulation, index: int, term: int) -> None:
+    def _check_commitment(self, sim: ClusterView, index: int, term: int) -> None:
         views = {m: _log_view(sim, m) for m in sim.members}
         majority = len(sim.members) // 2 + 1
         for node_id, (last, holds) in views.items():
@@ -182,7 +185,7 @@ class RaftSafety:
 
 
 def _log_view(
-    sim: Simulation, node_id: NodeId
+    sim: ClusterView, node_id: NodeId
 ) -> tuple[tuple[int, int], Callable[[int, int], bool]]:
     """``((last_term, last_index), holds(index, term))`` of the log a node would
     have after a crash now: what its storage holds durably. For a node whose
@@ -215,3 +218,15 @@ def _raft(node: ConsensusNode) -> RaftNode:
     if not isinstance(node, RaftNode):
         raise TypeError(f"RaftSafety checks Raft nodes, not {type(node).__name__}")
     return node
+
+
+def make_spec(
+    config: RaftConfig | None = None, node_class: type[RaftNode] = RaftNode
+) -> ProtocolSpec:
+    """Raft as the simulator runs it, checked by ``RaftSafety``; ``node_class``
+    lets tests plug in broken variants."""
+    protocol = get_protocol("raft", config, node_class)
+    return spec_of(protocol, lambda: (RaftSafety(),), RaftSafety.PROPERTIES)
+
+
+SPEC = make_spec()

@@ -21,26 +21,31 @@ At the end of a run, after every fault healed and the cluster settled
 
 "Correct" means never crashed: a restarted member is a new incarnation that
 joined late, and these primitives promise it nothing about what came before.
+
+``make_spec``, ``make_atomic_spec`` and the ``*_SPEC`` constants attach these
+checkers to the registered broadcast protocols.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Final
 
+from pyconsensus.broadcast.atomic import AtomicBroadcast
+from pyconsensus.broadcast.config import AtomicBroadcastConfig, BroadcastConfig
 from pyconsensus.broadcast.ids import MessageId
-from pyconsensus.core.node import ConsensusNode
+from pyconsensus.broadcast.node import BroadcastNode
+from pyconsensus.core.node import ConsensusNode, NodeFactory
 from pyconsensus.core.ready import Ready
 from pyconsensus.core.types import EntryKind, NodeId
-from pyconsensus.sim.checker import InvariantViolation
-
-if TYPE_CHECKING:
-    from pyconsensus.sim.simulation import Simulation
+from pyconsensus.protocols import get_protocol, node_protocol
+from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.specs import ProtocolSpec, spec_of
 
 Incarnation = tuple[NodeId, int]
 """One run of one member: ``(node id, incarnation number)``."""
 
 
-def correct_members(sim: Simulation) -> list[NodeId]:
+def correct_members(sim: ClusterView) -> list[NodeId]:
     """Members that are up and never crashed."""
     return [m for m in sim.members if sim.incarnation[m] == 1 and sim.nodes[m] is not None]
 
@@ -108,13 +113,15 @@ class BroadcastSafety:
             held.update(mid for mid, index in self.position.items() if index <= top)
         return held
 
-    def has_delivered(self, sim: Simulation, node_id: NodeId, data: bytes) -> bool:
+    def has_delivered(self, sim: ClusterView, node_id: NodeId, data: bytes) -> bool:
         """Whether the current incarnation of ``node_id`` holds ``data``."""
         mid = self.id_of.get(data)
         key = (node_id, sim.incarnation[node_id])
         return mid is not None and mid in self.holdings(key)
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         key = (node_id, sim.incarnation[node_id])
         if ready.restore is not None:
             self.restores.setdefault(key, set()).add(ready.restore.index)
@@ -144,7 +151,7 @@ class BroadcastSafety:
             self.deliveries += 1
 
     def _check_creation(
-        self, sim: Simulation, node_id: NodeId, mid: MessageId, data: bytes
+        self, sim: ClusterView, node_id: NodeId, mid: MessageId, data: bytes
     ) -> None:
         if mid.origin not in sim.members:
             raise InvariantViolation(
@@ -172,13 +179,13 @@ class BroadcastSafety:
                 f"node {node_id} delivered {mid} before its origin broadcast it",
             )
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         pass  # the new incarnation is a new key in ``delivered``
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         pass
 
-    def eventual_violation(self, sim: Simulation) -> InvariantViolation | None:
+    def eventual_violation(self, sim: ClusterView) -> InvariantViolation | None:
         """The first end-of-run property that does not hold now, if any."""
         correct = correct_members(sim)
         sets = {m: self.holdings((m, 1)) for m in correct}
@@ -230,7 +237,7 @@ class BroadcastSafety:
                 owed.append((mid, missing))
         return owed
 
-    def check_eventual(self, sim: Simulation) -> None:
+    def check_eventual(self, sim: ClusterView) -> None:
         """Raise ``InvariantViolation`` if Validity or Agreement does not hold now."""
         violation = self.eventual_violation(sim)
         if violation is not None:
@@ -251,7 +258,9 @@ class TotalOrder:
         self.at: dict[int, MessageId | EntryKind] = {}
         self.last: dict[Incarnation, int] = {}
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         key = (node_id, sim.incarnation[node_id])
         last = self.last.get(key, 0)
         if ready.restore is not None:
@@ -280,12 +289,70 @@ class TotalOrder:
             last = entry.index
         self.last[key] = last
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         pass
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         pass
 
 
 def _show(data: bytes) -> str:
     return repr(data if len(data) <= 24 else data[:21] + b"...")
+
+
+RELAYING: Final = {"best-effort": False, "eager": True, "lazy": True}
+"""The broadcast primitives by name, and whether each promises Agreement."""
+
+
+def make_spec(
+    variant: str = "eager",
+    config: BroadcastConfig | None = None,
+    node_class: type[BroadcastNode] | None = None,
+) -> ProtocolSpec:
+    """One of ``RELAYING``'s primitives as the simulator runs it, checked by
+    ``BroadcastSafety``; ``node_class`` lets tests plug in broken ones."""
+    if variant not in RELAYING:
+        raise ValueError(f"unknown broadcast variant {variant!r}; known: {sorted(RELAYING)}")
+    agreement = RELAYING[variant]
+    return spec_of(
+        get_protocol(variant, config, node_class),
+        lambda: (BroadcastSafety(agreement=agreement),),
+        BroadcastSafety(agreement=agreement).properties,
+        total_order=False,
+    )
+
+
+def make_atomic_spec(
+    protocol: str | NodeFactory = "raft",
+    config: AtomicBroadcastConfig | None = None,
+    core_config: object = None,
+    node_class: type[AtomicBroadcast] = AtomicBroadcast,
+) -> ProtocolSpec:
+    """Atomic broadcast over ``protocol``'s consensus core as the simulator
+    runs it, checked by ``BroadcastSafety`` and ``TotalOrder``."""
+    name = protocol if isinstance(protocol, str) else "custom"
+    atomic = node_protocol(
+        f"atomic-{name}",
+        node_class,
+        AtomicBroadcastConfig,
+        config,
+        f"atomic (total-order) broadcast over {name}",
+        protocol=protocol,
+        core_config=core_config,
+    )
+    return spec_of(
+        atomic,
+        lambda: (BroadcastSafety(agreement=True, sender_delivers_first=False), TotalOrder()),
+        (
+            *BroadcastSafety(agreement=True, sender_delivers_first=False).properties,
+            *TotalOrder.PROPERTIES,
+        ),
+    )
+
+
+BEST_EFFORT_SPEC: Final = make_spec("best-effort")
+EAGER_SPEC: Final = make_spec("eager")
+LAZY_SPEC: Final = make_spec("lazy")
+ATOMIC_RAFT_SPEC: Final = make_atomic_spec("raft")
+ATOMIC_PAXOS_SPEC: Final = make_atomic_spec("paxos")
+ATOMIC_ZAB_SPEC: Final = make_atomic_spec("zab")

@@ -22,22 +22,23 @@ incrementally by the simulator after every step.
 With pipelined writes a server's write may be in flight (staged) while it
 goes on: epochs count as stored only once their write is durable, since a
 crash may legitimately lose it.
+
+``make_spec``/``SPEC`` attach ``ZabSafety`` to the registered ZAB protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, MetaValue, NodeId
-from pyconsensus.sim.checker import InvariantViolation
+from pyconsensus.protocols import get_protocol
+from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.specs import ProtocolSpec, spec_of
+from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.node import ZabNode
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
-
-if TYPE_CHECKING:
-    from pyconsensus.sim.simulation import Simulation
 
 
 class ZabSafety:
@@ -69,7 +70,9 @@ class ZabSafety:
 
     # -- the checker protocol --------------------------------------------
 
-    def on_ready(self, sim: Simulation, node_id: NodeId, node: ConsensusNode, ready: Ready) -> None:
+    def on_ready(
+        self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
+    ) -> None:
         zab = _zab(node)
         write = ready.write
         if write is not None:
@@ -95,7 +98,7 @@ class ZabSafety:
                 self.checked_delivery = last.index
                 self._check_durable_quorum(sim, node_id, last)
 
-    def on_restart(self, sim: Simulation, node_id: NodeId, node: ConsensusNode) -> None:
+    def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         zab = _zab(node)
         accepted = self.accepted.get(node_id, 0)
         current = self.current.get(node_id, 0)
@@ -106,7 +109,7 @@ class ZabSafety:
                 f"{zab.current_epoch} (accepted/current) after storing {accepted}/{current}",
             )
 
-    def after_step(self, sim: Simulation) -> None:
+    def after_step(self, sim: ClusterView) -> None:
         if self._unsynced:
             self._settle_epochs(sim)
         for node_id, node in sim.nodes.items():
@@ -125,7 +128,7 @@ class ZabSafety:
             if epoch not in self.initial:
                 self._record_initial(epoch, node_id, zab)
 
-    def _settle_epochs(self, sim: Simulation) -> None:
+    def _settle_epochs(self, sim: ClusterView) -> None:
         """Check the epoch writes that became durable; forget those a crash lost."""
         keep = []
         for item in self._unsynced:
@@ -140,7 +143,7 @@ class ZabSafety:
 
     # -- the properties ----------------------------------------------------
 
-    def _check_durable_quorum(self, sim: Simulation, primary: NodeId, entry: Entry) -> None:
+    def _check_durable_quorum(self, sim: ClusterView, primary: NodeId, entry: Entry) -> None:
         holders = [m for m in sim.members if _durably_holds(sim, m, entry)]
         if len(holders) <= len(sim.members) // 2:
             raise InvariantViolation(
@@ -247,7 +250,7 @@ def _zxid(entry: Entry) -> str:
     return f"({entry.term}, {entry.index})"
 
 
-def _durably_holds(sim: Simulation, node_id: NodeId, entry: Entry) -> bool:
+def _durably_holds(sim: ClusterView, node_id: NodeId, entry: Entry) -> bool:
     """Whether ``node_id`` would still hold ``entry`` (or a snapshot past it)
     after a crash now. A live node without writes in flight holds what its
     history holds; otherwise only its storage's durable part counts."""
@@ -269,3 +272,13 @@ def _zab(node: ConsensusNode) -> ZabNode:
     if not isinstance(node, ZabNode):
         raise TypeError(f"ZabSafety checks ZAB nodes, not {type(node).__name__}")
     return node
+
+
+def make_spec(config: ZabConfig | None = None, node_class: type[ZabNode] = ZabNode) -> ProtocolSpec:
+    """ZAB as the simulator runs it, checked by ``ZabSafety``; ``node_class``
+    lets tests plug in broken variants."""
+    protocol = get_protocol("zab", config, node_class)
+    return spec_of(protocol, lambda: (ZabSafety(),), ZabSafety.PROPERTIES)
+
+
+SPEC = make_spec()

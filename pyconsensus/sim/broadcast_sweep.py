@@ -18,15 +18,15 @@ from random import Random
 
 import attrs
 
-from pyconsensus.broadcast.checkers import BroadcastSafety, correct_members
 from pyconsensus.core.errors import OutcomeUnknown
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Reply
 from pyconsensus.core.types import NodeId
 from pyconsensus.sim.checker import Checker, InvariantViolation, Violation
+from pyconsensus.sim.checkers.broadcast import BroadcastSafety, correct_members
 from pyconsensus.sim.faults import FAULT_KINDS, Restart, Scheduled, random_schedule
 from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.protocols import ProtocolSpec
 from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.sweep import RunConfig
 
 
