@@ -41,7 +41,7 @@ TRACED_DIRS = {
     "transcripts",
 }
 UNTRACED_FILES = {"test_sweep.py"}
-COVERAGE_FLOOR = 50  # percent of the lines of pyconsensus/ and adapters/
+COVERAGE_FLOOR = 75  # percent of the lines of pyconsensus/ and adapters/; measured 78.9
 
 
 def _split_tiers() -> tuple[list[str], list[str]]:
