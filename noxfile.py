@@ -28,7 +28,8 @@ PYTHON = sys.executable
 # tests of the cores, the state machine layer, storage, the adapters and the
 # transcripts, without their seeded sweeps. Tracing the simulator's sweeps and
 # the rest (tests/sim, the real-process tests) would more than double their
-# time (a traced run of tests/sim/test_trace_digests.py took 2.4x the CPU).
+# time (traced, tests/sim/test_trace_digests.py took 2.4x the CPU and
+# tests/raft/test_pipelined_writes.py 3.0x; the unit tests 1.3x).
 TRACED_DIRS = {
     "core",
     "raft",
@@ -40,8 +41,8 @@ TRACED_DIRS = {
     "adapters",
     "transcripts",
 }
-UNTRACED_FILES = {"test_sweep.py"}
-COVERAGE_FLOOR = 75  # percent of the lines of pyconsensus/ and adapters/; measured 78.9
+UNTRACED_FILES = {"test_sweep.py", "test_pipelined_writes.py"}  # seeded sweeps
+COVERAGE_FLOOR = 67  # percent of the lines of pyconsensus/ and adapters/; measured 70.0
 
 
 def _split_tiers() -> tuple[list[str], list[str]]:
