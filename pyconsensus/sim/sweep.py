@@ -112,7 +112,7 @@ class RunResult:
         return self.violation is None
 
 
-def run_seed(
+def run_seed(  # noqa: C901 - the phases of one run, in order
     protocol: ProtocolSpec,
     seed: int,
     config: RunConfig | None = None,

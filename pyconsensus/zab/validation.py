@@ -118,7 +118,7 @@ def _ack_epoch(msg: AckEpoch) -> str | None:
     return None
 
 
-def _new_leader(msg: NewLeader) -> str | None:  # noqa: C901 - a flat list of independent checks
+def _new_leader(msg: NewLeader) -> str | None:
     if not is_count(msg.epoch) or msg.epoch < 1:
         return "bad_epoch"
     if not is_count(msg.conn):
