@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import MultiPaxosNode
 
 
@@ -16,3 +17,11 @@ class UnsyncedSelfPaxos(MultiPaxosNode):
         for commander in list(self._commanders.values()):
             if commander.first >= first:
                 self._vote(commander, self.id)
+
+
+class ForgetfulProposer(MultiPaxosNode):
+    """Broken on purpose: a new leader ignores the values its promises report
+    (and its own) and fills every recovered slot with a no-op."""
+
+    def _recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
+        return Entry(slot, term, b"", EntryKind.NOOP)
