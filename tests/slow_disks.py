@@ -14,11 +14,13 @@ in ``unreported``, only when the test hands it ``held_reports``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from random import Random
 from typing import TypeVar
 
 from pyconsensus.core.node import PipelinedNode
 from pyconsensus.core.ready import Message, Reply, Write
+from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId, Role
 from pyconsensus.sim import Harness
 from pyconsensus.sim.harness import Factory
@@ -118,3 +120,17 @@ class SlowDisks(Harness[N]):
             if leads:
                 return
         raise AssertionError(f"node {node_id} was not elected")
+
+
+C = TypeVar("C")
+
+
+def all_disks_slow(
+    node_class: Callable[[NodeId, Sequence[NodeId], Storage, Random, C], N], config: C
+) -> SlowDisks[N]:
+    """Three nodes of ``node_class`` built with ``config``, every disk slow."""
+
+    def build(node_id: NodeId, members: Sequence[NodeId], storage: Storage, rng: Random) -> N:
+        return node_class(node_id, members, storage, rng, config)
+
+    return SlowDisks(build, slow=(1, 2, 3))

@@ -13,13 +13,12 @@ its client.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from random import Random
 
 from pyconsensus.core.node import PipelinedNode, pipelined
 from pyconsensus.core.ready import ProposalCommitted
-from pyconsensus.core.storage import MemoryStorage, Storage
-from pyconsensus.core.types import NodeId, Role
+from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.core.types import Role
 from pyconsensus.paxos import (
     Accept,
     Accepted,
@@ -30,7 +29,7 @@ from pyconsensus.paxos import (
     Promise,
 )
 from tests.paxos.broken import UnsyncedSelfPaxos
-from tests.slow_disks import SlowDisks
+from tests.slow_disks import SlowDisks, all_disks_slow
 
 PIPELINED = PaxosConfig(pipelined_writes=True)
 SlowDiskCluster = SlowDisks[MultiPaxosNode]
@@ -38,13 +37,7 @@ SlowDiskCluster = SlowDisks[MultiPaxosNode]
 
 def slow_disks(node_class: type[MultiPaxosNode] = MultiPaxosNode) -> SlowDiskCluster:
     """Three pipelined Multi-Paxos nodes whose disks are all slow."""
-
-    def build(
-        node_id: NodeId, members: Sequence[NodeId], storage: Storage, rng: Random
-    ) -> MultiPaxosNode:
-        return node_class(node_id, members, storage, rng, PIPELINED)
-
-    return SlowDisks(build, slow=(1, 2, 3))
+    return all_disks_slow(node_class, PIPELINED)
 
 
 def _leader_accepts_x_while_one_acceptor_answers(c: SlowDiskCluster) -> int:

@@ -10,13 +10,12 @@ restarted leader's vote and overwrite an entry that was acknowledged to a client
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from random import Random
 
 from pyconsensus.core.node import PipelinedNode, pipelined
 from pyconsensus.core.ready import ProposalCommitted
-from pyconsensus.core.storage import MemoryStorage, Storage
-from pyconsensus.core.types import Entry, EntryKind, NodeId, Role
+from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.core.types import Entry, EntryKind, Role
 from pyconsensus.raft import (
     AppendEntries,
     AppendEntriesResponse,
@@ -25,7 +24,7 @@ from pyconsensus.raft import (
     RaftNode,
 )
 from tests.raft.broken import UnsyncedSelfRaft
-from tests.slow_disks import SlowDisks
+from tests.slow_disks import SlowDisks, all_disks_slow
 
 PIPELINED = RaftConfig(pipelined_writes=True)
 SlowDiskCluster = SlowDisks[RaftNode]
@@ -33,13 +32,7 @@ SlowDiskCluster = SlowDisks[RaftNode]
 
 def slow_disks(node_class: type[RaftNode] = RaftNode) -> SlowDiskCluster:
     """Three pipelined Raft nodes whose disks are all slow."""
-
-    def build(
-        node_id: NodeId, members: Sequence[NodeId], storage: Storage, rng: Random
-    ) -> RaftNode:
-        return node_class(node_id, members, storage, rng, PIPELINED)
-
-    return SlowDisks(build, slow=(1, 2, 3))
+    return all_disks_slow(node_class, PIPELINED)
 
 
 def _leader_writes_x_while_one_follower_acknowledges(c: SlowDiskCluster) -> int:
