@@ -134,3 +134,34 @@ def all_disks_slow(
         return node_class(node_id, members, storage, rng, config)
 
     return SlowDisks(build, slow=(1, 2, 3))
+
+
+def assert_x_leaves_before_the_leaders_write(
+    c: SlowDisks[N], leader: NodeId, kind: type[Message]
+) -> None:
+    """``leader`` proposes x: its batch writes x and sends it (as ``kind``) to
+    every follower early, with nothing left to wait for the write."""
+    c.node(leader).propose(b"x")
+    ready = c.node(leader).ready()
+    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
+    assert {m.dst for m in ready.early_messages} == set(c.members) - {leader}
+    assert all(isinstance(m, kind) for m in ready.early_messages)
+    assert ready.messages == []
+
+
+def leader_1_writes_x_while_node_2_answers(
+    c: SlowDisks[N], send: type[Message], answer: type[Message]
+) -> None:
+    """Leader 1 proposes x; its own write of x is still in flight when node 2
+    has stored x and answered; the ``send`` to node 3 is lost. (Every disk slow.)"""
+    c.elect(1)
+    c.node(1).propose(b"x")
+    c.flush(1)
+    assert c.inflight[1], "the leader's write of x is in flight"
+    assert any(isinstance(m, send) and m.dst == 2 for m in c.pending), (
+        "the leader sent x before its own write of x was durable"
+    )
+    c.drop(to=3)
+    c.deliver(to=2, types=send)
+    c.complete(2)  # node 2's copy of x is durable; its answer leaves
+    c.deliver(to=1, types=answer)

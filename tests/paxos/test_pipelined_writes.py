@@ -29,7 +29,12 @@ from pyconsensus.paxos import (
     Promise,
 )
 from tests.paxos.broken import UnsyncedSelfPaxos
-from tests.slow_disks import SlowDisks, all_disks_slow
+from tests.slow_disks import (
+    SlowDisks,
+    all_disks_slow,
+    assert_x_leaves_before_the_leaders_write,
+    leader_1_writes_x_while_node_2_answers,
+)
 
 PIPELINED = PaxosConfig(pipelined_writes=True)
 SlowDiskCluster = SlowDisks[MultiPaxosNode]
@@ -43,29 +48,14 @@ def slow_disks(node_class: type[MultiPaxosNode] = MultiPaxosNode) -> SlowDiskClu
 def _leader_accepts_x_while_one_acceptor_answers(c: SlowDiskCluster) -> int:
     """Leader 1 proposes x; its own acceptance of x is still in flight when
     acceptor 2 has stored x and answered; the Accept to acceptor 3 is lost."""
-    c.elect(1)
-    c.node(1).propose(b"x")
-    c.flush(1)
-    assert c.inflight[1], "the leader's write of x is in flight"
-    assert any(isinstance(m, Accept) for m in c.pending), (
-        "the leader sent x before its own acceptance of x was durable"
-    )
-    c.drop(to=3)
-    c.deliver(to=2, types=Accept)
-    c.complete(2)  # acceptor 2's acceptance of x is durable; its answer leaves
-    c.deliver(to=1, types=Accepted)
+    leader_1_writes_x_while_node_2_answers(c, Accept, Accepted)
     return c.node(1).log.last_index
 
 
 def test_the_leader_sends_its_accept_before_its_own_acceptance_is_durable() -> None:
     c = slow_disks()
     c.elect(1)
-    c.node(1).propose(b"x")
-    ready = c.node(1).ready()
-    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
-    assert {m.dst for m in ready.early_messages} == {2, 3}
-    assert all(isinstance(m, Accept) for m in ready.early_messages)
-    assert ready.messages == []
+    assert_x_leaves_before_the_leaders_write(c, 1, Accept)
 
 
 def test_the_leader_sends_nothing_early_before_its_promise_is_durable() -> None:

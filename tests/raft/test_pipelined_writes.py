@@ -24,7 +24,12 @@ from pyconsensus.raft import (
     RaftNode,
 )
 from tests.raft.broken import UnsyncedSelfRaft
-from tests.slow_disks import SlowDisks, all_disks_slow
+from tests.slow_disks import (
+    SlowDisks,
+    all_disks_slow,
+    assert_x_leaves_before_the_leaders_write,
+    leader_1_writes_x_while_node_2_answers,
+)
 
 PIPELINED = RaftConfig(pipelined_writes=True)
 SlowDiskCluster = SlowDisks[RaftNode]
@@ -38,29 +43,14 @@ def slow_disks(node_class: type[RaftNode] = RaftNode) -> SlowDiskCluster:
 def _leader_writes_x_while_one_follower_acknowledges(c: SlowDiskCluster) -> int:
     """Leader 1 proposes x; its own write of x is still in flight when follower 2
     has stored x and acknowledged it; the AppendEntries to follower 3 is lost."""
-    c.elect(1)
-    c.node(1).propose(b"x")
-    c.flush(1)
-    assert c.inflight[1], "the leader's write of x is in flight"
-    assert any(isinstance(m, AppendEntries) and m.entries for m in c.pending), (
-        "the leader sent x before its own write of x was durable"
-    )
-    c.drop(to=3)
-    c.deliver(to=2, types=AppendEntries)
-    c.complete(2)  # follower 2's copy of x is durable; its acknowledgement leaves
-    c.deliver(to=1, types=AppendEntriesResponse)
+    leader_1_writes_x_while_node_2_answers(c, AppendEntries, AppendEntriesResponse)
     return c.node(1).log.last_index
 
 
 def test_a_leader_sends_its_entries_before_its_own_write_is_durable() -> None:
     c = slow_disks()
     c.elect(1)
-    c.node(1).propose(b"x")
-    ready = c.node(1).ready()
-    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
-    assert {m.dst for m in ready.early_messages} == {2, 3}
-    assert all(isinstance(m, AppendEntries) for m in ready.early_messages)
-    assert ready.messages == []
+    assert_x_leaves_before_the_leaders_write(c, 1, AppendEntries)
 
 
 def test_the_leader_does_not_count_its_unsynced_copy_towards_the_commit_quorum() -> None:

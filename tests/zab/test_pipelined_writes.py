@@ -31,7 +31,7 @@ from pyconsensus.zab import (
     ZabConfig,
     ZabNode,
 )
-from tests.slow_disks import SlowDisks
+from tests.slow_disks import SlowDisks, assert_x_leaves_before_the_leaders_write
 from tests.zab.broken import UnsyncedSelfZab
 from tests.zab.support import serving, settle, zab_cluster
 
@@ -83,12 +83,7 @@ def _acknowledged(c: SlowDisks[ZabNode], node_id: NodeId, index: int) -> bool:
 def test_the_leader_sends_its_proposals_before_its_own_write_is_durable() -> None:
     c = slow_disks()
     leader = settle(c)
-    c.node(leader).propose(b"x")
-    ready = c.node(leader).ready()
-    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
-    assert {m.dst for m in ready.early_messages} == {1, 2}
-    assert all(isinstance(m, Proposal) for m in ready.early_messages)
-    assert ready.messages == []
+    assert_x_leaves_before_the_leaders_write(c, leader, Proposal)
     # Heartbeats (and the COMMITs that follow) leave early too.
     c.node(leader).tick()
     assert all(isinstance(m, Ping) for m in c.node(leader).ready().early_messages)
