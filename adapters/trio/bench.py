@@ -69,6 +69,9 @@ class ClusterResult:
     while the load generator ran."""
     leader_changes: int
     """The most leader changes seen in one run (polled every 100 ms)."""
+    longest_leaderless_s: float = 0.0
+    """The longest time in one run between two polls that saw a leader, across
+    a poll that saw none or a new leader (0.1 s resolution)."""
 
     def median(self, field: str) -> float:
         return float(statistics.median(getattr(run, field) for run in self.runs))
@@ -162,18 +165,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _count_leader_changes(cluster: LocalCluster, admin: Client, found: list[int]) -> None:
-    """Poll who leads every 100 ms; ``found[0]`` counts the changes seen."""
-    last: tuple[int, int] | None = None
+@attrs.define
+class LeaderWatch:
+    """What polling who leads found: leader changes and the longest gap."""
+
+    changes: int = 0
+    longest_gap_s: float = 0.0
+    _last: tuple[int, int] | None = None
+    _last_seen_at: float | None = None
+    _gap_open: bool = False
+
+    def observe(self, now: float, leader: tuple[int, int] | None) -> None:
+        """One poll: ``leader`` is ``(term, node id)`` of the newest leader, or None."""
+        if leader is None:
+            return
+        if self._last is not None and leader != self._last:
+            self.changes += 1
+        if self._last_seen_at is not None and (leader != self._last or self._gap_open):
+            self.longest_gap_s = max(self.longest_gap_s, now - self._last_seen_at)
+        self._last = leader
+        self._last_seen_at = now
+        self._gap_open = False
+
+    def missed(self) -> None:
+        """A poll that found no leader."""
+        self._gap_open = True
+
+
+async def _watch_leaders(cluster: LocalCluster, admin: Client, watch: LeaderWatch) -> None:
+    """Poll who leads every 100 ms into ``watch``."""
     while True:
         statuses = await cluster.statuses(admin)
         leaders = [s for s in statuses.values() if s is not None and s.role == "leader"]
         if leaders:
             newest = max(leaders, key=lambda s: s.term)
-            current = (newest.term, newest.node_id)
-            if last is not None and current != last:
-                found[0] += 1
-            last = current
+            watch.observe(trio.current_time(), (newest.term, newest.node_id))
+        else:
+            watch.missed()
         await trio.sleep(0.1)
 
 
@@ -232,7 +260,7 @@ async def bench_cluster(
     repeats: int,
     sync: bool = True,
     directory: Path | None = None,
-    tick_ms: int = 10,
+    tick_ms: int | None = None,
     keys: int = 10_000,
     settings: Mapping[str, Any] | None = None,
     protocol_options: Mapping[str, Any] | None = None,
@@ -247,6 +275,7 @@ async def bench_cluster(
         peaks: dict[int, int] = {}
         cpu: dict[int, list[float]] = {}
         changes = 0
+        gap = 0.0
         for _ in range(repeats):
             with tempfile.TemporaryDirectory(dir=directory) as root:
                 async with (
@@ -254,7 +283,11 @@ async def bench_cluster(
                         Path(root),
                         protocol=protocol,
                         cluster_id="bench",
-                        settings={"tick_ms": tick_ms, "sync": sync, **(settings or {})},
+                        settings={
+                            **({} if tick_ms is None else {"tick_ms": tick_ms}),
+                            "sync": sync,
+                            **(settings or {}),
+                        },
                         protocol_options=protocol_options,
                     ) as cluster,
                     cluster.client() as admin,
@@ -263,9 +296,9 @@ async def bench_cluster(
                     await cluster.wait_for_leader(admin)
                     pids = {node: p.pid for node, p in cluster.processes.items()}
                     before = {node: cpu_seconds(pid) for node, pid in pids.items()}
-                    found = [0]
+                    watch = LeaderWatch()
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(_count_leader_changes, cluster, admin, found)
+                        nursery.start_soon(_watch_leaders, cluster, admin, watch)
                         run = await _run_loadgen(
                             cluster,
                             clients=count,
@@ -276,20 +309,21 @@ async def bench_cluster(
                         )
                         nursery.cancel_scope.cancel()
                     runs.append(run)
-                    changes = max(changes, found[0])
+                    changes = max(changes, watch.changes)
+                    gap = max(gap, watch.longest_gap_s)
                     for node, pid in pids.items():
                         cpu.setdefault(node, []).append(cpu_seconds(pid) - before[node])
                         peaks[node] = max(peaks.get(node, 0), peak_rss_kib(pid))
         cpu_s = {node: statistics.median(values) for node, values in cpu.items()}
-        results.append(ClusterResult(protocol, count, tuple(runs), peaks, cpu_s, changes))
+        results.append(ClusterResult(protocol, count, tuple(runs), peaks, cpu_s, changes, gap))
     return results
 
 
 def format_cluster(results: Sequence[ClusterResult]) -> str:
     lines = [
         "| clients | writes/s | p50 ms | p99 ms | p99.9 ms | errors | leader changes "
-        "| peak RSS per node (MiB) | CPU s per node | load gen CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+        "| longest gap s | peak RSS per node (MiB) | CPU s per node | load gen CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for result in results:
         rss = ", ".join(f"{kib / 1024:.0f}" for _, kib in sorted(result.peak_rss_kib.items()))
@@ -300,7 +334,8 @@ def format_cluster(results: Sequence[ClusterResult]) -> str:
             f"| {result.clients} | {result.median('writes_per_s'):,.0f} | "
             f"{result.median('p50_ms'):.2f} | {result.median('p99_ms'):.2f} | "
             f"{result.median('p999_ms'):.2f} | "
-            f"{sum(r.errors for r in result.runs)} | {result.leader_changes} | {rss} | {cpu} | "
+            f"{sum(r.errors for r in result.runs)} | {result.leader_changes} | "
+            f"{result.longest_leaderless_s:.1f} | {rss} | {cpu} | "
             f"{'-' if share is None else format(share, '.0%')}"
             f"{' saturated' if load['saturated'] else ''} |"
         )
@@ -331,6 +366,7 @@ def results_json(results: Sequence[ClusterResult]) -> list[dict[str, Any]]:
                 "cpu_s": max(cpu_s, default=0.0),
                 "cpu_s_per_replica": cpu_s,
                 "leader_changes": r.leader_changes,
+                "longest_leaderless_s": round(r.longest_leaderless_s, 3),
                 "runs": [attrs.asdict(run) for run in r.runs],
                 "peak_rss_kib": r.peak_rss_kib,
                 "loadgen": loadgen_summary(r),

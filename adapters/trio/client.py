@@ -27,6 +27,7 @@ from pyconsensus.adapters.cbor import Codec, default_codec
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
 from pyconsensus.adapters.trio.errors import (
+    BUSY_CODES,
     RETRYABLE_CODES,
     IndeterminateResult,
     RequestRejected,
@@ -75,6 +76,9 @@ class RetryPolicy:
     """Seconds to wait before retrying when no leader is known."""
     follow_hints: bool = True
     """Retry at the node a ``NotLeader`` names (False: give up with it)."""
+    busy_backoff: float = 0.5
+    """Longest wait before retrying at a node that answered ``busy``; the wait
+    doubles from ``pause`` per busy answer, half of it random."""
 
 
 class RequestRunner:
@@ -100,6 +104,7 @@ class RequestRunner:
         last_problem = "no node could be tried"
         target = self.leader
         tried: set[int] = set()
+        busy = 0
         while trio.current_time() < deadline:
             node = target if target is not None else self._pick(tried)
             tried.add(node)
@@ -145,6 +150,12 @@ class RequestRunner:
                 self.leader = None
                 await self._pause(tried, deadline)
                 continue
+            if reply.error in BUSY_CODES:
+                # A well node with too much to do: come back to it, later.
+                target = node
+                await self._back_off(busy, deadline)
+                busy += 1
+                continue
             if reply.error in RETRYABLE_CODES:
                 await self._pause(tried, deadline)
                 continue
@@ -163,6 +174,12 @@ class RequestRunner:
             tried.clear()
             fresh = self.nodes
         return self.rng.choice(fresh)
+
+    async def _back_off(self, busy: int, deadline: float) -> None:
+        policy = self.policy
+        delay = min(policy.busy_backoff, policy.pause * 2.0 ** min(busy, 30))
+        delay = delay / 2 + self.rng.uniform(0, delay / 2)
+        await trio.sleep(min(delay, max(0.0, deadline - trio.current_time())))
 
     async def _pause(self, tried: set[int], deadline: float) -> None:
         # Only wait once every node was tried: a dead node should not slow

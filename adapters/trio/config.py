@@ -6,13 +6,15 @@ is told its own id::
     cluster_id = "orders"
     protocol = "raft"            # raft | zab | paxos
     data_dir = "data"            # relative to this file; node N uses data/node-N
-    tick_ms = 10
+    tick_ms = 20                 # heartbeat 1 tick; Raft's election timeout 10-20 ticks
     request_timeout_s = 5.0
     forward = true               # followers forward proposals to the leader
     compact_every = 10000        # snapshot the state machine every N entries (0: never)
     session_timeout_s = 0        # forget clients silent this long, by leader clocks (0: never)
     storage_writes = "auto"      # auto | thread | inline: where storage writes run
     pipelined_writes = true      # leader writes its log in parallel
+    max_pending_requests = 10000 # client requests held at most; more get `busy`
+    requests_per_batch = 64      # client requests fed to the core per loop turn
     state_machine = "kvstore:KVStore"   # what `pyconsensus node` runs (module:Class)
 
     [members]
@@ -125,8 +127,11 @@ class NodeConfig:
     protocol_options: Mapping[str, str] = attrs.field(factory=dict)
     data_dir: Path | None = None
     listen: Address | None = None
-    tick_interval: float = attrs.field(default=0.01, validator=_positive_number)
-    """Seconds per core tick (election and heartbeat timeouts count ticks)."""
+    tick_interval: float = attrs.field(default=0.02, validator=_positive_number)
+    """Seconds per core tick (election and heartbeat timeouts count ticks).
+    20 ms: Raft's election timeout is 200-400 ms, which a node on a loaded
+    two-core machine holds under 500 client sessions while a crashed leader is
+    still replaced well within a second (docs/benchmarks.md)."""
     request_timeout: float = attrs.field(default=5.0, validator=_positive_number)
     """Default deadline of ``propose``/``read`` (and of forwarded requests)."""
     forward: bool = True
@@ -157,6 +162,12 @@ class NodeConfig:
     ``pipelined_writes`` entry in ``protocol_options`` takes precedence."""
     state_machine: str = DEFAULT_STATE_MACHINE
     """``module:Class`` of the state machine ``pyconsensus node`` runs."""
+    max_pending_requests: int = attrs.field(default=10_000, validator=_positive_number)
+    """Client requests the node holds at most (queued for the core or in it);
+    more are refused at once with ``busy`` (clients retry after a backoff)."""
+    requests_per_batch: int = attrs.field(default=64, validator=_positive_number)
+    """Client requests handed to the core per turn of the driver loop; ticks
+    and peer messages go in between (see docs/runtime.md)."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)
 
     def __attrs_post_init__(self) -> None:
@@ -195,6 +206,8 @@ _TOP_KEYS = {
     "storage_writes",
     "pipelined_writes",
     "state_machine",
+    "max_pending_requests",
+    "requests_per_batch",
     "members",
     "protocol_options",
     "transport",
@@ -202,7 +215,7 @@ _TOP_KEYS = {
 }
 
 
-def parse_config(
+def parse_config(  # noqa: C901 - one flat check per key of the cluster file
     document: Mapping[str, Any], node_id: int, base_dir: Path | None = None
 ) -> NodeConfig:
     """The ``NodeConfig`` of ``node_id`` from a parsed cluster file.
@@ -242,8 +255,9 @@ def parse_config(
             kwargs[key] = document[key]
     if "storage_writes" in document:
         kwargs["storage_writes"] = document["storage_writes"]
-    if "compact_every" in document:
-        kwargs["compact_every"] = document["compact_every"]
+    for key in ("compact_every", "max_pending_requests", "requests_per_batch"):
+        if key in document:
+            kwargs[key] = document[key]
     if "session_timeout_s" in document:
         kwargs["session_timeout"] = _number(document["session_timeout_s"], "session_timeout_s")
     if "state_machine" in document:

@@ -13,35 +13,29 @@ from typing import Any
 
 import trio
 
-from pyconsensus.adapters.cbor import Codec, DecodeError
+from pyconsensus.adapters.cbor import Codec
 from pyconsensus.adapters.trio.config import Address, TransportConfig
-from pyconsensus.adapters.trio.framing import (
-    FrameError,
-    FrameReader,
-    FrameSender,
-    prefixed,
+from pyconsensus.adapters.trio.framing import FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.transport import (
+    CONNECTION_ERRORS,
+    HandshakeRefused,
+    NotSent,
+    Stream,
+    close,
+    dial,
 )
-from pyconsensus.service.messages import Hello, Refused, Welcome
+from pyconsensus.service.messages import Hello, Welcome
 
 log = logging.getLogger("pyconsensus.trio.client")
 
-_CONNECTION_ERRORS = (
-    OSError,
-    EOFError,
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-    trio.TooSlowError,
-    FrameError,
-    DecodeError,
-)
-
-
-class NotSent(Exception):
-    """The request never left: no connection could be made (or it was refused)."""
-
-
-class HandshakeRefused(NotSent):
-    """The node refused the handshake (wrong cluster id, protocol, version)."""
+__all__ = [
+    "ClientConnection",
+    "ConnectionLost",
+    "ConnectionPool",
+    "HandshakeRefused",
+    "NotSent",
+    "connect",
+]
 
 
 class ConnectionLost(Exception):
@@ -59,9 +53,7 @@ class _Pending:
 class ClientConnection:
     """One open, welcomed connection to one node."""
 
-    def __init__(
-        self, stream: trio.SocketStream, reader: FrameReader, codec: Codec, welcome: Welcome
-    ) -> None:
+    def __init__(self, stream: Stream, reader: FrameReader, codec: Codec, welcome: Welcome) -> None:
         self.stream = stream
         self.reader = reader
         self.codec = codec
@@ -78,13 +70,12 @@ class ClientConnection:
                 nursery.start_soon(self._write, nursery.cancel_scope)
                 try:
                     await self._read()
-                except _CONNECTION_ERRORS as exc:
+                except CONNECTION_ERRORS as exc:
                     log.debug("connection to node %d ended: %r", self.welcome.node_id, exc)
                 nursery.cancel_scope.cancel()
         finally:
             self.close()
-            with trio.CancelScope(shield=True):
-                await self.stream.aclose()
+            await close(self.stream)
 
     def close(self) -> None:
         """Fail every waiting request (``ConnectionLost``) and stop."""
@@ -116,7 +107,7 @@ class ClientConnection:
     async def _write(self, scope: trio.CancelScope) -> None:
         try:
             await self.sender.run(self.stream)
-        except _CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:
             log.debug("writing to node %d failed: %r", self.welcome.node_id, exc)
         finally:
             scope.cancel()
@@ -140,34 +131,8 @@ async def connect(
     config: TransportConfig,
 ) -> ClientConnection:
     """Dial ``address`` and complete the handshake (``NotSent`` if impossible)."""
-    try:
-        stream = await trio.open_tcp_stream(address.host, address.port)
-    except OSError as exc:
-        raise NotSent(
-            f"cannot connect to node {node_id} at {address}: {exc.strerror or exc}"
-        ) from exc
-    reader = FrameReader(stream, config.max_frame_bytes)
-    try:
-        with trio.fail_after(config.handshake_timeout_s):
-            await stream.send_all(prefixed(codec.encode(hello)))
-            answer = codec.decode(await reader.receive_one())
-    except _CONNECTION_ERRORS as exc:
-        await stream.aclose()
-        raise NotSent(f"handshake with node {node_id} at {address} failed: {exc!r}") from exc
-    except BaseException:
-        with trio.CancelScope(shield=True):
-            await stream.aclose()
-        raise
-    if isinstance(answer, Welcome) and answer.node_id == node_id:
-        return ClientConnection(stream, reader, codec, answer)
-    await stream.aclose()
-    if isinstance(answer, Refused):
-        raise HandshakeRefused(f"node {node_id} at {address} refused us: {answer.reason}")
-    if isinstance(answer, Welcome):
-        raise HandshakeRefused(
-            f"{address} is node {answer.node_id}, but node {node_id} was expected there"
-        )
-    raise HandshakeRefused(f"{address} answered the handshake with {type(answer).__name__}")
+    dialled = await dial(node_id, address, hello, codec, config)
+    return ClientConnection(dialled.stream, dialled.reader, codec, dialled.welcome)
 
 
 class ConnectionPool:

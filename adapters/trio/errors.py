@@ -58,6 +58,11 @@ class NodeStopped(ConsensusError):
     """The node is shutting down (or stopped) and takes no more requests."""
 
 
+class BadRequest(ConsensusError):
+    """The request's session numbers are inconsistent (e.g. ``first_unacked``
+    above ``seq``); it was not handed to the state machine."""
+
+
 _CODES: dict[type[ConsensusError], str] = {
     NotLeader: "not_leader",
     ProposalDropped: "dropped",
@@ -67,12 +72,18 @@ _CODES: dict[type[ConsensusError], str] = {
     StaleRequest: "stale",
     MalformedCommand: "malformed",
     NodeStopped: "stopping",
+    BadRequest: "bad_request",
     Unavailable: "unavailable",
     IndeterminateResult: "indeterminate",
 }
 
-RETRYABLE_CODES = frozenset(
-    {"not_leader", "dropped", "stopping", "unavailable", "overloaded", "outcome_unknown"}
+BUSY_CODES = frozenset({"busy", "overloaded"})
+"""Failure codes of a node that is well but holds too many requests (``busy``:
+the node's limit, ``overloaded``: the connection's): the request was not taken;
+retry at the same node after a backoff."""
+
+RETRYABLE_CODES = (
+    frozenset({"not_leader", "dropped", "stopping", "unavailable", "outcome_unknown"}) | BUSY_CODES
 )
 """Failure codes after which a client may retry the same command elsewhere."""
 

@@ -24,6 +24,7 @@ from typing import Final
 
 import trio
 
+from pyconsensus.adapters.trio.loop import Wakeup
 from pyconsensus.core.errors import ConsensusError
 
 PREFIX: Final = struct.Struct(">I")
@@ -141,7 +142,7 @@ class FrameSender:
         self.sent_frames = 0
         self.dropped = 0
         self._frames: list[bytes] = []
-        self._lot = trio.lowlevel.ParkingLot()
+        self._wakeup = Wakeup()
         self._closed = False
         self._flusher = flusher
         self._fileno: int | None = None  # the socket, while ``run`` owns a stream and is idle
@@ -165,7 +166,7 @@ class FrameSender:
             if self._flusher is not None:
                 self._flusher.mark(self)
             else:
-                self._lot.unpark_all()
+                self._wakeup.wake()
         return True
 
     def flush_now(self) -> bool:
@@ -177,7 +178,7 @@ class FrameSender:
         if not frames:
             return False
         if fileno is None or self._sending:
-            self._lot.unpark_all()  # not connected or mid-write: the writer takes it
+            self._wakeup.wake()  # not connected or mid-write: the writer takes it
             return False
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
@@ -187,7 +188,7 @@ class FrameSender:
         except OSError:
             # A broken connection: the writer's send_all raises and handles it.
             self._frames = [data]
-            self._lot.unpark_all()
+            self._wakeup.wake()
             return True
         if sent == len(data):
             self._frames = []
@@ -196,7 +197,7 @@ class FrameSender:
         else:
             self._frames = [data[sent:]]
             self.queued_bytes = len(data) - sent
-            self._lot.unpark_all()
+            self._wakeup.wake()
         return True
 
     def clear(self) -> None:
@@ -208,23 +209,24 @@ class FrameSender:
     def close(self) -> None:
         """Refuse further frames and wake the writer so that it returns."""
         self._closed = True
-        self._lot.unpark_all()
+        self._wakeup.wake()
 
-    async def run(self, stream: trio.abc.SendStream) -> None:
+    async def run(self, stream: trio.abc.SendStream, fileno: int | None = None) -> None:
         """Write queued frames to ``stream`` until ``close()``; stream errors propagate.
 
+        ``fileno`` is the socket under a plain stream (``transport.raw_fileno``):
+        an eager sender writes into it directly while this task is idle.
         Frames taken for a ``send_all`` that fails are lost (the connection
         broke under them); frames queued meanwhile stay for the next stream.
         """
-        socket = getattr(stream, "socket", None)
         try:
             while True:
                 while not self._frames:
                     if self._closed:
                         return
-                    if socket is not None and self._flusher is not None:
-                        self._fileno = socket.fileno()
-                    await self._lot.park()
+                    if fileno is not None and self._flusher is not None:
+                        self._fileno = fileno
+                    await self._wakeup.park()
                 if self._closed:
                     return
                 frames = self._frames

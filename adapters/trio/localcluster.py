@@ -13,6 +13,11 @@ directory under ``root``, listening on a free loopback port chosen at run
 time. Every process is stopped when the block exits - also on errors and
 cancellation - and each watches its standard input, so it exits by itself if
 this process dies.
+
+Every wait here polls a condition against a deadline, and the deadlines are
+generous (a minute): on a loaded machine things take longer, and a wait that
+succeeds returns as soon as its condition holds, so only a failure costs the
+whole bound.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ import trio
 from pyconsensus.adapters.trio.client import Client, open_client
 from pyconsensus.adapters.trio.config import Address
 from pyconsensus.service.messages import StatusReply
+
+STATUS_TIMEOUT = 2.0
+"""Seconds a node may take to answer a status request before it counts as
+silent (a busy node on a loaded machine can take a while)."""
+WAIT_TIMEOUT = 60.0
+"""The default bound of the ``wait_*`` methods."""
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -146,7 +157,10 @@ class LocalCluster:
         self.signal(node_id, signal.SIGKILL)
 
     def isolate(self, node_id: int, isolated: bool = True) -> None:
-        """Cut the node off from its peers (SIGUSR1) or let it rejoin (SIGUSR2)."""
+        """Cut the node off from its peers (SIGUSR1) or let it rejoin (SIGUSR2).
+
+        Only for a node that serves (``wait_until_serving``): a process still
+        starting up has no handler for these signals yet and would die of one."""
         self.signal(node_id, signal.SIGUSR1 if isolated else signal.SIGUSR2)
 
     async def wait_exit(self, node_id: int, timeout: float = 10.0) -> int:
@@ -178,12 +192,13 @@ class LocalCluster:
     async def statuses(
         self, client: Client, nodes: Iterable[int] | None = None, *, detail: int = 0
     ) -> dict[int, StatusReply | None]:
-        """Every node's status (``None`` where it did not answer within 0.5 s)."""
+        """Every node's status (``None`` where it did not answer within
+        ``STATUS_TIMEOUT`` seconds)."""
         found: dict[int, StatusReply | None] = {}
 
         async def ask(node_id: int) -> None:
             found[node_id] = None
-            with trio.move_on_after(0.5 if detail < 2 else 5.0):
+            with trio.move_on_after(STATUS_TIMEOUT if detail < 2 else 5 * STATUS_TIMEOUT):
                 try:
                     found[node_id] = await client.status(node_id, detail=detail)
                 except Exception:  # any failure means no answer
@@ -198,7 +213,7 @@ class LocalCluster:
         self,
         client: Client,
         *,
-        timeout: float = 15.0,
+        timeout: float = WAIT_TIMEOUT,
         exclude: Iterable[int] = (),
         after_term: int = -1,
     ) -> StatusReply:
@@ -224,7 +239,7 @@ class LocalCluster:
                             return status
                 await trio.sleep(0.02)
 
-    async def wait_until_serving(self, client: Client, timeout: float = 20.0) -> None:
+    async def wait_until_serving(self, client: Client, timeout: float = WAIT_TIMEOUT) -> None:
         """Poll until every running node answers a status request."""
         with trio.fail_after(timeout):
             while True:
@@ -234,19 +249,37 @@ class LocalCluster:
                     return
                 await trio.sleep(0.05)
 
-    async def wait_caught_up(self, client: Client, timeout: float = 30.0) -> int:
+    async def wait_caught_up(self, client: Client, timeout: float = WAIT_TIMEOUT) -> int:
         """Poll until every node has applied the same index as the leader's
-        commit index; returns that index."""
-        with trio.fail_after(timeout):
-            while True:
-                statuses = await self.statuses(client)
-                known = [s for s in statuses.values() if s is not None]
-                if len(known) == len(self.members):
-                    leaders = [s for s in known if s.role == "leader"]
-                    target = max(s.commit_index for s in known)
-                    if leaders and all(s.applied_index == target for s in known):
-                        return target
-                await trio.sleep(0.05)
+        commit index; returns that index. On time-out, ``trio.TooSlowError``
+        says what each node reported last."""
+        statuses: dict[int, StatusReply | None] = {}
+        try:
+            with trio.fail_after(timeout):
+                while True:
+                    statuses = await self.statuses(client)
+                    known = [s for s in statuses.values() if s is not None]
+                    if len(known) == len(self.members):
+                        leaders = [s for s in known if s.role == "leader"]
+                        target = max(s.commit_index for s in known)
+                        if leaders and all(s.applied_index == target for s in known):
+                            return target
+                    await trio.sleep(0.05)
+        except trio.TooSlowError:
+            raise trio.TooSlowError(
+                f"not caught up within {timeout:g} s; last seen: {describe_statuses(statuses)}"
+            ) from None
+
+
+def describe_statuses(statuses: Mapping[int, StatusReply | None]) -> str:
+    """One line per poll result, for failure messages."""
+    return "; ".join(
+        f"node {n}: no answer"
+        if s is None
+        else f"node {n}: {s.role} term {s.term} leader {s.leader} commit {s.commit_index} "
+        f"applied {s.applied_index} last {s.last_index}"
+        for n, s in sorted(statuses.items())
+    )
 
 
 @asynccontextmanager

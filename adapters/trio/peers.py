@@ -1,10 +1,17 @@
-"""Outgoing connections to the other nodes: one ``PeerLink`` per peer.
+"""Outgoing connections to the other nodes: a ``PeerSet`` of ``PeerLink`` objects.
 
 Each node dials each peer and sends it its messages over that connection; the
 messages a peer sends back arrive over the connection the peer dialled
 (``server.py``). A link keeps a bounded queue (``FrameSender``), dials with a
-capped, jittered exponential backoff, performs the handshake, and writes the
-queue out until the connection breaks - then starts over.
+capped, jittered exponential backoff, performs the handshake
+(``transport.dial``), and writes the queue out until the connection breaks -
+then starts over.
+
+The ``PeerSet`` is the one place that knows who the peers are: it adds and
+removes links at run time (each link runs in a cancel scope of its own inside
+the set's nursery), routes outgoing messages to them, and answers the server's
+question whether a dialler is a peer. Membership changes (issue 14) and
+certificate-bound peer identities (issue 16) plug in here.
 """
 
 from __future__ import annotations
@@ -13,32 +20,29 @@ import contextlib
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 import trio
 
-from pyconsensus.adapters.cbor import Codec, DecodeError
+from pyconsensus.adapters.cbor import Codec, EncodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
-from pyconsensus.adapters.trio.framing import (
-    Flusher,
-    FrameError,
-    FrameReader,
-    FrameSender,
-    prefixed,
+from pyconsensus.adapters.trio.framing import PREFIX, Flusher, FrameSender
+from pyconsensus.adapters.trio.transport import (
+    CONNECTION_ERRORS,
+    Dialled,
+    HandshakeRefused,
+    NotSent,
+    Stream,
+    close,
+    describe,
+    dial,
+    raw_fileno,
 )
-from pyconsensus.service.messages import Hello, Refused, Welcome
+from pyconsensus.service.messages import Hello
 
 log = logging.getLogger("pyconsensus.trio.peers")
-
-_CONNECTION_ERRORS = (
-    OSError,
-    EOFError,
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-    trio.TooSlowError,
-    FrameError,
-    DecodeError,
-)
 
 
 def backoff_delay(attempt: int, config: TransportConfig, rng: random.Random) -> float:
@@ -49,29 +53,36 @@ def backoff_delay(attempt: int, config: TransportConfig, rng: random.Random) -> 
     return float(delay / 2 + rng.uniform(0, delay / 2))
 
 
+@attrs.frozen(slots=True)
+class LinkSettings:
+    """What every link of a node shares."""
+
+    hello: Hello
+    """This node's handshake."""
+    codec: Codec
+    config: TransportConfig
+    counters: Counter[str]
+    """The node's counters (``send.dropped``, ``connect.failures``...)."""
+    rng: random.Random
+    """Jitters the reconnect delays."""
+    flusher: Flusher | None = None
+    """Makes the links' senders eager (``framing.Flusher``)."""
+
+
 class PeerLink:
     """The outgoing half of the connection to one peer."""
 
-    def __init__(
-        self,
-        peer_id: int,
-        address: Address,
-        *,
-        hello: Hello,
-        codec: Codec,
-        config: TransportConfig,
-        counters: Counter[str],
-        rng: random.Random,
-        flusher: Flusher | None = None,
-    ) -> None:
+    def __init__(self, peer_id: int, address: Address, settings: LinkSettings) -> None:
         self.peer_id = peer_id
         self.address = address
-        self.hello = hello
-        self.codec = codec
-        self.config = config
-        self.counters = counters
-        self.rng = rng
-        self.sender = FrameSender(config.send_queue_frames, config.send_queue_bytes, flusher)
+        self.hello = settings.hello
+        self.codec = settings.codec
+        self.config = config = settings.config
+        self.counters = settings.counters
+        self.rng = settings.rng
+        self.sender = FrameSender(
+            config.send_queue_frames, config.send_queue_bytes, settings.flusher
+        )
         self.connected = False
         self.connects = 0
         self.isolated = False
@@ -124,70 +135,57 @@ class PeerLink:
     async def _connect_and_send(self) -> bool:
         """One connection's life; True if the handshake succeeded."""
         with trio.CancelScope() as scope:
-            self._connection = scope
+            self._connection = scope  # isolate() cancels it, dialling or connected
             try:
-                stream = await trio.open_tcp_stream(self.address.host, self.address.port)
-            except OSError as exc:
-                self._problem(f"cannot connect to {self.address}: {exc.strerror or exc}")
-                return False
-            welcomed = False
-            try:
-                welcomed = await self._handshake(stream)
-                if not welcomed:
+                dialled = await self._dial()
+                if dialled is None:
                     return False
-                self.connected = True
-                self.connects += 1
-                self._last_problem = ""
-                log.info("connected to node %d at %s", self.peer_id, self.address)
-                lost: BaseException | None = None
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._watch_close, stream, nursery.cancel_scope)
-                    try:
-                        await self.sender.run(stream)
-                    except _CONNECTION_ERRORS as exc:
-                        lost = exc  # raised below: a nursery would wrap it in a group
-                    nursery.cancel_scope.cancel()
-                if lost is not None:
-                    raise lost
-                log.info("connection to node %d closed", self.peer_id)
-            except _CONNECTION_ERRORS as exc:
-                if welcomed:
-                    log.info("connection to node %d lost: %s", self.peer_id, _describe(exc))
-                else:
-                    self._problem(f"handshake with {self.address} failed: {_describe(exc)}")
+                await self._send_until_lost(dialled.stream)
             finally:
-                self.connected = False
                 self._connection = None
-                with trio.CancelScope(shield=True):
-                    await stream.aclose()
-            return welcomed
+            return True
         return False
 
-    async def _handshake(self, stream: trio.SocketStream) -> bool:
-        reader = FrameReader(stream, self.config.max_frame_bytes)
-        with trio.fail_after(self.config.handshake_timeout_s):
-            await stream.send_all(prefixed(self.codec.encode(self.hello)))
-            answer = self.codec.decode(await reader.receive_one())
-        if isinstance(answer, Refused):
-            self.counters["handshake.refused_by_peer"] += 1
-            self._problem(f"node {self.peer_id} at {self.address} refused us: {answer.reason}")
-            return False
-        if not isinstance(answer, Welcome):
-            self._problem(f"{self.address} answered the handshake with {type(answer).__name__}")
-            return False
-        if answer.node_id != self.peer_id:
-            self.counters["handshake.wrong_peer"] += 1
-            self._problem(
-                f"{self.address} is node {answer.node_id}, but the configuration says "
-                f"node {self.peer_id} is there"
-            )
-            return False
-        return True
+    async def _dial(self) -> Dialled | None:
+        try:
+            return await dial(self.peer_id, self.address, self.hello, self.codec, self.config)
+        except HandshakeRefused as exc:
+            if exc.reason == "refused":
+                self.counters["handshake.refused_by_peer"] += 1
+            elif exc.reason == "wrong_node":
+                self.counters["handshake.wrong_peer"] += 1
+            self._problem(str(exc))
+        except NotSent as exc:
+            self._problem(str(exc))
+        return None
 
-    async def _watch_close(self, stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    async def _send_until_lost(self, stream: Stream) -> None:
+        self.connected = True
+        self.connects += 1
+        self._last_problem = ""
+        log.info("connected to node %d at %s", self.peer_id, self.address)
+        try:
+            lost: BaseException | None = None
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_close, stream, nursery.cancel_scope)
+                try:
+                    await self.sender.run(stream, raw_fileno(stream))
+                except CONNECTION_ERRORS as exc:
+                    lost = exc  # raised below: a nursery would wrap it in a group
+                nursery.cancel_scope.cancel()
+            if lost is not None:
+                raise lost
+            log.info("connection to node %d closed", self.peer_id)
+        except CONNECTION_ERRORS as exc:
+            log.info("connection to node %d lost: %s", self.peer_id, describe(exc))
+        finally:
+            self.connected = False
+            await close(stream)
+
+    async def _watch_close(self, stream: Stream, scope: trio.CancelScope) -> None:
         """The peer never writes after its Welcome: any read result means the
         connection is over (closed, reset, or a protocol violation)."""
-        with contextlib.suppress(*_CONNECTION_ERRORS):
+        with contextlib.suppress(*CONNECTION_ERRORS):
             await stream.receive_some(1)
         scope.cancel()
 
@@ -202,6 +200,100 @@ class PeerLink:
             log.debug("%s", message)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+class PeerSet(Mapping[int, PeerLink]):
+    """The links to the peers, by node id (see the module docstring).
+
+    Build it, ``add`` the initial peers, and run ``run`` in the node's nursery;
+    ``add`` and ``remove`` work before and while it runs.
+    """
+
+    def __init__(self, settings: LinkSettings) -> None:
+        self.settings = settings
+        self.isolated = False
+        self._links: dict[int, PeerLink] = {}
+        self._scopes: dict[int, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
+
+    def __getitem__(self, peer_id: int) -> PeerLink:
+        return self._links[peer_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._links))
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run every link (and those added later) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for peer_id in self._links:
+                self._start(peer_id)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    def add(self, peer_id: int, address: Address) -> PeerLink:
+        """Start talking to ``peer_id`` at ``address`` (a peer already known at
+        another address is redialled there; its queued frames are dropped)."""
+        old = self._links.get(peer_id)
+        if old is not None:
+            if old.address == address:
+                return old
+            self.remove(peer_id)
+        link = PeerLink(peer_id, address, self.settings)
+        link.isolate(self.isolated)
+        self._links[peer_id] = link
+        if self._nursery is not None:
+            self._start(peer_id)
+        return link
+
+    def remove(self, peer_id: int) -> None:
+        """Stop talking to ``peer_id``: its connection closes, its queue is dropped."""
+        link = self._links.pop(peer_id, None)
+        scope = self._scopes.pop(peer_id, None)
+        if scope is not None:
+            scope.cancel()
+        if link is not None:
+            link.sender.clear()
+            link.sender.close()
+
+    def send(self, messages: Sequence[Any]) -> None:
+        """Encode each message and queue it to the link of its ``dst``."""
+        encode = self.settings.codec.encode
+        links = self._links
+        pack = PREFIX.pack
+        counters = self.settings.counters
+        for message in messages:
+            link = links.get(message.dst)
+            if link is None:
+                counters["send.unknown_destination"] += 1
+                continue
+            try:
+                frame = encode(message)
+            except EncodeError as exc:
+                counters["send.unencodable"] += 1
+                log.error(
+                    "cannot send %s to node %d: %s", type(message).__name__, link.peer_id, exc
+                )
+                continue
+            link.send(pack(len(frame)) + frame)
+
+    def isolate(self, isolated: bool) -> None:
+        """Cut (or restore) every outgoing connection (fault injection)."""
+        self.isolated = isolated
+        for link in self._links.values():
+            link.isolate(isolated)
+
+    def _start(self, peer_id: int) -> None:
+        assert self._nursery is not None
+        scope = trio.CancelScope()
+        self._scopes[peer_id] = scope
+        self._nursery.start_soon(_run_in, scope, self._links[peer_id])
+
+
+async def _run_in(scope: trio.CancelScope, link: PeerLink) -> None:
+    with scope:
+        await link.run()

@@ -8,15 +8,19 @@
         print(node.status())
 
 The driver loop runs any core under the shared contract (Raft, ZAB,
-Multi-Paxos). Events - ticks from a timer, messages from peers, client
-requests - go straight into the core as they arrive. One task, the pump,
+Multi-Paxos). Ticks from a timer and messages from peers go straight into the
+core as they arrive; client requests are admitted into a bounded queue and
+fed to the core in helpings between them (``admission.py``), so that client
+work never holds up heartbeats and votes. One task, the pump,
 carries out the core's ``Ready`` batches strictly in order: the messages that
 may leave before the write (``Ready.early_messages``), the durable write (in
 the event loop or in a worker thread: ``NodeConfig.storage_writes``), then the
-other messages, then ``ReplicatedStateMachine.handle`` (apply, answer). While
-a write is in flight, new events pile up (in the core, or in the kernel's
-socket buffers while an inline write holds the loop) and come out as the next
-batch: many proposals share one fsync (group commit). Frames are written
+other messages, then ``ReplicatedStateMachine.handle`` (apply, answer). With
+a pipelined core the pump does not wait for a threaded write: it goes on with
+later batches, and their other messages leave once every earlier write is
+durable (write-behind, docs/runtime.md). While a write is in flight, client
+requests wait in the admission queue and go into the next write together:
+many proposals share one fsync (group commit). Frames are written
 straight into the sockets at the end of each batch and before each write
 (``framing.Flusher``), not by waking a writer task per frame.
 """
@@ -27,7 +31,7 @@ import hashlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,31 +39,33 @@ from typing import Any
 import attrs
 import trio
 
-from pyconsensus.adapters.cbor import Codec, EncodeError, Limits, default_codec
+from pyconsensus.adapters.cbor import Codec, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
+from pyconsensus.adapters.trio.admission import Admission, Done
 from pyconsensus.adapters.trio.client import (
     AttemptState,
     RequestRunner,
     RetryPolicy,
     new_client_id,
 )
-from pyconsensus.adapters.trio.config import NodeConfig
+from pyconsensus.adapters.trio.config import Address, NodeConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
-from pyconsensus.adapters.trio.errors import IndeterminateResult, NodeStopped, outcome_to_reply
-from pyconsensus.adapters.trio.framing import (
-    PREFIX,
-    Flusher,
-    FrameReader,
-    FrameSender,
-    prefixed,
+from pyconsensus.adapters.trio.errors import (
+    BadRequest,
+    IndeterminateResult,
+    NodeStopped,
+    outcome_to_reply,
 )
-from pyconsensus.adapters.trio.peers import PeerLink
+from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
+from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
-from pyconsensus.core.ready import Ready
+from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role
 from pyconsensus.protocols import Protocol as ProtocolSpec
@@ -132,6 +138,16 @@ class _Waiter:
         self.event.set()
 
 
+class _InFlight:
+    """A write handed to the writer thread, and the messages that wait for it."""
+
+    __slots__ = ("after", "write")
+
+    def __init__(self, write: Write, after: list[Any]) -> None:
+        self.write = write
+        self.after = after
+
+
 class Node:
     """A running node (see the module docstring); build it with ``open_node``."""
 
@@ -168,24 +184,17 @@ class Node:
         self.counters: Counter[str] = Counter()
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
-        self._lot = trio.lowlevel.ParkingLot()
+        self._wakeup = Wakeup()
         self.flusher = Flusher(self._wake)
         hello = Hello(
             config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
         )
-        self.links = {
-            peer: PeerLink(
-                peer,
-                address,
-                hello=hello,
-                codec=codec,
-                config=config.transport,
-                counters=self.counters,
-                rng=self.rng,
-                flusher=self.flusher,
-            )
-            for peer, address in config.peers.items()
-        }
+        self.links = PeerSet(
+            LinkSettings(hello, codec, config.transport, self.counters, self.rng, self.flusher)
+        )
+        for peer, address in config.peers.items():
+            self.links.add(peer, address)
+        self.admission = Admission(config.max_pending_requests, config.requests_per_batch)
         self.server = Server(config, self, codec, self.counters, SERVICE_TYPES)
         self.port: int | None = None
         self.batches = 0
@@ -193,6 +202,8 @@ class Node:
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
         self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
+        self._in_flight: deque[_InFlight] = deque()
+        self._write_error: BaseException | None = None
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
@@ -254,7 +265,7 @@ class Node:
         core = self.core.status()
         progress = getattr(self.core, "progress", None)
         peers = []
-        for peer, link in sorted(self.links.items()):
+        for peer, link in self.links.items():
             match = None
             if core.role is Role.LEADER and isinstance(progress, dict) and peer in progress:
                 match = getattr(progress[peer], "match", None)
@@ -276,6 +287,7 @@ class Node:
         counters["batches"] = self.batches
         counters["storage.writes"] = self.writes
         counters["send.eager_syscalls"] = self.flusher.syscalls
+        counters["requests.busy"] = self.admission.refused
         return NodeStatus(
             node_id=self.node_id,
             protocol=self.config.protocol,
@@ -295,8 +307,18 @@ class Node:
         Clients can still connect."""
         log.warning("node %d %s", self.node_id, "isolated" if isolated else "rejoins")
         self.server.isolate(isolated)
-        for link in self.links.values():
-            link.isolate(isolated)
+        self.links.isolate(isolated)
+
+    def add_peer(self, peer_id: int, address: Address) -> None:
+        """Talk to ``peer_id`` at ``address`` from now on (the transport only:
+        the core's membership is the protocol's business)."""
+        self.links.add(peer_id, address)
+
+    def remove_peer(self, peer_id: int) -> None:
+        """Stop talking to ``peer_id``: close the connections both ways and
+        refuse its handshakes from now on."""
+        self.links.remove(peer_id)
+        self.server.drop_peer(peer_id)
 
     # ------------------------------------------------------------------
     # Lifecycle
@@ -321,8 +343,7 @@ class Node:
         self._runner.leader = self.node_id
         nursery.start_soon(self._pump)
         self.port = await nursery.start(self.server.run)
-        for link in self.links.values():
-            nursery.start_soon(link.run)
+        await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
         log.info(
             "node %d (%s) listening on %s:%s",
@@ -340,6 +361,7 @@ class Node:
         self._waiters = {}
         for waiter in waiters.values():
             waiter(None)
+        self.admission.release()
         if self._pool is not None:
             self._pool.close()
 
@@ -354,20 +376,30 @@ class Node:
     def _wake(self) -> None:
         if not self._woken:
             self._woken = True
-            self._lot.unpark_all()
+            self._wakeup.wake()
 
     async def _ticker(self) -> None:
         interval = self.config.tick_interval
         deadline = trio.current_time()
+        counters = self.counters
         while True:
             deadline += interval
             now = trio.current_time()
-            deadline = max(deadline, now)  # late (a busy loop): skip the missed ticks, do not burst
+            if now > deadline:
+                # Late (a busy loop, a starved process): skip the missed ticks,
+                # do not burst - and count them, they show a stalled loop.
+                counters["ticks.skipped"] += int((now - deadline) / interval) + 1
+                deadline = now
             await trio.sleep_until(deadline)
+            # One turn of the scheduler first: peer messages that arrived by the
+            # time the tick fired go into the core before it (after a stall, a
+            # tick must not find their senders silent - a leader would step
+            # down for lack of acknowledgements that are already here).
+            await yield_to_others()
             self.core.tick()
             self._wake()
 
-    async def _pump(self) -> None:
+    async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
         core = self.core
         storage = self.storage
         writer = self._writer
@@ -376,11 +408,19 @@ class Node:
         # A PipelinedNode: commits and replies do not wait for the batch's write,
         # and the core learns of each write's durability (persisted).
         early_apply = pipelined(core)
-        persisted = core.persisted if isinstance(core, PipelinedNode) else None
+        persisted = core.persisted if early_apply and isinstance(core, PipelinedNode) else None
+        admission = self.admission
+        in_flight = self._in_flight
         while True:
             if not self._woken:
-                await self._lot.park()
+                await self._wakeup.park()
             self._woken = False
+            if self._write_error is not None:
+                raise self._write_error
+            if admission and not in_flight:
+                # Client work only between writes: what arrives during a write
+                # waits here and goes into the next one (group commit).
+                self._feed()
             while core.has_ready():
                 ready = core.ready()
                 self.batches += 1
@@ -395,17 +435,56 @@ class Node:
                     flush()
                     # Durable before anything else of this batch leaves the node.
                     self.writes += 1
-                    if mode == "inline" or (mode == "auto" and not ready.early_messages):
+                    if mode == "inline" or (
+                        mode == "auto" and not ready.early_messages and not in_flight
+                    ):
                         storage.write(write)
+                        if persisted is not None:
+                            persisted(write)
+                    elif persisted is not None:
+                        # Pipelined: the loop goes on (ticks, heartbeats, acks)
+                        # while the write is flushed; the batch's other messages
+                        # leave once it and every earlier write are durable.
+                        self._write_behind(write, ready.messages)
+                        continue
                     else:
                         await writer.write(write)
-                    if early_apply and persisted is not None:
-                        persisted(write)
                 if ready.messages:
-                    self._send(ready.messages)
+                    if in_flight:
+                        in_flight[-1].after.extend(ready.messages)  # after every earlier write
+                    else:
+                        self._send(ready.messages)
                 if not early_apply:
                     self._apply(ready)
             flush()
+            if admission and not in_flight:
+                # More client work waits: let ticks and peer messages in first.
+                self._woken = True
+                await yield_to_others()
+
+    def _write_behind(self, write: Write, messages: Sequence[Any]) -> None:
+        """Hand ``write`` to the writer thread without waiting (pipelined cores)."""
+        entry = _InFlight(write, list(messages))
+        self._in_flight.append(entry)
+        self._writer.submit(write, lambda error: self._written(entry, error))
+
+    def _written(self, entry: _InFlight, error: BaseException | None) -> None:
+        """A write handed over by ``_write_behind`` finished (they finish in order)."""
+        in_flight = self._in_flight
+        if in_flight and in_flight[0] is entry:
+            in_flight.popleft()
+        if error is None:
+            try:
+                core = self.core
+                if isinstance(core, PipelinedNode):  # only pipelined cores write behind
+                    core.persisted(entry.write)
+                if entry.after:
+                    self._send(entry.after)
+            except Exception as exc:  # raised by the pump, not in the loop's callback
+                error = exc
+        if error is not None:
+            self._write_error = error  # the pump raises it: a node that cannot persist stops
+        self._wake()
 
     def _apply(self, ready: Ready) -> None:
         """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
@@ -418,41 +497,38 @@ class Node:
                     waiter(outcome)
 
     def _send(self, messages: Sequence[Any]) -> None:
-        encode = self.codec.encode
-        links = self.links
-        pack = PREFIX.pack
-        for message in messages:
-            link = links.get(message.dst)
-            if link is None:
-                self.counters["send.unknown_destination"] += 1
-                continue
-            try:
-                frame = encode(message)
-            except EncodeError as exc:
-                self.counters["send.unencodable"] += 1
-                log.error(
-                    "cannot send %s to node %d: %s", type(message).__name__, link.peer_id, exc
-                )
-                continue
-            link.send(pack(len(frame)) + frame)
+        self.links.send(messages)
 
     # ------------------------------------------------------------------
     # Requests: one attempt here, or at another node
 
-    def _submit_here(self, request: Submit | Query, done: Callable[[Outcome | None], None]) -> None:
-        """Hand ``request`` to the core; ``done`` gets its outcome (``None`` if
-        the node stops first). Raises ``ValueError`` for bad session numbers."""
-        if isinstance(request, Submit):
-            rid = self.rsm.submit(
-                SessionCommand(
-                    request.client_id, request.seq, request.payload, request.first_unacked
-                ),
-                now_ms=time.time_ns() // 1_000_000,  # stamped only if sessions expire by time
-            )
-        else:
-            rid = self.rsm.query(request.payload)
-        self._waiters[rid] = done
+    def _admit(self, request: Submit | Query, done: Done) -> bool:
+        """Queue ``request`` for the core (``admission.py``); ``done`` gets its
+        outcome (``None`` if the node stops first). False if the node is busy."""
+        if not self.admission.admit(request, done, len(self._waiters)):
+            return False
         self._wake()
+        return True
+
+    def _feed(self) -> None:
+        """Hand the next helping of admitted requests to the core."""
+        rsm = self.rsm
+        waiters = self._waiters
+        for request, done in self.admission.take():
+            try:
+                if isinstance(request, Submit):
+                    rid = rsm.submit(
+                        SessionCommand(
+                            request.client_id, request.seq, request.payload, request.first_unacked
+                        ),
+                        now_ms=time.time_ns() // 1_000_000,  # stamped only if sessions expire
+                    )
+                else:
+                    rid = rsm.query(request.payload)
+            except ValueError as exc:  # inconsistent session numbers
+                done(Failed(0, BadRequest(str(exc))))
+                continue
+            waiters[rid] = done
 
     async def _attempt(self, node: int, request: Submit | Query, state: AttemptState) -> Reply:
         """One attempt of the API's retry loop."""
@@ -468,10 +544,8 @@ class Node:
                 raise ConnectionLost(f"node {node} answered with {type(reply).__name__}")
             return reply
         waiter = _Waiter()
-        try:
-            self._submit_here(request, waiter)
-        except ValueError as exc:
-            return Reply(0, ReplyStatus.FAILED, b"", 0, "bad_request", str(exc), None)
+        if not self._admit(request, waiter):
+            return _refusal(0, "busy", f"node {self.node_id} is busy")
         state.sent = True
         await waiter.event.wait()
         if waiter.outcome is None:
@@ -493,7 +567,10 @@ class Node:
     def leader_hint(self) -> int | None:
         return self.core.status().leader
 
-    async def serve_client(self, stream: trio.SocketStream, reader: FrameReader) -> None:
+    def is_peer(self, node_id: int) -> bool:
+        return node_id in self.links
+
+    async def serve_client(self, stream: Stream, reader: FrameReader) -> None:
         transport = self.config.transport
         sender = FrameSender(
             transport.max_client_requests, transport.send_queue_bytes, self.flusher
@@ -516,35 +593,43 @@ class Node:
             raise error
 
     async def _write_replies(
-        self, sender: FrameSender, stream: trio.SocketStream, scope: trio.CancelScope
+        self, sender: FrameSender, stream: Stream, scope: trio.CancelScope
     ) -> None:
         try:
-            await sender.run(stream)
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await sender.run(stream, raw_fileno(stream))
+        except CONNECTION_ERRORS:
             pass
         finally:
             scope.cancel()
 
     async def _read_requests(self, reader: FrameReader, connection: _ClientState) -> None:
-        decode = self.codec.decode
         limit = self.config.transport.max_client_requests
+        helping = self.config.requests_per_batch
         while True:
-            for frame in await reader.receive():
-                request = decode(frame)
-                if isinstance(request, Submit | Query):
-                    if self.stopping:
-                        connection.send(_refusal(request.request_id, "stopping", "node stopping"))
-                    elif connection.outstanding >= limit:
-                        self.counters["requests.overloaded"] += 1
-                        connection.send(
-                            _refusal(request.request_id, "overloaded", "too many requests")
-                        )
-                    else:
-                        self._serve_request(request, connection)
-                elif isinstance(request, StatusRequest):
-                    connection.send(self._status_reply(request))
+            frames = await reader.receive()
+            for start in range(0, len(frames), helping):
+                if start:
+                    # A burst of requests is client work too: ticks and peer
+                    # messages get a turn between helpings.
+                    await yield_to_others()
+                self._read_helping(frames[start : start + helping], connection, limit)
+
+    def _read_helping(self, frames: list[bytes], connection: _ClientState, limit: int) -> None:
+        decode = self.codec.decode
+        for frame in frames:
+            request = decode(frame)
+            if isinstance(request, Submit | Query):
+                if self.stopping:
+                    connection.send(_refusal(request.request_id, "stopping", "node stopping"))
+                elif connection.outstanding >= limit:
+                    self.counters["requests.overloaded"] += 1
+                    connection.send(_refusal(request.request_id, "overloaded", "too many requests"))
                 else:
-                    self.counters["frames.unexpected"] += 1
+                    self._serve_request(request, connection)
+            elif isinstance(request, StatusRequest):
+                connection.send(self._status_reply(request))
+            else:
+                self.counters["frames.unexpected"] += 1
 
     def _serve_request(self, request: Submit | Query, connection: _ClientState) -> None:
         connection.outstanding += 1
@@ -568,10 +653,8 @@ class Node:
                 return
             connection.answer(outcome_to_reply(outcome, request.request_id))
 
-        try:
-            self._submit_here(request, done)
-        except ValueError as exc:
-            connection.answer(_refusal(request.request_id, "bad_request", str(exc)))
+        if not self._admit(request, done):
+            connection.answer(_refusal(request.request_id, "busy", "node busy, retry later"))
 
     async def _forward(
         self, request: Submit | Query, leader: int, connection: _ClientState
@@ -706,7 +789,7 @@ async def open_node(
                     node._stop()
                     nursery.cancel_scope.cancel()
         finally:
-            node._writer.close()  # no write is in flight: the pump waits for its writes
+            node._writer.close()  # writes in flight finish first: storage never closes under one
     finally:
         if own_storage:
             storage.close()

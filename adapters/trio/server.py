@@ -20,6 +20,7 @@ import trio
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import NodeConfig
 from pyconsensus.adapters.trio.framing import FrameReader, FrameTooLarge, prefixed
+from pyconsensus.adapters.trio.transport import Stream, close, listen, remote
 from pyconsensus.service.messages import (
     WIRE_VERSION,
     ConnectionKind,
@@ -42,7 +43,11 @@ class Handler(Protocol):
         """Who this node believes leads (for the ``Welcome``)."""
         ...
 
-    async def serve_client(self, stream: trio.SocketStream, reader: FrameReader) -> None:
+    def is_peer(self, node_id: int) -> bool:
+        """Whether ``node_id`` is one of this node's peers now."""
+        ...
+
+    async def serve_client(self, stream: Stream, reader: FrameReader) -> None:
         """Serve a client connection after its handshake."""
         ...
 
@@ -65,15 +70,12 @@ class Server:
         self.service_types = service_types
         self.isolated = False
         self.port: int | None = None
-        self._peer_scopes: set[trio.CancelScope] = set()
+        self._peer_scopes: dict[trio.CancelScope, int] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on the node's address; reports the bound port once listening."""
-        address = self.config.address
-        listeners = await trio.open_tcp_listeners(address.port, host=address.host)
-        self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._handle, listeners)
+            self.port = await nursery.start(listen, self.config.address, self._handle)
             task_status.started(self.port)
 
     def isolate(self, isolated: bool) -> None:
@@ -83,10 +85,16 @@ class Server:
             for scope in list(self._peer_scopes):
                 scope.cancel()
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    def drop_peer(self, peer_id: int) -> None:
+        """Close the connections ``peer_id`` dialled (it is no longer a peer)."""
+        for scope, owner in list(self._peer_scopes.items()):
+            if owner == peer_id:
+                scope.cancel()
+
+    async def _handle(self, stream: Stream) -> None:
         self.counters["connections.accepted"] += 1
         reader = FrameReader(stream, self.config.transport.max_frame_bytes)
-        where = _remote(stream)
+        where = remote(stream)
         try:
             with trio.fail_after(self.config.transport.handshake_timeout_s):
                 first = self.codec.decode(await reader.receive_one())
@@ -117,8 +125,7 @@ class Server:
         except (EOFError, OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            await close(stream)
 
     def _check(self, hello: Hello) -> str | None:
         """Why ``hello`` is refused, or None."""
@@ -133,15 +140,15 @@ class Server:
         if hello.protocol and hello.protocol != config.protocol:
             return f"protocol {hello.protocol!r} differs from this node's ({config.protocol!r})"
         if hello.kind == ConnectionKind.PEER:
-            if hello.node_id is None or hello.node_id not in config.members:
-                return f"node {hello.node_id} is not a member ({sorted(config.members)})"
             if hello.node_id == config.node_id:
                 return f"node {hello.node_id} is this node itself (duplicate node id?)"
+            if hello.node_id is None or not self.handler.is_peer(hello.node_id):
+                return f"node {hello.node_id} is not a member"
             if self.isolated:
                 return "this node is isolated (fault injection)"
         return None
 
-    async def _refuse(self, stream: trio.SocketStream, where: str, reason: str) -> None:
+    async def _refuse(self, stream: Stream, where: str, reason: str) -> None:
         self.counters["handshake.refused"] += 1
         log.warning("refused a connection from %s: %s", where, reason)
         with trio.move_on_after(1):
@@ -153,7 +160,7 @@ class Server:
         service_types = self.service_types
         counters = self.counters
         with trio.CancelScope() as scope:
-            self._peer_scopes.add(scope)
+            self._peer_scopes[scope] = peer_id
             try:
                 while True:
                     frames = await reader.receive()
@@ -168,16 +175,8 @@ class Server:
                     counters["frames.received"] += len(frames)
                     deliver(messages)
             finally:
-                self._peer_scopes.discard(scope)
+                self._peer_scopes.pop(scope, None)
 
 
 def _from(message: object, peer_id: int) -> bool:
     return getattr(message, "src", None) == peer_id
-
-
-def _remote(stream: trio.SocketStream) -> str:
-    try:
-        host, port, *_ = stream.socket.getpeername()
-    except OSError:
-        return "a closed socket"
-    return f"{host}:{port}"

@@ -5,6 +5,10 @@ its cache, a context copy, a limiter, the result's way back); a thread that
 lives as long as the node and takes writes from a queue costs about half. The
 event loop keeps running while a write is flushed: it receives, ticks and
 serves clients, and whatever arrives meanwhile goes into the next batch.
+
+Writes are carried out strictly in the order they were handed over; after a
+failed write the later ones are not attempted (each gets the same error), so
+what is durable is always a prefix of what was submitted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 
 import trio
 
+from pyconsensus.adapters.trio.loop import LoopCaller, loop_caller
 from pyconsensus.core.ready import Write
 from pyconsensus.core.storage import Storage
 
@@ -28,18 +33,22 @@ class StorageWriter:
     def __init__(self, storage: Storage, name: str = "pyconsensus-storage") -> None:
         self.storage = storage
         self.name = name
-        self._jobs: queue.SimpleQueue[tuple[Write, trio.lowlevel.TrioToken, _Done] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[tuple[Write, LoopCaller, _Done] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._failed: BaseException | None = None
+
+    def submit(self, write: Write, done: _Done) -> None:
+        """Queue ``storage.write(write)`` and return at once; ``done(error)``
+        (``None`` on success) is called in the event loop once it finished."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+        self._jobs.put((write, loop_caller(), done))
 
     async def write(self, write: Write) -> None:
         """``storage.write(write)`` in the writer thread. Not cancellable: a write
         that has started finishes (a thread cannot be interrupted mid-fsync, and
         the caller must know whether it happened); its error is raised here."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._thread.start()
         done = trio.Event()
         errors: list[BaseException | None] = []
 
@@ -47,7 +56,7 @@ class StorageWriter:
             errors.append(error)
             done.set()
 
-        self._jobs.put((write, trio.lowlevel.current_trio_token(), finished))
+        self.submit(write, finished)
         with trio.CancelScope(shield=True):
             await done.wait()
         if errors[0] is not None:
@@ -65,13 +74,14 @@ class StorageWriter:
             job = self._jobs.get()
             if job is None:
                 return
-            write, token, finished = job
-            error: BaseException | None = None
+            write, call, finished = job
+            error = self._failed
+            if error is None:
+                try:
+                    self.storage.write(write)
+                except BaseException as exc:  # handed to the waiting task, which raises it
+                    error = self._failed = exc
             try:
-                self.storage.write(write)
-            except BaseException as exc:  # handed to the waiting task, which raises it
-                error = exc
-            try:
-                token.run_sync_soon(finished, error)
-            except trio.RunFinishedError:  # pragma: no cover - the loop is gone
+                call(finished, error)
+            except RuntimeError:  # pragma: no cover - the loop is gone
                 return

@@ -13,7 +13,7 @@ import attrs
 import trio
 
 from pyconsensus.adapters.trio import Client, IndeterminateResult
-from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
+from pyconsensus.adapters.trio.localcluster import WAIT_TIMEOUT, LocalCluster, open_local_cluster
 from pyconsensus.core.errors import ConsensusError
 from pyconsensus.rsm import kv
 from pyconsensus.rsm.kv import KVStateMachine
@@ -137,7 +137,7 @@ async def _run(options: DemoOptions, root: Path, console: Console) -> int:
         size=options.nodes,
         protocol=options.protocol,
         cluster_id="demo",
-        settings={"tick_ms": 10},
+        settings={},
     ) as cluster:
         ports = ", ".join(f"node {n} :{a.port}" for n, a in sorted(cluster.members.items()))
         console.say(f"started {ports}")
@@ -238,12 +238,7 @@ async def _faults(demo: Demo) -> None:
     cluster, admin, console = demo.cluster, demo.admin, demo.console
     timeline, workload, duration = demo.timeline, demo.workload, demo.options.duration
     await trio.sleep_until(workload.started + 0.3 * duration)
-    statuses = await cluster.statuses(admin)
-    leaders = [s for s in statuses.values() if s is not None and s.role == "leader"]
-    if not leaders:
-        console.say("no leader to kill right now; skipping the crash")
-        return
-    victim = max(leaders, key=lambda s: s.term)
+    victim = await cluster.wait_for_leader(admin)
     cluster.kill(victim.node_id)
     killed_at = trio.current_time()
     timeline.killed, timeline.killed_at = victim.node_id, killed_at
@@ -252,9 +247,7 @@ async def _faults(demo: Demo) -> None:
         f"{victim.commit_index:,}) at {killed_at - workload.started:.1f} s"
     )
     await cluster.wait_exit(victim.node_id)
-    elected = await cluster.wait_for_leader(
-        admin, exclude={victim.node_id}, after_term=victim.term, timeout=30.0
-    )
+    elected = await cluster.wait_for_leader(admin, exclude={victim.node_id}, after_term=victim.term)
     timeline.elected_after = trio.current_time() - killed_at
     timeline.new_leader = elected.node_id
     timeline.leaderships.setdefault(elected.term, elected.node_id)
@@ -305,14 +298,14 @@ async def _verify(demo: Demo) -> int:
     problems: list[str] = []
     console.say("waiting for every node to apply everything committed...")
     try:
-        applied = await cluster.wait_caught_up(admin, timeout=30.0)
+        applied = await cluster.wait_caught_up(admin)
     except trio.TooSlowError:
         statuses = await cluster.statuses(admin)
         shown = ", ".join(
             f"node {n}: {'down' if s is None else f'{s.role} applied {s.applied_index}'}"
             for n, s in sorted(statuses.items())
         )
-        console.say(f"FAILED: the nodes did not converge within 30 s ({shown})")
+        console.say(f"FAILED: the nodes did not converge within {WAIT_TIMEOUT:.0f} s ({shown})")
         return 1
     states: dict[int, StatusReply | None] = await cluster.statuses(admin, detail=2)
     digests = {n: s.digest for n, s in states.items() if s is not None}

@@ -20,10 +20,10 @@ itself in a commander's quorum only once ``persisted`` reports them durable.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from random import Random
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from pyconsensus.core.errors import (
     ConfigError,
@@ -35,14 +35,7 @@ from pyconsensus.core.errors import (
 )
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
-from pyconsensus.core.ready import (
-    Message,
-    ProposalCommitted,
-    ReadReady,
-    Ready,
-    RequestFailed,
-    Write,
-)
+from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import (
@@ -56,6 +49,7 @@ from pyconsensus.core.types import (
 )
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
 from pyconsensus.paxos.config import PaxosConfig
+from pyconsensus.paxos.leader import Leader
 from pyconsensus.paxos.messages import (
     Accept,
     Accepted,
@@ -69,6 +63,7 @@ from pyconsensus.paxos.messages import (
     Prepare,
     Promise,
 )
+from pyconsensus.paxos.proposer import Candidate
 from pyconsensus.paxos.slots import SlotLog
 
 PROMISED_KEY: Final = "paxos.promised"
@@ -76,30 +71,6 @@ PROMISED_KEY: Final = "paxos.promised"
 
 # Messages a proposer sends under its own ballot; the rest answer a ballot of the receiver.
 _FROM_PROPOSER = (Prepare, Accept, Decision, Heartbeat, InstallSnapshot)
-
-
-class Commander:
-    """Phase 2 for one batch of consecutive slots ``first..last`` in the leader's
-    ballot: it collects ``Accepted`` votes until a quorum has them."""
-
-    __slots__ = ("chosen", "first", "last", "sent_at", "votes")
-
-    def __init__(self, first: int, last: int, votes: set[NodeId], now: int) -> None:
-        self.first = first
-        self.last = last
-        self.votes = votes
-        self.chosen = False
-        self.sent_at = now
-
-
-class PeerState:
-    """What a leader knows of one acceptor during its ballot."""
-
-    __slots__ = ("active", "read_round")
-
-    def __init__(self) -> None:
-        self.active = False  # answered since the last quorum check
-        self.read_round = 0  # highest read round it confirmed
 
 
 class MultiPaxosNode:
@@ -110,7 +81,13 @@ class MultiPaxosNode:
 
     Proposals at a node that is not the leader are answered with
     ``NotLeader(hint)``, not forwarded: the client retries at the hint.
+
+    While it runs for leader the node holds a ``Candidate``, and while it leads
+    a ``Leader``: the proposer's state for that one ballot, dropped with it.
     """
+
+    leader_class: ClassVar[type[Leader]] = Leader
+    """The proposer once phase 1 succeeded (broken variants in tests replace it)."""
 
     def __init__(
         self,
@@ -132,7 +109,6 @@ class MultiPaxosNode:
         self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
         self._peer_set = frozenset(self.peers)
         self.quorum = MajorityQuorum(voters)
-        self._quorum_size = self.quorum.size
         self.config = config if config is not None else PaxosConfig()
         self._rng = rng
         self.counters: Counter[str] = Counter()
@@ -140,12 +116,9 @@ class MultiPaxosNode:
 
         # Acceptor: durable state, recovered from storage.
         self.promised = _load_promised(storage)
-        # Pipelined writes: what the driver reported durable so far - the
-        # promise (packed), and the highest slot of our ballot's proposals
-        # (while leading: they are written in slot order, so all below it too).
+        # Pipelined writes: the promise (packed) the driver reported durable.
         self._pipelined = self.config.pipelined_writes
-        self._durable_promise = self.promised.packed
-        self._durable_slot = 0
+        self.durable_promise = self.promised.packed
         self._snapshot = storage.snapshot()
         self.log = _load_log(storage, self._snapshot, self.promised)
 
@@ -158,33 +131,17 @@ class MultiPaxosNode:
         self._catchup_wait = 0  # ticks since that request
 
         # Proposer.
-        self.role = Role.FOLLOWER
-        self.ballot = Ballot.ZERO  # our ballot while a candidate or leader
+        self.proposer: Candidate | Leader | None = None  # while we run for or hold a ballot
         self.leader: NodeId | None = None
         self._highest_round = self.promised.round
         self._failures = 0  # consecutive failed phase 1 attempts (for the backoff)
         self._elapsed = 0  # ticks since we last heard from a leader (or started phase 1)
         self._timeout = self._random_timeout()
-        self._promises: dict[NodeId, Promise] = {}
-
-        # Leader.
-        self.recovery_end = 0  # last slot recovered in phase 1
-        self._term = 0  # our ballot, packed: the term of every entry we propose
-        self._commanders: dict[int, Commander] = {}  # by first slot, in slot order
-        self._unsent = 0  # first proposed slot not yet sent to acceptors (0: none)
-        self._sent_commit = 0
-        self._peers: dict[NodeId, PeerState] = {}
-        self._now = 0  # leader ticks, for commander retries
-        self._heartbeat_elapsed = 0
-        self._quorum_elapsed = 0
 
         # Requests.
         self._next_request = 1
         self._pending: dict[int, tuple[RequestId, int, bytes]] = {}  # slot -> (id, term, data)
-        self._read_round = 0
-        self._reads: deque[tuple[int, RequestId, int]] = deque()  # (round, id, index)
-        self._reads_waiting: list[RequestId] = []  # until the recovered slots are chosen
-        self._read_broadcast = False
+        self.read_round = 0  # numbers read rounds, across our leaderships
 
     # ------------------------------------------------------------------
     # The contract
@@ -193,9 +150,30 @@ class MultiPaxosNode:
     def id(self) -> NodeId:
         return self._id
 
+    @property
+    def role(self) -> Role:
+        """FOLLOWER, CANDIDATE (running phase 1) or LEADER."""
+        proposer = self.proposer
+        if proposer is None:
+            return Role.FOLLOWER
+        return Role.LEADER if isinstance(proposer, Leader) else Role.CANDIDATE
+
+    @property
+    def ballot(self) -> Ballot:
+        """Our ballot while a candidate or leader; ``Ballot.ZERO`` otherwise."""
+        proposer = self.proposer
+        return Ballot.ZERO if proposer is None else proposer.ballot
+
+    @property
+    def recovery_end(self) -> int:
+        """The last slot our leadership recovered in phase 1 (0 if not leading)."""
+        proposer = self.proposer
+        return proposer.recovery_end if isinstance(proposer, Leader) else 0
+
     def tick(self) -> None:
-        if self.role is Role.LEADER:
-            self._tick_leader()
+        proposer = self.proposer
+        if isinstance(proposer, Leader):
+            proposer.tick()
             return
         self._elapsed += 1
         if self.leader is not None and self.learned < self._leader_commit:
@@ -203,7 +181,7 @@ class MultiPaxosNode:
             if self._catchup_wait >= self.config.retry_ticks:
                 self._request_catchup()
         if self._elapsed >= self._timeout:
-            if self.role is Role.CANDIDATE:
+            if proposer is not None:
                 self._failures += 1  # phase 1 timed out without a quorum
             self._start_phase1()
 
@@ -218,35 +196,25 @@ class MultiPaxosNode:
     def propose(self, data: bytes) -> RequestId:
         if not isinstance(data, bytes):
             raise TypeError(f"a proposal must be bytes, not {type(data).__name__}")
-        rid = self._next_request
-        self._next_request = rid + 1
-        if self.role is not Role.LEADER:
+        rid = self._new_request()
+        leader = self.proposer
+        if not isinstance(leader, Leader):
             self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
             return rid
         if len(data) > self.config.max_entry_bytes:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
             self._outbox.reply(RequestFailed(rid, error))
             return rid
-        log = self.log
-        slot = log.base + len(log.slots) + 1
-        entry = Entry(slot, self._term, data)
-        log.slots.append(entry)
-        self._outbox.put_one(entry)
-        if not self._unsent:
-            self._unsent = slot
-        self._pending[slot] = (rid, self._term, data)
+        self._pending[leader.propose(data)] = (rid, leader.term, data)
         return rid
 
     def read(self) -> RequestId:
         rid = self._new_request()
-        if self.role is not Role.LEADER:
-            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
-        elif self.learned < self.recovery_end:
-            # The chosen prefix is only known complete once the slots recovered
-            # in phase 1 are chosen again in our ballot.
-            self._reads_waiting.append(rid)
+        leader = self.proposer
+        if isinstance(leader, Leader):
+            leader.read(rid)
         else:
-            self._start_read(rid)
+            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
@@ -265,25 +233,17 @@ class MultiPaxosNode:
         self.counters["snapshots.taken"] += 1
 
     def has_ready(self) -> bool:
+        leader = self.proposer
         return (
             self._outbox.has_output()
             or self.learned > self.applied
-            or (
-                self.role is Role.LEADER
-                and (self._unsent != 0 or self._sent_commit < self.learned or self._read_broadcast)
-            )
+            or (isinstance(leader, Leader) and leader.has_output())
         )
 
     def ready(self) -> Ready:
-        if self.role is Role.LEADER:
-            if self._unsent:
-                self._launch(self._unsent, self.log.last_index)
-                self._unsent = 0
-            if self._sent_commit < self.learned:
-                self._broadcast_decision()
-            if self._read_broadcast:
-                self._read_broadcast = False
-                self._broadcast_heartbeat()
+        leader = self.proposer
+        if isinstance(leader, Leader):
+            leader.flush()
         committed: Sequence[Entry] = ()
         if self.learned > self.applied:
             # No holes below ``learned``: every slot there holds its chosen value.
@@ -315,19 +275,11 @@ class MultiPaxosNode:
         and - while we lead - our acceptances in our ballot, which now count
         towards their commanders' quorums."""
         promised = write.metadata.get(PROMISED_KEY)
-        if isinstance(promised, int) and promised > self._durable_promise:
-            self._durable_promise = promised
-        if self.role is not Role.LEADER or not write.entries:
-            return
-        term = self._term
-        top = max((e.index for e in write.entries if e.term == term), default=0)
-        if top <= self._durable_slot:
-            return
-        self._durable_slot = top
-        for commander in list(self._commanders.values()):  # in slot order
-            if commander.last > top:
-                break
-            self._vote(commander, self._id)
+        if isinstance(promised, int) and promised > self.durable_promise:
+            self.durable_promise = promised
+        leader = self.proposer
+        if isinstance(leader, Leader) and write.entries:
+            leader.persisted(write.entries)
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -337,7 +289,7 @@ class MultiPaxosNode:
     # ------------------------------------------------------------------
     # Validation of what peers send
 
-    def _validate(self, msg: PaxosMessage) -> str | None:
+    def _validate(self, msg: PaxosMessage) -> str | None:  # noqa: C901 - one flat check per message type
         """Reject what no correct peer sends; the reason names a counter."""
         if msg.dst != self._id:
             return "wrong_destination"
@@ -401,7 +353,7 @@ class MultiPaxosNode:
         if ballot < self.promised:
             self._outbox.send(Nack(self._id, msg.src, ballot, self.promised))
             return
-        if self.role is not Role.FOLLOWER and ballot < self.ballot:
+        if self.proposer is not None and ballot < self.proposer.ballot:
             # We campaign above ``ballot`` but promised nothing above it: a Nack
             # would claim a promise we never made, and could depose a leader
             # whose phase 1, already won, this Prepare belongs to (delivered
@@ -412,7 +364,7 @@ class MultiPaxosNode:
             self.counters["ignored.prepare_in_lease"] += 1
             return
         self._promise(ballot)
-        if self.role is not Role.FOLLOWER:
+        if self.proposer is not None:
             self.counters["proposer.preempted"] += 1
             self._become_follower(None)
         self.leader = None
@@ -432,7 +384,7 @@ class MultiPaxosNode:
         proposer (a leader trusts itself until its quorum check fails)."""
         if not self.config.lease:
             return False
-        if self.role is Role.LEADER:
+        if isinstance(self.proposer, Leader):
             return True
         return (
             self.leader is not None
@@ -451,7 +403,7 @@ class MultiPaxosNode:
             return False
         if ballot != self.promised:
             self._promise(ballot)
-        if self.role is not Role.FOLLOWER:
+        if self.proposer is not None:
             self._become_follower(None)
         if self.leader != msg.src:
             self.leader = msg.src
@@ -529,10 +481,10 @@ class MultiPaxosNode:
         if not self._follow(msg):
             return
         if msg.snapshot.index > self.learned:
-            self._install(msg.snapshot)
+            self.install(msg.snapshot)
         self._learn(self._leader_commit)
 
-    def _install(self, snapshot: Snapshot) -> None:
+    def install(self, snapshot: Snapshot) -> None:
         """Replace slots up to the snapshot's index by the snapshot."""
         index = snapshot.index
         for slot in [s for s in self._pending if s <= index]:
@@ -553,37 +505,28 @@ class MultiPaxosNode:
         return election + self._rng.randrange(spread)
 
     def _start_phase1(self) -> None:
-        self.ballot = Ballot(max(self._highest_round, self.promised.round) + 1, self._id)
-        self._highest_round = self.ballot.round
-        self.role = Role.CANDIDATE
+        ballot = Ballot(max(self._highest_round, self.promised.round) + 1, self._id)
+        self._highest_round = ballot.round
+        candidate = Candidate(self, ballot)
+        self.proposer = candidate
         self.leader = None
-        self._promises = {}
         self._elapsed = 0
         self._timeout = self._random_timeout()
         self.counters["phase1.started"] += 1
-        if self._quorum_size == 1:
-            self._become_leader()
+        if self.quorum.size == 1:
+            self._become_leader(candidate)
             return
-        # Our own promise is counted last (in _become_leader): a proposer that
-        # hears from no one never raises its promise, so a node cut off from
-        # the others does not outbid the leader it comes back to.
-        for peer in self.peers:
-            self._outbox.send(Prepare(self._id, peer, self.ballot, self.learned + 1))
+        candidate.start()
 
     def _on_promise(self, msg: Promise) -> None:
-        if self.role is not Role.CANDIDATE or msg.ballot != self.ballot:
+        candidate = self.proposer
+        if isinstance(candidate, Candidate):
+            candidate.on_promise(msg)
+        else:
             self.counters["ignored.stale_promise"] += 1
-            return
-        if msg.snapshot is not None and msg.snapshot.index > self.learned:
-            # The acceptor compacted slots we never learned: they are chosen,
-            # and its snapshot is the only record of them left.
-            self._install(msg.snapshot)
-        self._promises[msg.src] = msg
-        if len(self._promises) + 1 >= self._quorum_size:
-            self._become_leader()
 
     def _on_nack(self, msg: Nack) -> None:
-        if self.role is Role.FOLLOWER or msg.ballot != self.ballot:
+        if self.proposer is None or msg.ballot != self.proposer.ballot:
             self.counters["ignored.stale_nack"] += 1
             return
         self._see(msg.promised)
@@ -592,280 +535,55 @@ class MultiPaxosNode:
         self._become_follower(None)
 
     def _become_follower(self, leader: NodeId | None) -> None:
-        if self.role is Role.LEADER:
-            self._fail_reads(NotLeader(leader))
-            self._commanders = {}
-            self._peers = {}
-            self._unsent = 0
-        self.role = Role.FOLLOWER
+        if isinstance(self.proposer, Leader):
+            self.proposer.stop(leader)
+        self.proposer = None
         self.leader = leader
-        self._promises = {}
         self._elapsed = 0
         self._timeout = self._random_timeout()
 
-    def _become_leader(self) -> None:
-        """Phase 1 succeeded: adopt, for every slot above our chosen prefix, the
-        value accepted in the highest ballot any promise reported (a no-op where
-        none did), and propose all of them again in our ballot."""
-        ballot = self.ballot
+    def _become_leader(self, candidate: Candidate) -> None:
+        """Phase 1 succeeded: our promise joins the quorum's, and the leader
+        proposes again what they reported."""
+        ballot = candidate.ballot
         if ballot < self.promised:  # pragma: no cover - a higher promise ends phase 1 first
             self._become_follower(None)
             return
         if ballot != self.promised:
             self._promise(ballot)
-        term = ballot.packed
-        start = self.learned
-        highest: dict[int, Entry] = {e.index: e for e in self.log.entries_from(start + 1)}
-        for promise in self._promises.values():
-            for entry in promise.accepted:
-                if entry.index > start:
-                    known = highest.get(entry.index)
-                    if known is None or entry.term > known.term:
-                        highest[entry.index] = entry
-        end = max(highest, default=start)
-        recovered = [
-            self._recovered_entry(slot, highest.get(slot), term)
-            for slot in range(start + 1, end + 1)
-        ]
-        self.role = Role.LEADER
+        leader = self.leader_class(self, ballot)
+        self.proposer = leader
         self.leader = self._id
-        self._term = term
-        self._promises = {}
         self._failures = 0
-        self._peers = {peer: PeerState() for peer in self.peers}
-        self._commanders = {}
-        self._durable_slot = 0
-        self._sent_commit = self.learned
-        self._heartbeat_elapsed = self._quorum_elapsed = 0
-        self.recovery_end = end
-        if recovered:
-            self.log.put(recovered)
-            self._outbox.put(recovered)
-            self._unsent = start + 1
-        self.counters["phase1.won"] += 1
-        self._broadcast_heartbeat()
-
-    def _recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
-        """The value to propose again for ``slot``: the highest-ballot one
-        accepted there, or a no-op to fill the gap."""
-        if highest is None:
-            return Entry(slot, term, b"", EntryKind.NOOP)
-        return Entry(slot, term, highest.data, highest.kind)
-
-    # ------------------------------------------------------------------
-    # Leader: phase 2 (commanders), decisions, liveness
-
-    def _tick_leader(self) -> None:
-        self._now += 1
-        self._heartbeat_elapsed += 1
-        self._quorum_elapsed += 1
-        if self.config.lease and self._quorum_elapsed >= self.config.election_ticks:
-            self._quorum_elapsed = 0
-            if not self._quorum_active():
-                self.counters["leader.lost_quorum"] += 1
-                self._become_follower(None)
-                return
-        if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
-            self._heartbeat_elapsed = 0
-            self._broadcast_heartbeat()
-        self._retry_commanders()
-
-    def _quorum_active(self) -> bool:
-        active = 1
-        for peer in self._peers.values():
-            active += peer.active
-            peer.active = False
-        return active >= self._quorum_size
-
-    def _launch(self, first: int, last: int) -> None:
-        """Start commanders for slots ``first..last`` and send their ``Accept``s."""
-        step = self.config.max_entries_per_message
-        commanders = self._commanders
-        log = self.log
-        commit = self.learned
-        for lo in range(first, last + 1, step):
-            hi = min(lo + step - 1, last)
-            # The leader accepted its own proposals first; pipelined, that
-            # acceptance counts only once durable (``persisted``), or a value
-            # could be chosen with a copy that a crash loses.
-            counted = not self._pipelined or hi <= self._durable_slot
-            commander = Commander(lo, hi, {self._id} if counted else set(), self._now)
-            commanders[lo] = commander
-            entries = tuple(log.run(lo, hi + 1))
-            for peer in self.peers:
-                self._send_leader(Accept(self._id, peer, self.ballot, entries, commit))
-            if len(commander.votes) >= self._quorum_size:
-                commander.chosen = True
-        self._sent_commit = commit
-        self._advance_commit()
-
-    def _retry_commanders(self) -> None:
-        """Send again the ``Accept``s a commander has not had answered for a while,
-        merging neighbouring batches per acceptor."""
-        stale = [
-            c
-            for c in self._commanders.values()
-            if not c.chosen and self._now - c.sent_at >= self.config.retry_ticks
-        ]
-        if not stale:
-            return
-        self.counters["accept.retried"] += len(stale)
-        limit = self.config.max_entries_per_message
-        for peer in self.peers:
-            runs: list[list[int]] = []  # [first, last] of merged batches
-            for c in stale:
-                if peer in c.votes:
-                    continue
-                if runs and runs[-1][1] + 1 == c.first and c.last - runs[-1][0] < limit:
-                    runs[-1][1] = c.last
-                else:
-                    runs.append([c.first, c.last])
-            for lo, hi in runs:
-                entries = tuple(self.log.run(lo, hi + 1))
-                self._send_leader(Accept(self._id, peer, self.ballot, entries, self.learned))
-        for c in stale:
-            c.sent_at = self._now
-
-    def _leader_peer(self, msg: Accepted | HeartbeatReply | CatchUp) -> PeerState | None:
-        peer = self._peers.get(msg.src) if self.role is Role.LEADER else None
-        if peer is None or msg.ballot != self.ballot:
-            self.counters["ignored.not_leader"] += 1
-            return None
-        return peer
+        leader.recover(candidate.promises.values())
 
     def _on_accepted(self, msg: Accepted) -> None:
-        peer = self._leader_peer(msg)
-        if peer is None:
-            return
-        peer.active = True
-        if msg.last <= self.learned:
-            return  # answers a catch-up or a retry of slots already chosen
-        commander = self._commanders.get(msg.first)
-        if commander is not None and commander.last == msg.last:
-            self._vote(commander, msg.src)
-            return
-        for commander in list(self._commanders.values()):
-            if msg.first <= commander.first and commander.last <= msg.last:
-                self._vote(commander, msg.src)
-
-    def _vote(self, commander: Commander, voter: NodeId) -> None:
-        if commander.chosen:
-            return
-        votes = commander.votes
-        votes.add(voter)
-        if len(votes) >= self._quorum_size:
-            commander.chosen = True
-            if commander.first == self.learned + 1:
-                self._advance_commit()
-
-    def _advance_commit(self) -> None:
-        """Extend the chosen prefix over the leading chosen commanders."""
-        commanders = self._commanders
-        learned = self.learned
-        while commanders:
-            first = next(iter(commanders))
-            commander = commanders[first]
-            if not commander.chosen:
-                break
-            del commanders[first]
-            learned = commander.last
-        if learned == self.learned:
-            return
-        self.learned = learned
-        if self._reads_waiting and learned >= self.recovery_end:
-            waiting, self._reads_waiting = self._reads_waiting, []
-            for rid in waiting:
-                self._start_read(rid)
-
-    def _broadcast_decision(self) -> None:
-        commit = self.learned
-        for peer in self.peers:
-            self._send_leader(Decision(self._id, peer, self.ballot, commit))
-        self._sent_commit = commit
-
-    def _broadcast_heartbeat(self) -> None:
-        commit = self.learned
-        for peer in self.peers:
-            self._send_leader(Heartbeat(self._id, peer, self.ballot, commit, self._read_round))
-        self._sent_commit = commit
+        leader = self._leading()
+        if leader is not None:
+            leader.on_accepted(msg)
 
     def _on_heartbeat_reply(self, msg: HeartbeatReply) -> None:
-        peer = self._leader_peer(msg)
-        if peer is None:
-            return
-        peer.active = True
-        if msg.read_round > peer.read_round:
-            peer.read_round = msg.read_round
-            self._release_reads()
+        leader = self._leading()
+        if leader is not None:
+            leader.on_heartbeat_reply(msg)
 
     def _on_catchup(self, msg: CatchUp) -> None:
-        peer = self._leader_peer(msg)
-        if peer is None:
-            return
-        first = msg.first_slot
-        if first <= self.log.base:
-            snapshot = self._snapshot
-            assert snapshot is not None  # a compacted log always has a snapshot
-            self._send_leader(InstallSnapshot(self._id, msg.src, self.ballot, snapshot))
-            self.counters["snapshots.sent"] += 1
-            return
-        last = min(self.learned, first + self.config.max_entries_per_message - 1)
-        if first > last:
-            return  # not chosen yet: the commanders will bring those slots
-        # Chosen values, proposed again in our ballot so that the learner can
-        # tell them apart from what it accepted in other ballots.
-        term = self._term
-        entries = tuple(
-            e if e.term == term else Entry(e.index, term, e.data, e.kind)
-            for e in self.log.run(first, last + 1)
-        )
-        self.counters["catchup.served"] += 1
-        self._send_leader(Accept(self._id, msg.src, self.ballot, entries, self.learned))
+        leader = self._leading()
+        if leader is not None:
+            leader.on_catchup(msg)
 
-    def _send_leader(self, message: Message) -> None:
-        """Send a message of our ballot as leader. Pipelined, it leaves early -
-        it depends on no acceptance of ours - once our promise of the ballot is
-        durable: before, a crash could make us forget the ballot and lead it
-        again with other values."""
-        if self._pipelined and self._durable_promise == self._term:
-            self._outbox.send_early(message)
-        else:
-            self._outbox.send(message)
-
-    # ------------------------------------------------------------------
-    # Reads (ReadIndex: the leader confirms with a quorum that it still leads)
+    def _leading(self) -> Leader | None:
+        """Our leadership, for an answer to it; ``None`` (counted) if we do not lead."""
+        leader = self.proposer
+        if isinstance(leader, Leader):
+            return leader
+        self.counters["ignored.not_leader"] += 1
+        return None
 
     def _new_request(self) -> RequestId:
         rid = self._next_request
         self._next_request += 1
         return rid
-
-    def _start_read(self, rid: RequestId) -> None:
-        if self._quorum_size == 1:
-            self._outbox.reply(ReadReady(rid, self.learned))
-            return
-        self._read_round += 1
-        self._reads.append((self._read_round, rid, self.learned))
-        self._read_broadcast = True
-
-    def _release_reads(self) -> None:
-        reads = self._reads
-        while reads:
-            round_, rid, index = reads[0]
-            confirmed = 1 + sum(1 for p in self._peers.values() if p.read_round >= round_)
-            if confirmed < self._quorum_size:
-                return
-            reads.popleft()
-            self._outbox.reply(ReadReady(rid, index))
-
-    def _fail_reads(self, error: NotLeader) -> None:
-        for _, rid, _ in self._reads:
-            self._outbox.reply(RequestFailed(rid, error))
-        for rid in self._reads_waiting:
-            self._outbox.reply(RequestFailed(rid, error))
-        self._reads.clear()
-        self._reads_waiting = []
-        self._read_broadcast = False
 
     # ------------------------------------------------------------------
     # Proposals' fate

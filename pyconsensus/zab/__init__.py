@@ -3,7 +3,10 @@ and broadcast, as a pure state machine under the shared contract."""
 
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.election import Election
+from pyconsensus.zab.following import FollowerStage
+from pyconsensus.zab.forwarding import UNPLACED
 from pyconsensus.zab.history import History
+from pyconsensus.zab.leading import LeaderPhase
 from pyconsensus.zab.learner import Learner, LearnerStage
 from pyconsensus.zab.messages import (
     MESSAGE_TYPES,
@@ -31,7 +34,7 @@ from pyconsensus.zab.messages import (
     ZabMessage,
     Zxid,
 )
-from pyconsensus.zab.node import UNPLACED, FollowerStage, LeaderPhase, ZabNode
+from pyconsensus.zab.node import ZabNode
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.sync import plan_sync, shared_prefix
 

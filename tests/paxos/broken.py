@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import MultiPaxosNode
+from pyconsensus.paxos.leader import Leader
+
+
+class _CountsUnsyncedSelf(Leader):
+    def _launch(self, first: int, last: int) -> None:
+        super()._launch(first, last)
+        for commander in list(self.commanders.values()):
+            if commander.first >= first:
+                self.vote(commander, self.me)
 
 
 class UnsyncedSelfPaxos(MultiPaxosNode):
@@ -12,16 +21,16 @@ class UnsyncedSelfPaxos(MultiPaxosNode):
     value may then be chosen on one durable acceptance and one that a crash
     loses, and a later ballot may choose another value in its slot."""
 
-    def _launch(self, first: int, last: int) -> None:
-        super()._launch(first, last)
-        for commander in list(self._commanders.values()):
-            if commander.first >= first:
-                self._vote(commander, self.id)
+    leader_class = _CountsUnsyncedSelf
+
+
+class _ForgetfulLeader(Leader):
+    def recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
+        return Entry(slot, term, b"", EntryKind.NOOP)
 
 
 class ForgetfulProposer(MultiPaxosNode):
     """Broken on purpose: a new leader ignores the values its promises report
     (and its own) and fills every recovered slot with a no-op."""
 
-    def _recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
-        return Entry(slot, term, b"", EntryKind.NOOP)
+    leader_class = _ForgetfulLeader

@@ -21,11 +21,11 @@ def test_demo_runs_a_cluster_through_a_leader_crash_and_verifies_it(tmp_path: Pa
             "--dir",
             str(tmp_path),
             "--timeout",
-            "90",
+            "240",
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     out = done.stdout

@@ -61,7 +61,8 @@ def test_a_cluster_file_becomes_one_typed_config_per_node(tmp_path: Path) -> Non
 def test_defaults_suit_a_lan() -> None:
     config = NodeConfig("c", 1, {1: Address("127.0.0.1", 1)})
     assert config.protocol == "raft" and config.forward and config.sync
-    assert config.tick_interval == 0.01 and config.state_machine == DEFAULT_STATE_MACHINE
+    assert config.tick_interval == 0.02 and config.state_machine == DEFAULT_STATE_MACHINE
+    assert config.max_pending_requests == 10_000 and config.requests_per_batch == 64
     assert config.storage_writes == "auto" and config.pipelined_writes
     assert config.session_timeout == 0  # sessions expire by count only
 

@@ -1,31 +1,38 @@
-"""Deliberately broken ZAB variants: the simulator's checkers must catch them."""
+"""Deliberately broken ZAB variants: the simulator's checkers must catch them.
+
+Most bugs live in the leader, so most variants swap in a broken ``Leading``
+role (the node builds its leading role from ``leading_class``)."""
 
 from __future__ import annotations
 
-from pyconsensus.zab import AckNewLeader, Diff, Learner, Sync, ZabNode
+from pyconsensus.zab import Diff, Learner, Sync, ZabNode
+from pyconsensus.zab.leading import Leading
+
+
+class _LeadsWithoutSync(Leading):
+    def plan_sync(self, learner: Learner) -> Sync:
+        return Diff(())
 
 
 class SkipsSynchronization(ZabNode):
     """Broken: NEWLEADER carries none of the leader's history, so followers keep
     whatever they hold - uncommitted proposals of dead epochs included."""
 
-    def _plan_sync(self, learner: Learner) -> Sync:
-        return Diff(())
+    leading_class = _LeadsWithoutSync
 
-    def _on_ack_new_leader(self, msg: AckNewLeader) -> None:
-        learner = self.learners.get(msg.src)
-        if learner is not None:
-            learner.sent = max(learner.sent, msg.index)  # take the follower's word
-        super()._on_ack_new_leader(msg)
+
+class _CommitsAlone(Leading):
+    def maybe_commit(self) -> None:
+        node = self.node
+        if node.history.last_index > node.commit:
+            node.commit = node.history.last_index
+            self.broadcast = True
 
 
 class CommitsWithoutQuorum(ZabNode):
     """Broken: the leader commits what it has written itself."""
 
-    def _maybe_commit(self) -> None:
-        if self.history.last_index > self.commit:
-            self.commit = self.history.last_index
-            self._broadcast = True
+    leading_class = _CommitsAlone
 
 
 class ForgetsEpochs(ZabNode):
@@ -36,15 +43,20 @@ class ForgetsEpochs(ZabNode):
         self.accepted_epoch = self.current_epoch = 0
 
 
+class _CountsUnsyncedSelf(Leading):
+    def maybe_commit(self) -> None:
+        node = self.node
+        durable = node.durable
+        node.durable = node.history.last_index
+        try:
+            super().maybe_commit()
+        finally:
+            node.durable = durable
+
+
 class UnsyncedSelfZab(ZabNode):
     """Broken: with pipelined writes, counts its own acknowledgement before the
     driver reported its write durable - a commit may then rest on one durable
     copy and one that a crash loses."""
 
-    def _maybe_commit(self) -> None:
-        durable = self.durable
-        self.durable = self.history.last_index
-        try:
-            super()._maybe_commit()
-        finally:
-            self.durable = durable
+    leading_class = _CountsUnsyncedSelf

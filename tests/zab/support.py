@@ -19,6 +19,7 @@ from pyconsensus.zab import (
     ZabConfig,
     ZabNode,
 )
+from pyconsensus.zab.following import Following
 
 M = TypeVar("M")
 
@@ -110,3 +111,10 @@ def give_up_leadership(h: Harness[ZabNode], node_id: NodeId) -> None:
     (and so a new epoch) follows once messages flow."""
     h.node(node_id)._look()
     h.flush(node_id)
+
+
+def connection(node: ZabNode) -> int:
+    """The number of a following server's current connection to its leader."""
+    role = node.role
+    assert isinstance(role, Following), f"node {node.id} is {node.state.name}"
+    return role.conn

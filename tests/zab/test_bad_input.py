@@ -35,7 +35,7 @@ from pyconsensus.zab import (
     ZabNode,
     Zxid,
 )
-from tests.zab.support import give_up_leadership, settle, zab_cluster
+from tests.zab.support import connection, give_up_leadership, settle, zab_cluster
 
 LEADER, FOLLOWER = 3, 1
 VOTE = Vote(1, Zxid(1, 1), 3)
@@ -177,8 +177,8 @@ def test_a_handshake_message_of_another_connection_is_ignored(
 ) -> None:
     node = cluster.node(FOLLOWER)
     before = snapshot_of(node)
-    node.receive(NewLeader(3, 1, 1, node.conn + 1, Trunc(0, ()), 0))
-    node.receive(NewEpoch(3, 1, 9, node.conn + 1))
+    node.receive(NewLeader(3, 1, 1, connection(node) + 1, Trunc(0, ()), 0))
+    node.receive(NewEpoch(3, 1, 9, connection(node) + 1))
     assert node.counters["ignored.stale_handshake"] == 2
     assert snapshot_of(node) == before and not node.has_ready()
 

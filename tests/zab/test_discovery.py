@@ -17,7 +17,7 @@ from pyconsensus.zab import (
     PeerState,
     Zxid,
 )
-from tests.zab.support import established_leader, preload, sent, settle, zab_cluster
+from tests.zab.support import connection, established_leader, preload, sent, settle, zab_cluster
 
 
 def test_the_new_epoch_is_greater_than_every_epoch_a_quorum_accepted() -> None:
@@ -63,7 +63,7 @@ def test_a_follower_refuses_a_new_epoch_below_the_one_it_accepted() -> None:
     assert h.node(1).stage is FollowerStage.DISCOVERY
     h.drop(types=FollowerInfo)
     node = h.node(1)
-    node.receive(NewEpoch(3, 1, 5, node.conn))
+    node.receive(NewEpoch(3, 1, 5, connection(node)))
     h.flush(1)
     assert node.counters["follower.epoch_behind"] == 1
     assert node.state is PeerState.LOOKING

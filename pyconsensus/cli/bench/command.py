@@ -109,8 +109,19 @@ def register(commands: Any) -> None:
         metavar="KEY=VALUE",
         help="a protocol option for the nodes' core, e.g. max_inflight=128 (repeatable)",
     )
+    cluster.add_argument(
+        "--sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="one row of N concurrent client sessions, each writing sequentially, with its "
+        "leader changes and longest leaderless gap (replaces --clients; e.g. --sessions 500 "
+        "--seconds 60 --repeats 1)",
+    )
     cluster.add_argument("--repeats", type=int, default=3, help="runs; medians are reported")
-    cluster.add_argument("--tick-ms", type=int, default=10, help="the nodes' tick interval")
+    cluster.add_argument(
+        "--tick-ms", type=int, default=None, help="the nodes' tick interval (default: theirs)"
+    )
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
     cluster.add_argument(
         "--dir", default=None, help="where to create the clusters (default: $TMPDIR)"
@@ -279,7 +290,7 @@ def run_cluster(args: argparse.Namespace) -> int:
     results = trio.run(
         lambda: bench_cluster(
             protocol=args.protocol,
-            clients=args.clients,
+            clients=[args.sessions] if args.sessions else args.clients,
             seconds=args.seconds,
             warmup=args.warmup,
             payload=args.payload,

@@ -1,0 +1,145 @@
+"""Byte streams: the one place where connections are opened, accepted and closed.
+
+Every connection of the runtime goes through here: a node dialling a peer
+(``peers.PeerLink``), a client or a forwarding node dialling a node
+(``connection.connect``) - both with ``dial``, which connects and performs the
+dialler's side of the handshake - and a node accepting either (``listen``,
+used by ``server.Server``). Wrapping a stream (TLS, issue 16) therefore
+happens in ``dial`` and ``listen`` and nowhere else. ``raw_fileno`` tells the
+eager sender (``framing.FrameSender``) whether it may write frames straight
+into the socket: only a plain TCP stream allows it, a TLS stream must encrypt
+first and is written by its writer task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from pyconsensus.adapters.cbor import Codec, DecodeError
+from pyconsensus.adapters.trio.config import Address, TransportConfig
+from pyconsensus.adapters.trio.framing import FrameError, FrameReader, prefixed
+from pyconsensus.service.messages import Hello, Refused, Welcome
+
+Stream = trio.abc.Stream
+"""What a connection is once open: bytes both ways."""
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio.TooSlowError,
+    FrameError,
+    DecodeError,
+)
+"""What ends one connection (and only that connection)."""
+
+
+class NotSent(Exception):
+    """The request never left: no connection could be made (or it was refused)."""
+
+
+class HandshakeRefused(NotSent):
+    """The node refused the handshake (wrong cluster id, protocol, version), or
+    someone else answered at its address. ``reason`` is ``"refused"``,
+    ``"wrong_node"`` or ``"unexpected"``."""
+
+    def __init__(self, message: str, reason: str = "refused") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@attrs.frozen(slots=True)
+class Dialled:
+    """An open connection whose handshake succeeded."""
+
+    stream: Stream
+    reader: FrameReader
+    welcome: Welcome
+
+
+async def dial(
+    node_id: int, address: Address, hello: Hello, codec: Codec, config: TransportConfig
+) -> Dialled:
+    """Connect to node ``node_id`` at ``address`` and complete the handshake;
+    ``NotSent`` (or ``HandshakeRefused``) if either fails."""
+    try:
+        stream = await trio.open_tcp_stream(address.host, address.port)
+    except OSError as exc:
+        raise NotSent(
+            f"cannot connect to node {node_id} at {address}: {exc.strerror or exc}"
+        ) from exc
+    reader = FrameReader(stream, config.max_frame_bytes)
+    try:
+        with trio.fail_after(config.handshake_timeout_s):
+            await stream.send_all(prefixed(codec.encode(hello)))
+            answer = codec.decode(await reader.receive_one())
+    except CONNECTION_ERRORS as exc:
+        await close(stream)
+        raise NotSent(
+            f"handshake with node {node_id} at {address} failed: {describe(exc)}"
+        ) from exc
+    except BaseException:
+        await close(stream)
+        raise
+    if isinstance(answer, Welcome) and answer.node_id == node_id:
+        return Dialled(stream, reader, answer)
+    await close(stream)
+    if isinstance(answer, Refused):
+        raise HandshakeRefused(f"node {node_id} at {address} refused us: {answer.reason}")
+    if isinstance(answer, Welcome):
+        raise HandshakeRefused(
+            f"{address} is node {answer.node_id}, but the configuration says "
+            f"node {node_id} is there",
+            "wrong_node",
+        )
+    raise HandshakeRefused(
+        f"{address} answered the handshake with {type(answer).__name__}", "unexpected"
+    )
+
+
+async def listen(
+    address: Address,
+    handle: Callable[[Stream], Awaitable[None]],
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Accept connections at ``address`` and run ``handle`` for each, in a task
+    of its own, until cancelled; reports the bound port once listening."""
+    listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, handle, listeners)
+        task_status.started(port)
+
+
+async def close(stream: Stream) -> None:
+    """Close ``stream``, even in a cancelled scope."""
+    with trio.CancelScope(shield=True):
+        await stream.aclose()
+
+
+def raw_fileno(stream: object) -> int | None:
+    """The socket under ``stream`` if frames may be written into it directly
+    (a plain TCP stream), else None."""
+    socket = getattr(stream, "socket", None)
+    return None if socket is None else int(socket.fileno())
+
+
+def remote(stream: object) -> str:
+    """``host:port`` of the other end (for logs)."""
+    socket = getattr(stream, "socket", None)
+    try:
+        host, port, *_ = socket.getpeername()  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        return "a closed socket"
+    return f"{host}:{port}"
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an error, for logs."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
