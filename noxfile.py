@@ -88,5 +88,8 @@ def tests(session: nox.Session) -> None:
         return
     traced, untraced = _split_tiers()
     cov = ["--cov", "--cov-report=term:skip-covered", f"--cov-fail-under={COVERAGE_FLOOR}"]
-    _tool(session, "pytest", "-q", *cov, *traced)  # what: [tool.coverage.run]
-    _tool(session, "pytest", "-q", *untraced)
+    # One worker per core (pytest-xdist): the suite is CPU-bound, and the
+    # real-process tests wait on conditions, so a busy neighbour only slows them.
+    parallel = ["-n", "auto"]
+    _tool(session, "pytest", "-q", *parallel, *cov, *traced)  # what: [tool.coverage.run]
+    _tool(session, "pytest", "-q", *parallel, *untraced)
