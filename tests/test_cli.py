@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
 from pyconsensus import __version__
-from pyconsensus.cli import main
+from pyconsensus.cli import build_parser, main
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,3 +56,28 @@ def test_sim_runs_the_broadcast_primitives(
     assert main(["sim", "--protocol", protocol, "--seeds", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"protocol        {protocol}" in out and "violations      0" in out
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _all_parsers(sub)
+    return found
+
+
+def test_every_option_with_a_default_shows_it_in_its_help() -> None:
+    missing = []
+    for parser in _all_parsers(build_parser()):
+        text = " ".join(parser.format_help().split())  # undo the line wrapping
+        for action in parser._actions:
+            hidden = action.help == argparse.SUPPRESS
+            if not action.option_strings or hidden:
+                continue
+            if action.default in (None, False, argparse.SUPPRESS, []):
+                continue
+            line = f"{parser.prog} {action.option_strings[-1]}"
+            if f"default: {action.default}" not in text and "default" not in (action.help or ""):
+                missing.append(line)
+    assert missing == []

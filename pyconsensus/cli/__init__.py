@@ -16,16 +16,22 @@ class _HelpWithDefaults(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        shown = "default" in text or action.default in (None, False, argparse.SUPPRESS)
+        shown = "default" in text or not _has_default(action)
         if action.option_strings and text != argparse.SUPPRESS and not shown:
             text += " (default: %(default)s)"
         return text
+
+
+def _has_default(action: argparse.Action) -> bool:
+    return action.default not in (None, False, argparse.SUPPRESS, [])
 
 
 def _with_defaults(parser: argparse.ArgumentParser) -> None:
     """Give ``parser`` and all its subcommands' parsers the default-showing help."""
     parser.formatter_class = _HelpWithDefaults
     for action in parser._actions:
+        if action.option_strings and action.help is None and _has_default(action):
+            action.help = "default: %(default)s"  # argparse shows no line for help=None
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 _with_defaults(sub)
