@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import Message, ReadReady, RequestFailed
 from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId
 from pyconsensus.paxos import messages
 from pyconsensus.paxos.ballot import Ballot
+from pyconsensus.paxos.host import PaxosHost
 from pyconsensus.paxos.proposer import Proposer
-
-if TYPE_CHECKING:
-    from pyconsensus.paxos.node import MultiPaxosNode
 
 
 class Commander:
@@ -72,7 +69,7 @@ class Leader(Proposer):
         "unsent",
     )
 
-    def __init__(self, node: MultiPaxosNode, ballot: Ballot) -> None:
+    def __init__(self, node: PaxosHost, ballot: Ballot) -> None:
         super().__init__(node, ballot)
         self.term = ballot.packed  # the term of every entry we propose
         self.recovery_end = 0  # last slot recovered in phase 1
@@ -183,7 +180,7 @@ class Leader(Proposer):
             self.quorum_elapsed = 0
             if not self._quorum_active():
                 self.counters["leader.lost_quorum"] += 1
-                self.node._become_follower(None)
+                self.node.become_follower(None)
                 return
         if self.heartbeat_elapsed >= config.heartbeat_ticks:
             self.heartbeat_elapsed = 0

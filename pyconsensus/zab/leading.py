@@ -14,19 +14,17 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import Message, ReadReady, RequestFailed
 from pyconsensus.core.types import Entry, NodeId, RequestId
 from pyconsensus.zab import messages
+from pyconsensus.zab.host import ZabHost
 from pyconsensus.zab.learner import Learner, LearnerStage
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.role import ServerRole
 from pyconsensus.zab.sync import plan_sync
-
-if TYPE_CHECKING:
-    from pyconsensus.zab.node import ZabNode
 
 
 class LeaderPhase(enum.Enum):
@@ -69,7 +67,7 @@ class Leading(ServerRole):
 
     state = messages.PeerState.LEADING
 
-    def __init__(self, node: ZabNode) -> None:
+    def __init__(self, node: ZabHost) -> None:
         super().__init__(node)
         self.phase = LeaderPhase.DISCOVERY
         self.learners: dict[NodeId, Learner] = {}

@@ -85,7 +85,7 @@ class ZabNode:
         self.config = config if config is not None else ZabConfig()
         self.rng = rng
         self.counters: Counter[str] = Counter()
-        self._outbox = Outbox()
+        self.outbox = Outbox()
 
         # Durable state, recovered from storage.
         self.accepted_epoch, self.current_epoch = load_epochs(storage)
@@ -93,7 +93,7 @@ class ZabNode:
         self.history = load_history(storage, self._snapshot, self.current_epoch)
         self.commit = self.applied = self.history.base_index
         if self._snapshot is not None:
-            self._outbox.restore(self._snapshot)
+            self.outbox.restore(self._snapshot)
         # How far our history is known to be durable (pipelined writes: the
         # established leader counts its own acknowledgement only up to here).
         self.durable = self.history.last_index
@@ -184,13 +184,13 @@ class ZabNode:
         role = self.role
         if len(data) > self.config.max_entry_bytes:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
-            self._outbox.reply(RequestFailed(rid, error))
+            self.outbox.reply(RequestFailed(rid, error))
         elif isinstance(role, Leading) and role.established:  # the hot path
             self.fates.placed(role.append(data), self.current_epoch, rid)
         elif isinstance(role, Following) and role.serving:
             role.forward_proposal(rid, data)
         else:
-            self._outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
+            self.outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
         return rid
 
     def read(self) -> RequestId:
@@ -204,7 +204,7 @@ class ZabNode:
         elif isinstance(role, Following) and role.serving:
             role.forward_read(rid)
         else:
-            self._outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
+            self.outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
@@ -219,7 +219,7 @@ class ZabNode:
         snapshot = Snapshot(index, epoch, data)
         self.history.compact_to(index, epoch)
         self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self.outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
 
     @property
@@ -246,7 +246,7 @@ class ZabNode:
     def has_ready(self) -> bool:
         role = self.role
         return (
-            self._outbox.has_output()
+            self.outbox.has_output()
             or self.commit > self.applied
             or (isinstance(role, Leading) and role.has_output())
         )
@@ -260,10 +260,8 @@ class ZabNode:
             committed = self.history.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
             if self.fates:
-                self.fates.resolve(
-                    committed, self.commit, self.history.epoch_at, self._outbox.reply
-                )
-        return self._outbox.take(committed)
+                self.fates.resolve(committed, self.commit, self.history.epoch_at, self.outbox.reply)
+        return self.outbox.take(committed)
 
     def status(self) -> Status:
         if self.state is PeerState.FOLLOWING:
@@ -290,7 +288,7 @@ class ZabNode:
     # ------------------------------------------------------------------
     # Changing roles
 
-    def _look(self) -> Looking:
+    def look(self) -> Looking:
         """Leave our role, become LOOKING and start a new election round."""
         self.role.stop()
         return self._start_looking()
@@ -304,10 +302,12 @@ class ZabNode:
         looking.check_election()
         return looking
 
-    def _follow(self, leader: NodeId) -> None:
+    def follow(self, leader: NodeId) -> None:
+        """Become FOLLOWING ``leader`` (the election decided or found it)."""
         self.role = Following(self, leader)
 
-    def _lead(self) -> None:
+    def lead(self) -> None:
+        """Become LEADING: start discovery for a new epoch."""
         leading = self.leading_class(self)
         self.role = leading
         self.counters["elections.leading"] += 1
@@ -338,11 +338,11 @@ class ZabNode:
         ):
             # Our leader gave up (ZooKeeper learns it from the closed connection).
             self.counters["follower.leader_gone"] += 1
-            self._look().on_notification(msg)
+            self.look().on_notification(msg)
             return
         if msg.state is PeerState.LOOKING:
             # Tell a LOOKING server whom we follow or that we lead, so it can join.
-            self._outbox.send(self.notification(msg.src))
+            self.outbox.send(self.notification(msg.src))
 
     def _on_follower_info(self, msg: FollowerInfo) -> None:
         role = self.role
@@ -351,7 +351,7 @@ class ZabNode:
             return
         # Whoever thinks we lead learns our state and looks elsewhere.
         self.counters["ignored.not_leading"] += 1
-        self._outbox.send(self.notification(msg.src))
+        self.outbox.send(self.notification(msg.src))
 
     # ------------------------------------------------------------------
     # Incoming messages
@@ -379,18 +379,18 @@ class ZabNode:
         """Drop our history after ``index`` (TRUNC, or a SNAP replacing it)."""
         self.fates.displace_from(index + 1)
         self.history.truncate_after(index)
-        self._outbox.truncate(index + 1)
+        self.outbox.truncate(index + 1)
         self.durable = min(self.durable, index)
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         """Replace our whole history by ``snapshot`` (SNAP)."""
         self.truncate_after(self.history.base_index)
-        self.fates.unknown_through(snapshot.index, self._outbox.reply)
+        self.fates.unknown_through(snapshot.index, self.outbox.reply)
         self.history.reset(snapshot.index, snapshot.term)
         self.durable = min(self.durable, snapshot.index)
         self.commit = self.applied = snapshot.index
         self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=True, restore=True)
+        self.outbox.snapshot(snapshot, discard_log=True, restore=True)
 
 
 _Handler = Callable[[ZabNode, Any], None]
