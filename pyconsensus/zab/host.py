@@ -12,7 +12,8 @@ from random import Random
 from typing import Protocol
 
 from pyconsensus.core.quorum import Quorum
-from pyconsensus.core.types import NodeId, Snapshot
+from pyconsensus.core.reads import ReadIndexQueue
+from pyconsensus.core.types import NodeId, RequestId, Snapshot
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.election import Election
 from pyconsensus.zab.forwarding import Forwarded, ForwardingHost
@@ -38,7 +39,7 @@ class ZabHost(ForwardingHost, Protocol):
 
     # What outlives a role (see ``ZabNode.__init__``).
     acked_epoch_to: tuple[NodeId, int] | None
-    read_round: int
+    reads: ReadIndexQueue[tuple[NodeId | None, RequestId]]
     stalled: int
     stalled_at: int
 

@@ -27,10 +27,11 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any, ClassVar
 
-from pyconsensus.core.errors import ConfigError, NotLeader, ProposalTooLarge
+from pyconsensus.core.errors import NotLeader, ProposalTooLarge
 from pyconsensus.core.fates import ProposalFates
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.quorum import MajorityQuorum
+from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -43,7 +44,7 @@ from pyconsensus.zab.leading import LEADER_HANDLERS, LeaderPhase, Leading
 from pyconsensus.zab.looking import Looking
 from pyconsensus.zab.messages import FollowerInfo, Notification, PeerState, Vote, ZabMessage
 from pyconsensus.zab.recovery import load_epochs, load_history
-from pyconsensus.zab.validation import CHECKS, is_count
+from pyconsensus.zab.validation import CHECKS
 
 
 class ZabNode:
@@ -72,16 +73,12 @@ class ZabNode:
         rng: Random,
         config: ZabConfig | None = None,
     ) -> None:
-        voters = frozenset(members)
-        if any(not is_count(m) for m in voters):
-            raise ConfigError(f"member ids must be non-negative integers, got {sorted(voters)}")
-        if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {sorted(voters)}")
+        self.membership = cluster_membership(node_id, members)
         self._id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.members = self.membership.ordered()
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
-        self.quorum = MajorityQuorum(voters)
+        self.quorum = self.membership.quorum()
         self.config = config if config is not None else ZabConfig()
         self.rng = rng
         self.counters: Counter[str] = Counter()
@@ -109,12 +106,13 @@ class ZabNode:
         self.ticks = 0
 
         # What outlives a role: the leader and epoch we raised our accepted
-        # epoch for (an ACKEPOCH to them counts as fresh), the numbering of read
-        # rounds (across leaderships), and the count of PINGs in a row that
+        # epoch for (an ACKEPOCH to them counts as fresh), the leader's queue of
+        # reads (its rounds are numbered across leaderships; ``Leading`` drains
+        # it when it ends), and the count of PINGs in a row that
         # showed us missing proposals, at which last index (``Following``
         # keeps counting it under a new leader, as ZAB here always has).
         self.acked_epoch_to: tuple[NodeId, int] | None = None
-        self.read_round = 0
+        self.reads: ReadIndexQueue[tuple[NodeId | None, RequestId]] = ReadIndexQueue()
         self.stalled = 0
         self.stalled_at = 0
 
@@ -208,16 +206,9 @@ class ZabNode:
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
-        if index <= self.history.base_index:
+        snapshot = self.history.snapshot_to(index, self.applied, data)
+        if snapshot is None:
             return
-        if index > self.applied:
-            raise ValueError(
-                f"cannot compact to index {index}: only {self.applied} has been applied"
-            )
-        epoch = self.history.epoch_at(index)
-        assert epoch is not None  # base_index < index <= applied <= last_index
-        snapshot = Snapshot(index, epoch, data)
-        self.history.compact_to(index, epoch)
         self._snapshot = snapshot
         self.outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
