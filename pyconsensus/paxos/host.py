@@ -14,7 +14,8 @@ from typing import Protocol
 
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import MajorityQuorum
-from pyconsensus.core.types import NodeId, Snapshot
+from pyconsensus.core.reads import ReadIndexQueue
+from pyconsensus.core.types import NodeId, RequestId, Snapshot
 from pyconsensus.paxos.ballot import Ballot
 from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.messages import Promise
@@ -31,7 +32,7 @@ class PaxosHost(Protocol):
     log: SlotLog
     learned: int
     durable_promise: int
-    read_round: int
+    reads: ReadIndexQueue[RequestId]
 
     @property
     def id(self) -> NodeId: ...

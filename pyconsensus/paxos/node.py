@@ -26,15 +26,16 @@ from random import Random
 from typing import Any, ClassVar, Final
 
 from pyconsensus.core.errors import (
-    ConfigError,
     NotLeader,
     OutcomeUnknown,
     ProposalDropped,
     ProposalTooLarge,
     StorageCorruption,
 )
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.quorum import MajorityQuorum
+from pyconsensus.core.quorum import majority
+from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -47,6 +48,7 @@ from pyconsensus.core.types import (
     Snapshot,
     Status,
 )
+from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
 from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.leader import Leader
@@ -97,18 +99,13 @@ class MultiPaxosNode:
         rng: Random,
         config: PaxosConfig | None = None,
     ) -> None:
-        voters = frozenset(members)
-        if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {list(members)}")
-        if any(type(m) is not int or not 0 <= m <= MAX_NODE_ID for m in voters):
-            raise ConfigError(
-                f"member ids must be integers in [0, {MAX_NODE_ID}], got {list(members)}"
-            )
+        self.membership = cluster_membership(node_id, members, max_id=MAX_NODE_ID)
         self._id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.members = self.membership.ordered()
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
-        self.quorum = MajorityQuorum(voters)
+        # A plain majority for now: proposers count votes by ``quorum.size``.
+        self.quorum = majority(self.membership.voters)
         self.config = config if config is not None else PaxosConfig()
         self._rng = rng
         self.counters: Counter[str] = Counter()
@@ -141,7 +138,9 @@ class MultiPaxosNode:
         # Requests.
         self._next_request = 1
         self._pending: dict[int, tuple[RequestId, int, bytes]] = {}  # slot -> (id, term, data)
-        self.read_round = 0  # numbers read rounds, across our leaderships
+        # The leader's reads: deferred until its recovered slots are chosen,
+        # then waiting for a round (numbered across our leaderships).
+        self.reads: ReadIndexQueue[RequestId] = ReadIndexQueue()
 
     # ------------------------------------------------------------------
     # The contract
@@ -302,7 +301,7 @@ class MultiPaxosNode:
         if msg.ballot.node_id != owner or msg.ballot.round < 1:
             return "bad_ballot"
         if isinstance(msg, Accept):
-            if not _is_index(msg.commit):
+            if not is_index(msg.commit):
                 return "bad_index"
             return _check_run(msg.entries, msg.ballot.packed)
         if isinstance(msg, Accepted):
@@ -322,12 +321,12 @@ class MultiPaxosNode:
             if msg.promised <= msg.ballot:
                 return "bad_ballot"
         elif isinstance(msg, (Decision, Heartbeat)):
-            if not _is_index(msg.commit):
+            if not is_index(msg.commit):
                 return "bad_index"
-            if isinstance(msg, Heartbeat) and not _is_index(msg.read_round):
+            if isinstance(msg, Heartbeat) and not is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, HeartbeatReply):
-            if not _is_index(msg.read_round):
+            if not is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, InstallSnapshot):
             return _check_snapshot(msg.snapshot, msg.ballot.packed)
@@ -618,10 +617,6 @@ _HANDLERS: dict[type, Callable[[MultiPaxosNode, Any], None]] = {
 }
 
 
-def _is_index(value: object) -> bool:
-    return type(value) is int and value >= 0
-
-
 def _is_slot(value: object) -> bool:
     return type(value) is int and value >= 1
 
@@ -630,33 +625,20 @@ def _check_entry(entry: object) -> bool:
     return (
         type(entry) is Entry
         and _is_slot(entry.index)
-        and _is_index(entry.term)
+        and is_index(entry.term)
         and type(entry.data) is bytes
         and type(entry.kind) is EntryKind
     )
 
 
 def _check_run(entries: object, term: int) -> str | None:
-    """An ``Accept``'s entries: consecutive slots, all in the message's ballot."""
-    if type(entries) is not tuple or not entries:
+    """An ``Accept``'s entries: a non-empty run of consecutive slots from slot 1
+    on, all in the message's ballot."""
+    if type(entries) is not tuple or not entries or not _check_entry(entries[0]):
         return "malformed"
-    first = entries[0]
-    if not _check_entry(first):
-        return "malformed"
-    slot = first.index
-    for entry in entries:
-        if (
-            type(entry) is not Entry
-            or type(entry.data) is not bytes
-            or type(entry.kind) is not EntryKind
-        ):
-            return "malformed"
-        if entry.index != slot:
-            return "bad_index"
-        if entry.term != term:
-            return "bad_ballot"
-        slot += 1
-    return None
+    return entries_problem(
+        entries, entries[0].index, min_term=term, max_term=term, term_reason="bad_ballot"
+    )
 
 
 def _check_promise(msg: Promise) -> str | None:
@@ -675,18 +657,12 @@ def _check_promise(msg: Promise) -> str | None:
 
 
 def _check_snapshot(snapshot: object, ballot: int) -> str | None:
-    if type(snapshot) is not Snapshot or type(snapshot.data) is not bytes:
-        return "malformed"
-    if not (_is_slot(snapshot.index) and _is_index(snapshot.term)):
-        return "bad_index"
-    if snapshot.term > ballot:
-        return "bad_ballot"
-    return None
+    return snapshot_problem(snapshot, max_term=ballot, min_index=1, term_reason="bad_ballot")
 
 
 def _load_promised(storage: Storage) -> Ballot:
     value = storage.metadata().get(PROMISED_KEY, 0)
-    if not _is_index(value):
+    if not is_index(value):
         raise StorageCorruption(f"stored promise is {value!r}, not a packed ballot")
     assert isinstance(value, int)
     return Ballot.unpack(value)
