@@ -8,11 +8,10 @@ node -> proposer -> host.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol
 
-from pyconsensus.core.outbox import Outbox
+from pyconsensus.core.host import RoleHost
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.types import NodeId, RequestId, Snapshot
@@ -22,12 +21,10 @@ from pyconsensus.paxos.messages import Promise
 from pyconsensus.paxos.slots import SlotLog
 
 
-class PaxosHost(Protocol):
+class PaxosHost(RoleHost, Protocol):
     """The node a proposer belongs to, as the proposer sees it (so it need not import the node)."""
 
     config: PaxosConfig
-    counters: Counter[str]
-    outbox: Outbox
     peers: tuple[NodeId, ...]
     log: SlotLog
     learned: int
@@ -35,16 +32,7 @@ class PaxosHost(Protocol):
     reads: ReadIndexQueue[RequestId]
 
     @property
-    def id(self) -> NodeId: ...
-
-    @property
     def quorum(self) -> MajorityQuorum: ...
-
-    @property
-    def pipelined_writes(self) -> bool: ...
-
-    @property
-    def snapshot(self) -> Snapshot | None: ...
 
     def install(self, snapshot: Snapshot) -> None: ...
 

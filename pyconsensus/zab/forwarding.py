@@ -15,7 +15,7 @@ from typing import Final, Protocol
 
 from pyconsensus.core.errors import OutcomeUnknown
 from pyconsensus.core.fates import ProposalFates
-from pyconsensus.core.outbox import Outbox
+from pyconsensus.core.host import RoleHost
 from pyconsensus.core.ready import ProposalCommitted, RequestFailed
 from pyconsensus.core.types import NodeId, RequestId
 from pyconsensus.zab.history import History
@@ -25,14 +25,13 @@ UNPLACED: Final = None
 leader never reported before the follower lost it: it may or may not commit."""
 
 
-class ForwardingHost(Protocol):
+class ForwardingHost(RoleHost, Protocol):
     """What ``Forwarded`` uses of its server, so that it need not import ``ZabNode``."""
 
     ticks: int
     applied: int
     history: History
     fates: ProposalFates
-    outbox: Outbox
 
 
 class Forwarded:

@@ -7,7 +7,6 @@ roles act on it; typing them against this protocol rather than against
 
 from __future__ import annotations
 
-from collections import Counter
 from random import Random
 from typing import Protocol
 
@@ -24,7 +23,6 @@ class ZabHost(ForwardingHost, Protocol):
     """The server a role belongs to, as the roles see it (so they need not import ``ZabNode``)."""
 
     config: ZabConfig
-    counters: Counter[str]
     rng: Random
     peers: tuple[NodeId, ...]
     election: Election
@@ -44,16 +42,7 @@ class ZabHost(ForwardingHost, Protocol):
     stalled_at: int
 
     @property
-    def id(self) -> NodeId: ...
-
-    @property
     def quorum(self) -> Quorum: ...
-
-    @property
-    def pipelined_writes(self) -> bool: ...
-
-    @property
-    def snapshot(self) -> Snapshot | None: ...
 
     def own_vote(self) -> Vote: ...
 
