@@ -215,7 +215,7 @@ _TOP_KEYS = {
 }
 
 
-def parse_config(
+def parse_config(  # noqa: C901 - one flat check per key of the cluster file
     document: Mapping[str, Any], node_id: int, base_dir: Path | None = None
 ) -> NodeConfig:
     """The ``NodeConfig`` of ``node_id`` from a parsed cluster file.

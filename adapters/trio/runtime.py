@@ -399,7 +399,7 @@ class Node:
             self.core.tick()
             self._wake()
 
-    async def _pump(self) -> None:
+    async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
         core = self.core
         storage = self.storage
         writer = self._writer

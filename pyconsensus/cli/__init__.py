@@ -11,6 +11,26 @@ from pyconsensus import __version__
 from pyconsensus.cli import bench, demo_command, node_command, sim_command
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it already names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = "default" in text or action.default in (None, False, argparse.SUPPRESS)
+        if action.option_strings and text != argparse.SUPPRESS and not shown:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _with_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` and all its subcommands' parsers the default-showing help."""
+    parser.formatter_class = _HelpWithDefaults
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _with_defaults(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyconsensus",
@@ -23,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_command.register(commands)
     sim_command.register(commands)
     bench.register(commands)
+    _with_defaults(parser)
     return parser
 
 

@@ -82,7 +82,8 @@ def register(commands: Any) -> None:
     parser.add_argument("--clients", type=int, default=3, help="simulated clients (default 3)")
     parser.add_argument(
         "--workload",
-        choices=WORKLOADS,
+        # "custom" needs a Workload object: only the Python API (run_seed) can take one.
+        choices=[w for w in WORKLOADS if w != "custom"],
         default=None,
         help="proposals (raw proposals) or kv (session clients of a key-value store); "
         "--check linearizability implies kv",
@@ -164,6 +165,8 @@ def _options(items: Sequence[str]) -> dict[str, str]:
 
 def build_config(args: argparse.Namespace) -> RunConfig:
     """The ``RunConfig`` the command-line options describe."""
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     low, high = _pair(args.delay, "--delay")
     check = args.check == "linearizability"
     workload = args.workload or ("kv" if check else "proposals")

@@ -188,7 +188,7 @@ def check(
     return LinearizabilityResult(None if unknown else True, len(relevant), len(parts), explored)
 
 
-def _check_part(
+def _check_part(  # noqa: C901 - the search loop and its pruning read best as one
     part: Sequence[Operation], model: Model, budget: int
 ) -> tuple[bool | None, int, Failure | None]:
     ops = sorted(part, key=lambda op: op.invoke)

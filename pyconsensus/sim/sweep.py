@@ -63,6 +63,10 @@ class RunConfig:
     """Search budget of the linearizability checker per key (beyond: unknown)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.nodes < 1:
+            raise ConfigError(f"a cluster needs at least one node, got nodes={self.nodes}")
+        if self.clients < 0 or self.duration_ms < 0 or self.liveness_timeout_ms < 0:
+            raise ConfigError("clients, duration_ms and liveness_timeout_ms cannot be negative")
         if self.workload not in WORKLOADS:
             raise ConfigError(f"unknown workload {self.workload!r}; choose from {WORKLOADS}")
         if self.check_linearizability and self.workload == "proposals":
@@ -108,7 +112,7 @@ class RunResult:
         return self.violation is None
 
 
-def run_seed(
+def run_seed(  # noqa: C901 - the phases of one run, in order
     protocol: ProtocolSpec,
     seed: int,
     config: RunConfig | None = None,

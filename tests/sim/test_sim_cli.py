@@ -43,6 +43,8 @@ def test_parallel_jobs_give_the_same_sweep(capsys: pytest.CaptureFixture[str]) -
         (["--delay", "fast"], "MIN:MAX"),
         (["--replay", "/nonexistent/replay.json"], "No such file"),
         (["--nemesis", "partitions", "--heal-every", "100", "--heal-for", "100"], "healing"),
+        (["--nodes", "0"], "at least one node, got nodes=0"),
+        (["--seeds", "0"], "--seeds must be at least 1, got 0"),
     ],
 )
 def test_bad_options_are_refused_with_a_reason(
@@ -50,6 +52,13 @@ def test_bad_options_are_refused_with_a_reason(
 ) -> None:
     assert main(["sim", "--seeds", "1", *argv]) == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_a_custom_workload_is_for_the_python_api_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["sim", "--seeds", "1", "--workload", "custom"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'custom'" in capsys.readouterr().err
 
 
 def test_protocol_options_reach_the_protocol(capsys: pytest.CaptureFixture[str]) -> None:

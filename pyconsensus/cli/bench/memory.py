@@ -43,7 +43,7 @@ def _file_rss_kib() -> int:
     return _status_kib("RssFile")
 
 
-def run_child(
+def run_child(  # noqa: C901 - one child's whole measurement; the imports stay lazy in it
     *, entries: int, payload: int, keys: int, batch: int, role: str, directory: str
 ) -> dict[str, Any]:
     # Imported here: the parent process must stay small and import nothing heavy.
