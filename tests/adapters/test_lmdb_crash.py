@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from random import Random
@@ -28,6 +26,7 @@ import pytest
 from pyconsensus.adapters.lmdb import LmdbStorage
 from pyconsensus.core.ready import Write
 from tests.adapters.crash_workload import SEQ_KEY, make_write, shape_of
+from tests.adapters.forked import spawn_child, spin
 from tests.storage.conformance import Model
 
 SEEDS = range(8)
@@ -53,22 +52,7 @@ def child(path: Path, seed: int, report: int) -> None:
 
 def spawn(path: Path, seed: int) -> tuple[int, int]:
     """Fork a writer; return its pid and the read end of its report pipe."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child never returns into pytest
-        status = 0
-        try:
-            os.close(read_end)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                child(path, seed, write_end)
-        except BaseException as exc:
-            os.write(write_end, f"error {type(exc).__name__}: {exc}\n".encode())
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    return pid, read_end
+    return spawn_child(lambda report: child(path, seed, report))
 
 
 def read_acks(fd: int, wanted: int | None) -> tuple[int, bytes]:
@@ -89,13 +73,6 @@ def read_acks(fd: int, wanted: int | None) -> tuple[int, bytes]:
             acked = int(line)
             seen += 1
     return acked, buffer
-
-
-def spin(seconds: float) -> None:
-    """Busy-wait (not sleep): a seeded jitter for where the kill lands."""
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        pass
 
 
 @pytest.mark.parametrize("seed", SEEDS)

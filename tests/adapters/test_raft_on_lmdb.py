@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from random import Random
 
@@ -26,6 +25,7 @@ import pytest
 
 from pyconsensus.adapters.lmdb import LmdbStorage
 from pyconsensus.core.types import NodeId
+from tests.adapters.forked import spawn_child, spin
 from tests.adapters.raft_driver import CLUSTER_ID, Cluster, hard_state, storage_path
 
 MEMBERS = (1, 2, 3)
@@ -46,20 +46,7 @@ def run_child(root: Path, seed: int, incarnation: int, report_fd: int) -> None:
 
 
 def spawn(root: Path, seed: int, incarnation: int) -> tuple[int, int]:
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 0
-        try:
-            os.close(read_end)
-            run_child(root, seed, incarnation, write_end)
-        except BaseException as exc:
-            os.write(write_end, f"error {type(exc).__name__}: {exc}\n".encode())
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    return pid, read_end
+    return spawn_child(lambda report: run_child(root, seed, incarnation, report))
 
 
 class Reports:
@@ -94,12 +81,6 @@ class Reports:
         while chunk := os.read(fd, 65536):
             self.feed(chunk)
         assert self._buffer == b""
-
-
-def spin(seconds: float) -> None:
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        pass
 
 
 @pytest.mark.parametrize("seed", SEEDS)

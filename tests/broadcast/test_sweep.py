@@ -35,6 +35,7 @@ from tests.broadcast.broken import (
     NoRelay,
     Tampering,
 )
+from tests.sweeps import assert_caught
 
 HAVE_ZAB = importlib.util.find_spec("pyconsensus.zab") is not None
 FIVE = BroadcastRunConfig(nodes=5)
@@ -116,53 +117,62 @@ def test_a_seed_reproduces_its_run_exactly() -> None:
 # -- the checkers bite ----------------------------------------------------------
 
 
-def caught(spec: ProtocolSpec, config: BroadcastRunConfig | None = None) -> str:
-    """The property the sweep finds broken within seeds 0..9 (which must happen)."""
-    result = broadcast_sweep(spec, range(10), config, stop_on_failure=True)
-    assert result.failures, f"{spec.name}: the checkers missed a broken variant"
-    violation = result.failures[0].violation
-    assert violation is not None
-    return violation.property
+ANY = BroadcastRunConfig()
 
 
-def test_a_relay_that_never_happens_is_caught_by_agreement() -> None:
-    """Sender crashes mid-broadcast alone suffice to expose it, and the correct
-    eager variant passes the very same seeds."""
-    assert caught(make_spec("eager", node_class=NoRelay), SENDER_CRASHES_ONLY) == "Agreement"
-    assert broadcast_sweep(EAGER_SPEC, range(10), SENDER_CRASHES_ONLY).ok
+@attrs.frozen
+class Row:
+    broken: ProtocolSpec
+    correct: ProtocolSpec
+    properties: frozenset[str]
+    config: BroadcastRunConfig = ANY
 
 
-def test_a_lazy_member_that_never_relays_is_caught_by_agreement() -> None:
-    assert caught(make_spec("lazy", node_class=NeverRelays)) == "Agreement"
+AGREEMENT = frozenset({"Agreement"})
+NO_DUPLICATION = frozenset({"No Duplication"})
+EAGER_NO_RETRANSMISSION = make_spec("eager", BroadcastConfig(retransmit_ticks=0))
+LAZY_NO_RETRANSMISSION = make_spec("lazy", BroadcastConfig(retransmit_ticks=0))
+
+TABLE = {
+    # Sender crashes mid-broadcast alone suffice to expose it.
+    "a-relay-that-never-happens-breaks-agreement": Row(
+        make_spec("eager", node_class=NoRelay), EAGER_SPEC, AGREEMENT, SENDER_CRASHES_ONLY
+    ),
+    "a-lazy-member-that-never-relays-breaks-agreement": Row(
+        make_spec("lazy", node_class=NeverRelays), LAZY_SPEC, AGREEMENT
+    ),
+    "delivering-duplicates-breaks-no-duplication": Row(
+        make_spec("eager", node_class=NoDeduplication), EAGER_SPEC, NO_DUPLICATION
+    ),
+    "a-tampering-relay-breaks-no-creation": Row(
+        make_spec("eager", node_class=Tampering), EAGER_SPEC, frozenset({"No Creation"})
+    ),
+    "atomic-broadcast-over-raft-without-deduplication-breaks-no-duplication": Row(
+        make_atomic_spec("raft", node_class=ForgetfulAtomic), ATOMIC_RAFT_SPEC, NO_DUPLICATION
+    ),
+    "atomic-broadcast-over-paxos-without-deduplication-breaks-no-duplication": Row(
+        make_atomic_spec("paxos", node_class=ForgetfulAtomic), ATOMIC_PAXOS_SPEC, NO_DUPLICATION
+    ),
+    # The link assumption made visible: without acknowledgements and
+    # retransmission a lost copy is never replaced.
+    "eager-reliable-broadcast-over-lossy-links-needs-retransmission": Row(
+        EAGER_NO_RETRANSMISSION, EAGER_SPEC, frozenset({"Validity", "Agreement"}), LOSS_ONLY
+    ),
+    "lazy-reliable-broadcast-over-lossy-links-needs-retransmission": Row(
+        LAZY_NO_RETRANSMISSION, LAZY_SPEC, frozenset({"Validity", "Agreement"}), LOSS_ONLY
+    ),
+}
 
 
-def test_delivering_duplicates_is_caught() -> None:
-    assert caught(make_spec("eager", node_class=NoDeduplication)) == "No Duplication"
-
-
-def test_a_tampering_relay_is_caught_by_no_creation() -> None:
-    assert caught(make_spec("eager", node_class=Tampering)) == "No Creation"
-
-
-@pytest.mark.parametrize("protocol", ["raft", "paxos"])
-def test_atomic_broadcast_without_deduplication_is_caught(protocol: str) -> None:
-    spec = make_atomic_spec(protocol, node_class=ForgetfulAtomic)
-    assert caught(spec) == "No Duplication"
-
-
-@pytest.mark.parametrize("variant", ["eager", "lazy"])
-def test_reliable_broadcast_over_lossy_links_needs_retransmission(variant: str) -> None:
-    """The link assumption made visible: without acknowledgements and
-    retransmission a lost copy is never replaced."""
-    unreliable = make_spec(variant, BroadcastConfig(retransmit_ticks=0))
-    assert caught(unreliable, LOSS_ONLY) in {"Validity", "Agreement"}
-    assert broadcast_sweep(make_spec(variant), range(10), LOSS_ONLY).ok
+@pytest.mark.parametrize("row", TABLE.values(), ids=TABLE.keys())
+def test_the_sweep_catches_a_broken_variant_that_the_correct_code_survives(row: Row) -> None:
+    assert_caught(row.broken, row.correct, range(10), row.config, row.properties)
 
 
 def test_reliable_broadcast_is_not_atomic() -> None:
     """Total Order catches members that deliver the same messages in different orders."""
     both = attrs.evolve(EAGER_SPEC, checkers=lambda: (BroadcastSafety(), TotalOrder()))
-    assert caught(both) == "Total Order"
+    assert_caught(both, (), range(10), ANY, {"Total Order"})
 
 
 def test_a_generic_run_config_translates_to_a_broadcast_run() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import MultiPaxosNode
 from pyconsensus.paxos.leader import Leader
 
@@ -21,3 +22,15 @@ class UnsyncedSelfPaxos(MultiPaxosNode):
     loses, and a later ballot may choose another value in its slot."""
 
     leader_class = _CountsUnsyncedSelf
+
+
+class _ForgetfulLeader(Leader):
+    def recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
+        return Entry(slot, term, b"", EntryKind.NOOP)
+
+
+class ForgetfulProposer(MultiPaxosNode):
+    """Broken on purpose: a new leader ignores the values its promises report
+    (and its own) and fills every recovered slot with a no-op."""
+
+    leader_class = _ForgetfulLeader

@@ -31,7 +31,14 @@ from pyconsensus.paxos import (
     Prepare,
     Promise,
 )
-from pyconsensus.sim import NetworkConfig, ProposalClient, ProtocolSpec, SimConfig, Simulation
+from pyconsensus.sim import (
+    Harness,
+    NetworkConfig,
+    ProposalClient,
+    ProtocolSpec,
+    SimConfig,
+    Simulation,
+)
 from pyconsensus.sim.checkers.paxos import PaxosSafety
 from tests.paxos.support import (
     NO_LEASE,
@@ -283,13 +290,22 @@ def test_learner_trusts_only_values_accepted_in_the_leaders_ballot() -> None:
     assert accepted(node3, 1) == (h.node(2).ballot, b"x")
 
 
-def test_lagging_replica_catches_up_from_the_leader() -> None:
-    h = cluster()
+def _values_chosen_while_node_3_is_cut_off(
+    count: int, config: PaxosConfig | None = None
+) -> Harness[MultiPaxosNode]:
+    """Leader 1 has values v0.. (``count`` of them) chosen by itself and node 2
+    while node 3 is isolated; the network stays cut."""
+    h = cluster(config=config)
     h.elect(1)
     h.isolate(3)
-    for k in range(5):
+    for k in range(count):
         h.propose(1, b"v%d" % k)
     h.stabilize()
+    return h
+
+
+def test_lagging_replica_catches_up_from_the_leader() -> None:
+    h = _values_chosen_while_node_3_is_cut_off(5)
     h.heal()
     h.tick(1)
     h.stabilize()
@@ -298,12 +314,7 @@ def test_lagging_replica_catches_up_from_the_leader() -> None:
 
 
 def test_lagging_replica_catches_up_through_a_snapshot_of_compacted_slots() -> None:
-    h = cluster()
-    h.elect(1)
-    h.isolate(3)
-    for k in range(6):
-        h.propose(1, b"v%d" % k)
-    h.stabilize()
+    h = _values_chosen_while_node_3_is_cut_off(6)
     leader = h.node(1)
     leader.compact(4, b"state@4")
     h.flush(1)
@@ -320,12 +331,7 @@ def test_lagging_replica_catches_up_through_a_snapshot_of_compacted_slots() -> N
 
 
 def test_new_leader_behind_a_compaction_point_recovers_through_a_promised_snapshot() -> None:
-    h = cluster(config=NO_LEASE)
-    h.elect(1)
-    h.isolate(3)
-    for k in range(4):
-        h.propose(1, b"v%d" % k)
-    h.stabilize()
+    h = _values_chosen_while_node_3_is_cut_off(4, NO_LEASE)
     h.tick(1)
     h.stabilize()
     h.node(2).compact(4, b"state@4")

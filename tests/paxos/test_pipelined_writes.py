@@ -13,13 +13,12 @@ its client.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from random import Random
 
 from pyconsensus.core.node import PipelinedNode, pipelined
 from pyconsensus.core.ready import ProposalCommitted
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import NodeId, Role
+from pyconsensus.core.types import Role
 from pyconsensus.paxos import (
     Accept,
     Accepted,
@@ -29,59 +28,41 @@ from pyconsensus.paxos import (
     PaxosConfig,
     Promise,
 )
-from pyconsensus.sim import RunConfig, summarize, sweep
-from pyconsensus.sim.checkers.paxos import SPEC, make_spec
 from tests.paxos.broken import UnsyncedSelfPaxos
-from tests.slow_disks import SlowDiskCluster as SlowDisks
+from tests.slow_disks import (
+    SlowDisks,
+    all_disks_slow,
+    assert_x_leaves_before_the_leaders_write,
+    leader_1_writes_x_while_node_2_answers,
+)
 
 PIPELINED = PaxosConfig(pipelined_writes=True)
+SlowDiskCluster = SlowDisks[MultiPaxosNode]
 
 
-class SlowDiskCluster(SlowDisks[MultiPaxosNode]):
-    """Three pipelined Multi-Paxos nodes on slow disks (``tests.slow_disks``)."""
-
-    def __init__(self, node_class: type[MultiPaxosNode] = MultiPaxosNode) -> None:
-        def build(
-            node_id: NodeId, members: Sequence[NodeId], storage: MemoryStorage, rng: Random
-        ) -> MultiPaxosNode:
-            return node_class(node_id, members, storage, rng, PIPELINED)
-
-        super().__init__(build)
+def slow_disks(node_class: type[MultiPaxosNode] = MultiPaxosNode) -> SlowDiskCluster:
+    """Three pipelined Multi-Paxos nodes whose disks are all slow."""
+    return all_disks_slow(node_class, PIPELINED)
 
 
 def _leader_accepts_x_while_one_acceptor_answers(c: SlowDiskCluster) -> int:
     """Leader 1 proposes x; its own acceptance of x is still in flight when
     acceptor 2 has stored x and answered; the Accept to acceptor 3 is lost."""
-    c.elect(1)
-    c.node(1).propose(b"x")
-    c.flush(1)
-    assert c.inflight[1], "the leader's write of x is in flight"
-    assert any(isinstance(m, Accept) for m in c.pending), (
-        "the leader sent x before its own acceptance of x was durable"
-    )
-    c.drop(to=3)
-    c.deliver(to=2, types=Accept)
-    c.complete(2)  # acceptor 2's acceptance of x is durable; its answer leaves
-    c.deliver(to=1, types=Accepted)
+    leader_1_writes_x_while_node_2_answers(c, Accept, Accepted)
     return c.node(1).log.last_index
 
 
 def test_the_leader_sends_its_accept_before_its_own_acceptance_is_durable() -> None:
-    c = SlowDiskCluster()
+    c = slow_disks()
     c.elect(1)
-    c.node(1).propose(b"x")
-    ready = c.node(1).ready()
-    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
-    assert {m.dst for m in ready.early_messages} == {2, 3}
-    assert all(isinstance(m, Accept) for m in ready.early_messages)
-    assert ready.messages == []
+    assert_x_leaves_before_the_leaders_write(c, 1, Accept)
 
 
 def test_the_leader_sends_nothing_early_before_its_promise_is_durable() -> None:
     """Phase 1 keeps the ordinary contract: a leader whose own promise of its
     ballot could still be lost might, restarted, lead that ballot again with
     other values; so its first messages wait for the promise's write."""
-    c = SlowDiskCluster()
+    c = slow_disks()
     node = c.node(1)
     while node.role is Role.FOLLOWER:
         c.tick(1)
@@ -98,7 +79,7 @@ def test_the_leader_sends_nothing_early_before_its_promise_is_durable() -> None:
 
 
 def test_an_acceptor_answers_only_after_its_write() -> None:
-    c = SlowDiskCluster()
+    c = slow_disks()
     c.elect(1)
     c.node(1).propose(b"x")
     c.flush(1)
@@ -109,46 +90,46 @@ def test_an_acceptor_answers_only_after_its_write() -> None:
 
 
 def test_the_leader_does_not_count_its_unsynced_acceptance() -> None:
-    c = SlowDiskCluster()
+    c = slow_disks()
     slot = _leader_accepts_x_while_one_acceptor_answers(c)
     assert c.node(1).learned < slot, "chosen on one durable acceptance"
-    assert not any(isinstance(r, ProposalCommitted) for r in c.replies)
+    assert not any(isinstance(r, ProposalCommitted) for r in c.all_replies())
     c.complete(1)  # now the leader's own acceptance is durable: two durable ones
     assert c.node(1).learned == slot
-    assert any(isinstance(r, ProposalCommitted) and r.index == slot for r in c.replies)
+    assert any(isinstance(r, ProposalCommitted) and r.index == slot for r in c.all_replies())
 
 
 def test_a_crash_before_the_leaders_write_loses_nothing_acknowledged() -> None:
     """The scenario of the module docstring, with the correct rule: x was never
     acknowledged, so node 3 choosing y in its slot breaks no promise."""
-    c = SlowDiskCluster()
+    c = slow_disks()
     slot = _leader_accepts_x_while_one_acceptor_answers(c)
     c.crash(1)  # before its disk finished writing x
     c.crash(2)  # node 3's phase 1 hears only from node 1
-    c.start(1)
+    c.restart(1)
     assert c.node(1).log.get(slot) is None, "the restarted leader lost x"
     c.elect(3)
     c.node(3).propose(b"y")
     c.flush(3)
     c.settle()
     assert [e.data for e in c.applied[3] if e.index == slot] == [b"y"]
-    acknowledged = [r.index for r in c.replies if isinstance(r, ProposalCommitted)]
+    acknowledged = [r.index for r in c.all_replies() if isinstance(r, ProposalCommitted)]
     assert acknowledged == [slot], "only y was acknowledged, and y is chosen there"
 
 
 def test_counting_the_unsynced_acceptance_lets_a_crash_replace_an_acknowledged_value() -> None:
     """The same scenario with the broken rule: x is acknowledged to its client,
     then lost with the leader's write, and node 3 chooses y in its slot."""
-    c = SlowDiskCluster(UnsyncedSelfPaxos)
+    c = slow_disks(UnsyncedSelfPaxos)
     slot = _leader_accepts_x_while_one_acceptor_answers(c)
     c.flush(1)
-    assert any(isinstance(r, ProposalCommitted) and r.index == slot for r in c.replies)
+    assert any(isinstance(r, ProposalCommitted) and r.index == slot for r in c.all_replies())
     assert c.inflight[1], "the leader's write of x is still in flight"
     c.deliver(to=2, types=Decision)
     assert [e.data for e in c.applied[2] if e.index == slot] == [b"x"]
     c.crash(1)
     c.crash(2)
-    c.start(1)
+    c.restart(1)
     c.elect(3)
     c.node(3).propose(b"y")
     c.flush(3)
@@ -173,7 +154,7 @@ def test_a_single_node_learns_only_once_its_write_is_persisted() -> None:
 
 
 def test_persisted_ignores_a_write_of_an_earlier_ballot() -> None:
-    c = SlowDiskCluster()
+    c = slow_disks()
     c.elect(1)
     c.node(1).propose(b"x")
     c.flush(1)
@@ -199,40 +180,3 @@ def test_without_the_option_nothing_changes() -> None:
     ready = node.ready()
     assert [e.data for e in ready.committed] == [b"x"]
     assert ready.early_messages == []
-
-
-def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind() -> None:
-    """The simulator pipelines the writes of a PipelinedNode: each takes a random
-    disk delay while the node goes on, early messages leave at once, and
-    ``CrashMidWrite`` loses a write after its early messages left."""
-    result = sweep(make_spec(PIPELINED), range(200), RunConfig())
-    assert [str(f.violation) for f in result.failures] == []
-    stats = result.stats
-    assert stats.lost_writes > 0 and stats.crashes > 200
-    assert stats.proposals_acked > 100 * 200
-
-
-def test_a_hundred_seeds_of_every_nemesis_stay_linearizable_with_pipelined_writes() -> None:
-    spec = make_spec(PIPELINED)
-    seeds = range(100)
-    config = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
-    result = sweep(spec, seeds, config)
-    assert result.ok, summarize(result, spec.properties)
-    assert result.histories_checked == len(seeds)
-    assert result.stats.crashes > len(seeds)
-    assert result.operations_checked > 100 * len(seeds)
-
-
-def test_the_sweep_catches_a_leader_counting_its_unsynced_acceptance() -> None:
-    broken = make_spec(PIPELINED, node_class=UnsyncedSelfPaxos)
-    result = sweep(broken, range(20), RunConfig(), stop_on_failure=True)
-    assert result.failures, "the checkers missed a value chosen on an unsynced acceptance"
-    violation = result.failures[0].violation
-    assert violation is not None
-    assert violation.property in {
-        "Learned Only Chosen",
-        "Chosen Uniqueness",
-        "State Machine Safety",
-    }
-    assert sweep(make_spec(PIPELINED), result.seeds, RunConfig()).ok
-    assert sweep(SPEC, result.seeds, RunConfig()).ok

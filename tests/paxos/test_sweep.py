@@ -5,23 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pyconsensus.cli import main
-from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import MultiPaxosNode, PaxosConfig
-from pyconsensus.paxos.leader import Leader
 from pyconsensus.sim import RunConfig, summarize, sweep
 from pyconsensus.sim.checkers.paxos import SPEC, make_spec
-
-
-class _ForgetfulLeader(Leader):
-    def recovered_entry(self, slot: int, highest: Entry | None, term: int) -> Entry:
-        return Entry(slot, term, b"", EntryKind.NOOP)
-
-
-class ForgetfulProposer(MultiPaxosNode):
-    """Broken on purpose: a new leader ignores the values its promises report
-    (and its own) and fills every recovered slot with a no-op."""
-
-    leader_class = _ForgetfulLeader
+from tests.paxos.broken import ForgetfulProposer
+from tests.sweeps import assert_caught
 
 
 def test_sweep_of_200_seeds_with_every_fault_finds_no_violation() -> None:
@@ -45,18 +33,20 @@ def test_sweep_of_five_node_clusters_finds_no_violation() -> None:
     assert result.ok, summarize(result, SPEC.properties)
 
 
-def test_sweep_catches_a_proposer_that_ignores_accepted_values() -> None:
-    spec = make_spec(node_class=ForgetfulProposer)
-    result = sweep(spec, range(20), RunConfig(), stop_on_failure=True)
-    assert not result.ok
-    violation = result.failures[0].violation
-    assert violation is not None
-    assert violation.property in (
-        "Chosen Uniqueness",
-        "Learned Only Chosen",
-        "State Machine Safety",
-    )
-    assert len(result.seeds) <= 20
+@pytest.mark.parametrize(
+    ("variant", "properties"),
+    [
+        pytest.param(
+            ForgetfulProposer,
+            {"Chosen Uniqueness", "Learned Only Chosen", "State Machine Safety"},
+            id="a-proposer-ignoring-accepted-values",
+        ),
+    ],
+)
+def test_the_sweep_catches_a_broken_variant_that_the_correct_code_survives(
+    variant: type[MultiPaxosNode], properties: set[str]
+) -> None:
+    assert_caught(make_spec(node_class=variant), SPEC, range(20), RunConfig(), properties)
 
 
 def test_cli_sweeps_paxos(capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,6 +83,21 @@ def _win_election_quietly(h: Harness[Any], node_id: int) -> None:
     h.drop(src=node_id)
 
 
+def _x_reaches_node_2_only_then_node_5_wins_term_2_and_crashes(h: Harness[Any]) -> None:
+    """Figure 8 (a) and (b)."""
+    # (a) Leader 1 replicates X (term 1, index 2) to node 2 only, then crashes.
+    h.propose(1, b"X")
+    h.deliver(types=AppendEntries, to=2)
+    h.drop()
+    h.crash(1)
+    # (b) Node 5 wins term 2 with votes from nodes 3 and 4 and appends its
+    #     no-op at index 2, but crashes before replicating it.
+    h.cut(5, 2)
+    _win_election_quietly(h, 5)
+    h.crash(5)
+    h.heal()
+
+
 def test_figure_8_an_old_term_entry_on_a_majority_is_not_committed() -> None:
     """A leader may not conclude that an entry from a previous term is committed
     once it is stored on a majority (Figure 8): a server whose log ends in a
@@ -92,18 +107,7 @@ def test_figure_8_an_old_term_entry_on_a_majority_is_not_committed() -> None:
     h.tick(1)
     h.stabilize()
 
-    # (a) Leader 1 replicates X (term 1, index 2) to node 2 only, then crashes.
-    h.propose(1, b"X")
-    h.deliver(types=AppendEntries, to=2)
-    h.drop()
-    h.crash(1)
-
-    # (b) Node 5 wins term 2 with votes from nodes 3 and 4 and appends its
-    #     no-op at index 2, but crashes before replicating it.
-    h.cut(5, 2)
-    _win_election_quietly(h, 5)
-    h.crash(5)
-    h.heal()
+    _x_reaches_node_2_only_then_node_5_wins_term_2_and_crashes(h)
     assert [terms(h.node(m)) for m in (2, 3, 4)] == [[1, 1], [1], [1]]
 
     # (c) Node 1 restarts and wins term 3 with nodes 2 and 3. Its first
@@ -172,14 +176,7 @@ def test_figure_8_the_broken_commitment_rule_commits_x_in_the_same_scenario() ->
     h.propose(1, b"seed")
     h.tick(1)
     h.stabilize()
-    h.propose(1, b"X")  # index 2, term 1: to node 2 only
-    h.deliver(types=AppendEntries, to=2)
-    h.drop()
-    h.crash(1)
-    h.cut(5, 2)
-    _win_election_quietly(h, 5)
-    h.crash(5)
-    h.heal()
+    _x_reaches_node_2_only_then_node_5_wins_term_2_and_crashes(h)
     h.restart(1)
     h.isolate(4)
     _win_election_quietly(h, 1)  # term 3: nodes 1, 2 and 3

@@ -10,16 +10,12 @@ restarted leader's vote and overwrite an entry that was acknowledged to a client
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from random import Random
-
-import attrs
-import pytest
 
 from pyconsensus.core.node import PipelinedNode, pipelined
 from pyconsensus.core.ready import ProposalCommitted
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry, EntryKind, NodeId, Role
+from pyconsensus.core.types import Entry, EntryKind, Role
 from pyconsensus.raft import (
     AppendEntries,
     AppendEntriesResponse,
@@ -27,88 +23,70 @@ from pyconsensus.raft import (
     RaftConfig,
     RaftNode,
 )
-from pyconsensus.sim import RunConfig, sweep
-from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from tests.raft.broken import UnsyncedSelfRaft
-from tests.slow_disks import SlowDiskCluster as SlowDisks
+from tests.slow_disks import (
+    SlowDisks,
+    all_disks_slow,
+    assert_x_leaves_before_the_leaders_write,
+    leader_1_writes_x_while_node_2_answers,
+)
 
 PIPELINED = RaftConfig(pipelined_writes=True)
+SlowDiskCluster = SlowDisks[RaftNode]
 
 
-class SlowDiskCluster(SlowDisks[RaftNode]):
-    """Three pipelined Raft nodes on slow disks (``tests.slow_disks``)."""
-
-    def __init__(self, node_class: type[RaftNode] = RaftNode) -> None:
-        def build(
-            node_id: NodeId, members: Sequence[NodeId], storage: MemoryStorage, rng: Random
-        ) -> RaftNode:
-            return node_class(node_id, members, storage, rng, PIPELINED)
-
-        super().__init__(build)
+def slow_disks(node_class: type[RaftNode] = RaftNode) -> SlowDiskCluster:
+    """Three pipelined Raft nodes whose disks are all slow."""
+    return all_disks_slow(node_class, PIPELINED)
 
 
 def _leader_writes_x_while_one_follower_acknowledges(c: SlowDiskCluster) -> int:
     """Leader 1 proposes x; its own write of x is still in flight when follower 2
     has stored x and acknowledged it; the AppendEntries to follower 3 is lost."""
-    c.elect(1)
-    c.node(1).propose(b"x")
-    c.flush(1)
-    assert c.inflight[1], "the leader's write of x is in flight"
-    assert any(isinstance(m, AppendEntries) and m.entries for m in c.pending), (
-        "the leader sent x before its own write of x was durable"
-    )
-    c.drop(to=3)
-    c.deliver(to=2, types=AppendEntries)
-    c.complete(2)  # follower 2's copy of x is durable; its acknowledgement leaves
-    c.deliver(to=1, types=AppendEntriesResponse)
+    leader_1_writes_x_while_node_2_answers(c, AppendEntries, AppendEntriesResponse)
     return c.node(1).log.last_index
 
 
 def test_a_leader_sends_its_entries_before_its_own_write_is_durable() -> None:
-    c = SlowDiskCluster()
+    c = slow_disks()
     c.elect(1)
-    c.node(1).propose(b"x")
-    ready = c.node(1).ready()
-    assert ready.write is not None and [e.data for e in ready.write.entries] == [b"x"]
-    assert {m.dst for m in ready.early_messages} == {2, 3}
-    assert all(isinstance(m, AppendEntries) for m in ready.early_messages)
-    assert ready.messages == []
+    assert_x_leaves_before_the_leaders_write(c, 1, AppendEntries)
 
 
 def test_the_leader_does_not_count_its_unsynced_copy_towards_the_commit_quorum() -> None:
-    c = SlowDiskCluster()
+    c = slow_disks()
     index = _leader_writes_x_while_one_follower_acknowledges(c)
     assert c.node(1).commit < index, "committed on one durable copy"
-    assert not any(isinstance(r, ProposalCommitted) for r in c.replies)
+    assert not any(isinstance(r, ProposalCommitted) for r in c.all_replies())
     c.complete(1)  # now the leader's own copy is durable: two durable copies
     assert c.node(1).commit == index
-    assert any(isinstance(r, ProposalCommitted) and r.index == index for r in c.replies)
+    assert any(isinstance(r, ProposalCommitted) and r.index == index for r in c.all_replies())
 
 
 def test_a_crash_before_the_leaders_write_loses_x_but_nothing_acknowledged() -> None:
     """The scenario of the module docstring, with the correct rule: x was never
     acknowledged, so node 3 overwriting it breaks no promise."""
-    c = SlowDiskCluster()
+    c = slow_disks()
     index = _leader_writes_x_while_one_follower_acknowledges(c)
     c.drop(to=3)  # node 3 hears nothing more from node 1
     c.crash(1)  # before its disk finished writing x
-    c.start(1)
+    c.restart(1)
     assert c.node(1).log.last_index == index - 1, "the restarted leader lost x"
     c.elect(3)  # with node 1's vote: their logs are equally long
     assert c.node(3).log.term_at(index) == c.node(3).term  # its no-op took x's place
     committed = {e.index: e for member in c.members for e in c.applied[member]}
     assert committed[index].kind is EntryKind.NOOP
-    assert not any(isinstance(r, ProposalCommitted) for r in c.replies)
+    assert not any(isinstance(r, ProposalCommitted) for r in c.all_replies())
 
 
 def test_counting_the_unsynced_copy_lets_a_crash_overwrite_an_acknowledged_entry() -> None:
     """The same scenario with the broken rule: x is acknowledged to the client
     and applied by node 2, then lost with the leader's write, and node 3 - elected
     with the restarted leader's vote - commits its no-op at x's index."""
-    c = SlowDiskCluster(UnsyncedSelfRaft)
+    c = slow_disks(UnsyncedSelfRaft)
     index = _leader_writes_x_while_one_follower_acknowledges(c)
     c.flush(1)
-    assert any(isinstance(r, ProposalCommitted) and r.index == index for r in c.replies)
+    assert any(isinstance(r, ProposalCommitted) and r.index == index for r in c.all_replies())
     # The commit index reaches follower 2 (a heartbeat is an early message).
     c.tick(1)
     c.deliver(to=2, types=Heartbeat)
@@ -119,7 +97,7 @@ def test_counting_the_unsynced_copy_lets_a_crash_overwrite_an_acknowledged_entry
     assert c.inflight[1], "the leader's write of x is still in flight"
     c.drop(to=3)  # node 3 hears nothing more from node 1
     c.crash(1)
-    c.start(1)
+    c.restart(1)
     assert c.node(1).log.last_index == index - 1, "the restarted leader lost x"
     c.elect(3)  # with node 1's vote: their logs are equally long
     node3_entry = c.node(3).log.slice(index, index + 1)[0]
@@ -164,31 +142,3 @@ def test_without_the_option_nothing_changes() -> None:
     ready = node.ready()
     assert [e.kind for e in ready.committed] == [EntryKind.NOOP]
     assert ready.early_messages == []
-
-
-@pytest.mark.parametrize("broadcast_commit", [True, False])
-def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind(
-    broadcast_commit: bool,
-) -> None:
-    """The simulator pipelines the writes of a PipelinedNode: each takes a random
-    disk delay while the node goes on, early messages leave at once, and
-    ``CrashMidWrite`` loses a write after its early messages left. Also with
-    the commit index left to the next append or heartbeat (the runtime's
-    configuration)."""
-    spec = make_spec(attrs.evolve(PIPELINED, broadcast_commit=broadcast_commit))
-    result = sweep(spec, range(200), RunConfig())
-    assert [str(f.violation) for f in result.failures] == []
-    stats = result.stats
-    assert stats.lost_writes > 0 and stats.crashes > 200
-    assert stats.proposals_acked > 100 * 200
-
-
-def test_the_sweep_catches_a_leader_counting_its_unsynced_copy() -> None:
-    broken = make_spec(PIPELINED, node_class=UnsyncedSelfRaft)
-    result = sweep(broken, range(20), RunConfig(), stop_on_failure=True)
-    assert result.failures, "the checkers missed a commit resting on an unsynced copy"
-    violation = result.failures[0].violation
-    assert violation is not None
-    assert violation.property in {"Commitment Safety", "State Machine Safety"}
-    assert sweep(make_spec(PIPELINED), result.seeds, RunConfig()).ok
-    assert sweep(SPEC, result.seeds, RunConfig()).ok

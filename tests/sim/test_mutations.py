@@ -1,83 +1,102 @@
-"""Mutation tests: each deliberately broken variant is caught within a bounded
-number of seeds, and the correct code passes the very same seeds.
+"""Mutation tests for Raft and the replication layer, as a table: each
+deliberately broken variant is caught within a bounded number of seeds, and the
+correct code passes the very same seeds (``tests.sweeps.assert_caught``).
 
-A checker that cannot fail proves nothing; these show which checker catches
-which bug, and under which faults.
+A checker that cannot fail proves nothing; the rows show which checker catches
+which bug, and under which faults. The other protocols' tables are in their
+``test_sweep`` modules; the pipelined-writes rows in ``test_pipelined_writes_sweeps``.
 """
 
 from __future__ import annotations
 
 import attrs
+import pytest
 
 from pyconsensus.raft import RaftConfig
-from pyconsensus.sim import RunConfig, sweep
+from pyconsensus.sim import ProtocolSpec, RunConfig, sweep
 from pyconsensus.sim.checkers.raft import SPEC, make_spec
 from pyconsensus.sim.network import NetworkConfig
+from pyconsensus.sim.sweep import WorkloadFactory
+from tests.raft.broken import Figure8Raft
 from tests.sim.broken import DoubleVoter, EagerLeader, ForgetfulKV, LeaselessReader
+from tests.sweeps import assert_caught
 
 KV = RunConfig(workload="kv", check_linearizability=True)
+# No PreVote, and election timeouts (30-50 ms) close to message delays (5-30 ms).
+CONTESTED = RaftConfig(pre_vote=False, election_ticks=3)
+STALE_READS = attrs.evolve(KV, nemesis=("all",), clients=5, keys=2)
 
 
-def test_a_follower_that_votes_twice_is_caught_once_elections_are_contested() -> None:
-    """Two leaders in one term need two candidates asking the same follower in
-    the same term. The clock-jump nemesis makes every node's timer expire at
-    once, so such split votes happen in almost every run."""
-    config = attrs.evolve(KV, nemesis=("elections",))
-    broken = sweep(make_spec(node_class=DoubleVoter), range(10), config, stop_on_failure=True)
-    assert broken.failures, "two votes in one term went unnoticed"
-    violation = broken.failures[0].violation
-    assert violation is not None and violation.property == "Election Safety"
-    assert sweep(SPEC, broken.seeds, config).ok
+@attrs.frozen
+class Row:
+    broken: ProtocolSpec
+    seeds: range
+    config: RunConfig
+    properties: frozenset[str]
+    correct: ProtocolSpec = SPEC
+    workload: WorkloadFactory | None = None
 
 
-def test_without_pre_vote_and_with_short_timeouts_double_votes_are_caught_too() -> None:
-    """The same bug under a contested profile: no PreVote, election timeouts
-    (30-50 ms) close to message delays (5-30 ms), no faults at all."""
-    options = RaftConfig(pre_vote=False, election_ticks=3)
-    config = attrs.evolve(
-        KV, faults=frozenset(), network=NetworkConfig(min_delay_ms=5, max_delay_ms=30)
+TABLE = {
+    # A Raft that commits old-term entries by counting replicas (and appends no
+    # election no-op): partitions alone expose it.
+    "the-figure-8-leader-breaks-leader-completeness": Row(
+        make_spec(node_class=Figure8Raft),
+        range(50),
+        RunConfig(faults=frozenset({"partitions"})),
+        frozenset({"Commitment Safety", "Leader Completeness", "State Machine Safety"}),
+    ),
+    # Two leaders in one term need two candidates asking the same follower in the
+    # same term: the clock-jump nemesis expires every timer at once.
+    "a-follower-voting-twice-is-caught-once-elections-are-contested": Row(
+        make_spec(node_class=DoubleVoter),
+        range(10),
+        attrs.evolve(KV, nemesis=("elections",)),
+        frozenset({"Election Safety"}),
+    ),
+    "a-follower-voting-twice-is-caught-without-pre-vote-and-faults-too": Row(
+        make_spec(CONTESTED, node_class=DoubleVoter),
+        range(10),
+        attrs.evolve(
+            KV, faults=frozenset(), network=NetworkConfig(min_delay_ms=5, max_delay_ms=30)
+        ),
+        frozenset({"Election Safety", "Log Matching", "Leader Append-Only"}),
+        correct=make_spec(CONTESTED),
+    ),
+    # The leader answers as soon as the entry is in its own log; when the entry is
+    # then lost, the client was told a lie.
+    "a-leader-acknowledging-before-a-quorum-breaks-acknowledged-writes": Row(
+        make_spec(node_class=EagerLeader),
+        range(20),
+        RunConfig(),
+        frozenset({"Acknowledged Writes"}),
+    ),
+    # ...and the replication layer finds the command it was told had committed
+    # never reached the state machine.
+    "a-leader-acknowledging-before-a-quorum-is-caught-under-a-kv-workload": Row(
+        make_spec(node_class=EagerLeader),
+        range(20),
+        KV,
+        frozenset({"Acknowledged Writes", "Linearizability"}),
+    ),
+    # Retried appends (same session sequence number) must take effect once;
+    # without the session table, a read shows the suffix twice.
+    "a-replication-layer-without-sessions-applies-retries-twice": Row(
+        SPEC, range(30), KV, frozenset({"Linearizability"}), workload=ForgetfulKV
+    ),
+}
+
+
+@pytest.mark.parametrize("row", TABLE.values(), ids=TABLE.keys())
+def test_the_sweep_catches_a_broken_variant_that_the_correct_code_survives(row: Row) -> None:
+    assert_caught(
+        row.broken, row.correct, row.seeds, row.config, row.properties, workload=row.workload
     )
-    broken = sweep(
-        make_spec(options, node_class=DoubleVoter), range(10), config, stop_on_failure=True
-    )
-    assert broken.failures
-    violation = broken.failures[0].violation
-    assert violation is not None
-    assert violation.property in {"Election Safety", "Log Matching", "Leader Append-Only"}
-    assert sweep(make_spec(options), broken.seeds, config).ok
-
-
-def test_a_leader_that_acknowledges_before_a_quorum_is_caught() -> None:
-    """The leader answers as soon as the entry is in its own log. When the
-    entry is then lost, the replication layer finds that the command it was
-    told had committed never reached the state machine."""
-    broken = sweep(make_spec(node_class=EagerLeader), range(20), KV, stop_on_failure=True)
-    assert broken.failures
-    violation = broken.failures[0].violation
-    assert violation is not None
-    assert violation.property in {"Acknowledged Writes", "Linearizability"}
-    assert sweep(SPEC, broken.seeds, KV).ok
 
 
 def test_reads_without_read_index_are_caught_only_by_the_linearizability_check() -> None:
-    """A leader answers reads from its commit index without confirming it
-    still leads. No invariant of the protocol notices; the history does."""
-    config = attrs.evolve(KV, nemesis=("all",), clients=5, keys=2)
+    """A leader answers reads from its commit index without confirming it still
+    leads. No invariant of the protocol notices; the history does."""
     spec = make_spec(node_class=LeaselessReader)
-    broken = sweep(spec, range(30), config, stop_on_failure=True)
-    assert broken.failures, "a stale read went unnoticed"
-    violation = broken.failures[0].violation
-    assert violation is not None and violation.property == "Linearizability"
-    unchecked = attrs.evolve(config, check_linearizability=False)
-    assert sweep(spec, broken.seeds, unchecked).ok
-    assert sweep(SPEC, broken.seeds, config).ok
-
-
-def test_a_replication_layer_without_sessions_applies_retries_twice() -> None:
-    """Retried appends (same session sequence number) must take effect once;
-    without the session table, a read shows the suffix twice."""
-    broken = sweep(SPEC, range(30), KV, stop_on_failure=True, workload=ForgetfulKV)
-    assert broken.failures
-    violation = broken.failures[0].violation
-    assert violation is not None and violation.property == "Linearizability"
-    assert sweep(SPEC, broken.seeds, KV).ok
+    seeds = assert_caught(spec, SPEC, range(30), STALE_READS, {"Linearizability"})
+    assert sweep(spec, seeds, attrs.evolve(STALE_READS, check_linearizability=False)).ok

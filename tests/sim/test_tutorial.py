@@ -15,6 +15,7 @@ from pyconsensus.sim.checkers.raft import SPEC
 from pyconsensus.sim.history import INFO, Operation
 from pyconsensus.sim.linearizability import Model
 from pyconsensus.sim.workloads import Invocation, Workload
+from tests.sweeps import assert_caught
 
 
 class Counter:
@@ -109,7 +110,12 @@ class ForgetfulWorkload(CounterWorkload):
 
 def test_a_snapshot_bug_in_the_state_machine_is_found() -> None:
     config = attrs.evolve(CONFIG, compact_every=16)
-    result = sweep(SPEC, range(20), config, workload=ForgetfulWorkload, stop_on_failure=True)
-    assert result.failures
-    violation = result.failures[0].violation
-    assert violation is not None and violation.property == "Linearizability"
+    assert_caught(
+        SPEC,
+        SPEC,
+        range(20),
+        config,
+        {"Linearizability"},
+        workload=ForgetfulWorkload,
+        correct_workload=CounterWorkload,
+    )

@@ -39,16 +39,22 @@ def test_demo_runs_a_cluster_through_a_leader_crash_and_verifies_it(tmp_path: Pa
     assert (tmp_path / "node-1.log").exists()
 
 
-def test_node_refuses_a_bad_cluster_file_with_a_reason(tmp_path: Path) -> None:
-    config = tmp_path / "cluster.toml"
-    config.write_text('cluster_id = "x"\n[members]\n1 = "127.0.0.1:1"\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "pyconsensus", "node", "--config", str(config), "--id", "2"],
+def run_node(config: Path, node_id: int) -> subprocess.CompletedProcess[str]:
+    """``pyconsensus node`` with a cluster file, to completion (it should refuse)."""
+    command = ["node", "--config", str(config), "--id", str(node_id)]
+    return subprocess.run(
+        [sys.executable, "-m", "pyconsensus", *command],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_node_refuses_a_bad_cluster_file_with_a_reason(tmp_path: Path) -> None:
+    config = tmp_path / "cluster.toml"
+    config.write_text('cluster_id = "x"\n[members]\n1 = "127.0.0.1:1"\n')
+    done = run_node(config, 2)
     assert done.returncode == 2
     assert "node 2 is not among the members" in done.stderr
 
@@ -58,11 +64,5 @@ def test_node_refuses_a_state_machine_it_cannot_import(tmp_path: Path) -> None:
     config.write_text(
         'cluster_id = "x"\nstate_machine = "nowhere:Nothing"\n[members]\n1 = "127.0.0.1:1"\n'
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "pyconsensus", "node", "--config", str(config), "--id", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_node(config, 1)
     assert done.returncode == 2 and "nowhere" in done.stderr

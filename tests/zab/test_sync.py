@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyconsensus.core.types import Entry, Role, Snapshot
+from pyconsensus.core.types import Entry, NodeId, Role, Snapshot
+from pyconsensus.sim import Harness
 from pyconsensus.zab import (
     CURRENT_EPOCH_KEY,
     AckNewLeader,
@@ -18,6 +19,7 @@ from pyconsensus.zab import (
     Snap,
     Trunc,
     UpToDate,
+    ZabNode,
     Zxid,
     plan_sync,
     shared_prefix,
@@ -75,18 +77,26 @@ def test_a_follower_behind_the_leaders_snapshot_gets_a_snap() -> None:
 # -- the protocol's rules ------------------------------------------------------
 
 
+def _x_committed_then_y_reaches_follower_1_only_and_the_leader_dies(
+    h: Harness[ZabNode], leader: NodeId
+) -> None:
+    """``leader`` commits x; y reaches follower 1 only, no acknowledgement of it
+    reaches the leader, and the leader crashes."""
+    h.propose(leader, b"x")
+    h.stabilize()
+    h.propose(leader, b"y")
+    h.deliver(types=Proposal, to=1)
+    h.drop(types=Proposal)
+    h.drop(to=leader)
+    h.crash(leader)
+
+
 def test_a_follower_with_an_uncommitted_proposal_of_an_old_epoch_is_truncated() -> None:
     h = zab_cluster(members=(1, 2, 3, 4, 5))
     assert settle(h) == 5
-    h.propose(5, b"x")
-    h.stabilize()
     # The leader of epoch 1 proposes y; only follower 1 accepts it, and the
     # leader never hears back. Then the leader dies and follower 1 is cut off.
-    h.propose(5, b"y")
-    h.deliver(types=Proposal, to=1)
-    h.drop(types=Proposal)
-    h.drop(to=5)
-    h.crash(5)
+    _x_committed_then_y_reaches_follower_1_only_and_the_leader_dies(h, 5)
     h.isolate(1)
     assert h.node(1).history.last_zxid == Zxid(1, 2)
     leader = settle(h, among=[2, 3, 4])
@@ -105,14 +115,7 @@ def test_a_follower_with_an_uncommitted_proposal_of_an_old_epoch_is_truncated() 
 def test_a_new_leader_commits_the_previous_epochs_proposals_it_holds() -> None:
     h = zab_cluster()
     assert settle(h) == 3
-    h.propose(3, b"x")
-    h.stabilize()
-    # y reaches follower 1 only, and no acknowledgement reaches the leader.
-    h.propose(3, b"y")
-    h.deliver(types=Proposal, to=1)
-    h.drop(types=Proposal)
-    h.drop(to=3)
-    h.crash(3)
+    _x_committed_then_y_reaches_follower_1_only_and_the_leader_dies(h, 3)
     assert [e.data for e in h.applied[1]] == [b"x"]
     leader = settle(h, among=[1, 2])
     assert leader == 1  # it holds (1, 2): the most recent history
