@@ -10,19 +10,15 @@ Heartbeats keep the followers (and the leader's lease) alive and confirm reads.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import Message, ReadReady, RequestFailed
 from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId
 from pyconsensus.paxos import messages
 from pyconsensus.paxos.ballot import Ballot
+from pyconsensus.paxos.host import PaxosHost
 from pyconsensus.paxos.proposer import Proposer
-
-if TYPE_CHECKING:
-    from pyconsensus.paxos.node import MultiPaxosNode
 
 
 class Commander:
@@ -63,16 +59,13 @@ class Leader(Proposer):
         "now",
         "peers",
         "quorum_elapsed",
-        "read_broadcast",
-        "reads",
-        "reads_waiting",
         "recovery_end",
         "sent_commit",
         "term",
         "unsent",
     )
 
-    def __init__(self, node: MultiPaxosNode, ballot: Ballot) -> None:
+    def __init__(self, node: PaxosHost, ballot: Ballot) -> None:
         super().__init__(node, ballot)
         self.term = ballot.packed  # the term of every entry we propose
         self.recovery_end = 0  # last slot recovered in phase 1
@@ -86,11 +79,6 @@ class Leader(Proposer):
         self.now = 0  # ticks, for commander retries
         self.heartbeat_elapsed = 0
         self.quorum_elapsed = 0
-        # Reads waiting for a quorum to confirm our leadership, and those
-        # waiting until the recovered slots are chosen.
-        self.reads: deque[tuple[int, RequestId, int]] = deque()  # (round, id, index)
-        self.reads_waiting: list[RequestId] = []
-        self.read_broadcast = False
 
     # ------------------------------------------------------------------
     # Taking office: recovery
@@ -148,7 +136,8 @@ class Leader(Proposer):
 
     def has_output(self) -> bool:
         """Whether ``flush`` has proposals, decisions or read confirmations to send."""
-        return self.unsent != 0 or self.sent_commit < self.node.learned or self.read_broadcast
+        node = self.node
+        return self.unsent != 0 or self.sent_commit < node.learned or node.reads.broadcast_due
 
     def flush(self) -> None:
         """Send what accumulated since the last ``Ready``."""
@@ -157,8 +146,7 @@ class Leader(Proposer):
             self.unsent = 0
         if self.sent_commit < self.node.learned:
             self._broadcast_decision()
-        if self.read_broadcast:
-            self.read_broadcast = False
+        if self.node.reads.take_broadcast():
             self._broadcast_heartbeat()
 
     def persisted(self, entries: Iterable[Entry]) -> None:
@@ -183,7 +171,7 @@ class Leader(Proposer):
             self.quorum_elapsed = 0
             if not self._quorum_active():
                 self.counters["leader.lost_quorum"] += 1
-                self.node._become_follower(None)
+                self.node.become_follower(None)
                 return
         if self.heartbeat_elapsed >= config.heartbeat_ticks:
             self.heartbeat_elapsed = 0
@@ -301,9 +289,8 @@ class Leader(Proposer):
         if learned == node.learned:
             return
         node.learned = learned
-        if self.reads_waiting and learned >= self.recovery_end:
-            waiting, self.reads_waiting = self.reads_waiting, []
-            for rid in waiting:
+        if learned >= self.recovery_end:
+            for rid in node.reads.take_deferred():
                 self._start_read(rid)
 
     # ------------------------------------------------------------------
@@ -320,7 +307,7 @@ class Leader(Proposer):
         node = self.node
         commit = node.learned
         for peer in node.peers:
-            self.send(messages.Heartbeat(self.me, peer, self.ballot, commit, node.read_round))
+            self.send(messages.Heartbeat(self.me, peer, self.ballot, commit, node.reads.round))
         self.sent_commit = commit
 
     def on_catchup(self, msg: messages.CatchUp) -> None:
@@ -358,15 +345,15 @@ class Leader(Proposer):
             self.outbox.send(message)
 
     # ------------------------------------------------------------------
-    # Reads (ReadIndex: a quorum confirms that we still lead). Rounds are
-    # numbered by the node, across leaderships; acceptors echo the round of
+    # Reads (ReadIndex: a quorum confirms that we still lead). The node's
+    # queue numbers the rounds, across leaderships; acceptors echo the round of
     # the heartbeat they answer.
 
     def read(self, rid: RequestId) -> None:
         if self.node.learned < self.recovery_end:
             # The chosen prefix is only known complete once the slots recovered
             # in phase 1 are chosen again in our ballot.
-            self.reads_waiting.append(rid)
+            self.node.reads.defer(rid)
         else:
             self._start_read(rid)
 
@@ -375,9 +362,7 @@ class Leader(Proposer):
         if node.quorum.size == 1:
             self.outbox.reply(ReadReady(rid, node.learned))
             return
-        node.read_round += 1
-        self.reads.append((node.read_round, rid, node.learned))
-        self.read_broadcast = True
+        node.reads.start(rid, node.learned)
 
     def on_heartbeat_reply(self, msg: messages.HeartbeatReply) -> None:
         peer = self._peer(msg)
@@ -389,18 +374,12 @@ class Leader(Proposer):
             self._release_reads()
 
     def _release_reads(self) -> None:
-        reads = self.reads
-        quorum_size = self.node.quorum.size
-        while reads:
-            round_, rid, index = reads[0]
-            confirmed = 1 + sum(1 for p in self.peers.values() if p.read_round >= round_)
-            if confirmed < quorum_size:
-                return
-            reads.popleft()
+        reads = self.node.reads
+        confirmed = {node: peer.read_round for node, peer in self.peers.items()}
+        confirmed[self.me] = reads.round
+        for rid, index in reads.release(self.node.quorum, confirmed):
             self.outbox.reply(ReadReady(rid, index))
 
     def _fail_reads(self, error: NotLeader) -> None:
-        for _, rid, _ in self.reads:
-            self.outbox.reply(RequestFailed(rid, error))
-        for rid in self.reads_waiting:
+        for rid in self.node.reads.drain():
             self.outbox.reply(RequestFailed(rid, error))

@@ -21,20 +21,21 @@ itself in a commander's quorum only once ``persisted`` reports them durable.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from random import Random
 from typing import Any, ClassVar, Final
 
 from pyconsensus.core.errors import (
-    ConfigError,
     NotLeader,
     OutcomeUnknown,
     ProposalDropped,
     ProposalTooLarge,
     StorageCorruption,
 )
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.quorum import MajorityQuorum
+from pyconsensus.core.quorum import majority
+from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -47,6 +48,7 @@ from pyconsensus.core.types import (
     Snapshot,
     Status,
 )
+from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
 from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.leader import Leader
@@ -97,22 +99,17 @@ class MultiPaxosNode:
         rng: Random,
         config: PaxosConfig | None = None,
     ) -> None:
-        voters = frozenset(members)
-        if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {list(members)}")
-        if any(type(m) is not int or not 0 <= m <= MAX_NODE_ID for m in voters):
-            raise ConfigError(
-                f"member ids must be integers in [0, {MAX_NODE_ID}], got {list(members)}"
-            )
+        self.membership = cluster_membership(node_id, members, max_id=MAX_NODE_ID)
         self._id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.members = self.membership.ordered()
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
-        self.quorum = MajorityQuorum(voters)
+        # A plain majority for now: proposers count votes by ``quorum.size``.
+        self.quorum = majority(self.membership.voters)
         self.config = config if config is not None else PaxosConfig()
         self._rng = rng
         self.counters: Counter[str] = Counter()
-        self._outbox = Outbox()
+        self.outbox = Outbox()
 
         # Acceptor: durable state, recovered from storage.
         self.promised = _load_promised(storage)
@@ -125,7 +122,7 @@ class MultiPaxosNode:
         # Learner: slots up to ``learned`` are known chosen; ``applied`` were handed out.
         self.learned = self.applied = self.log.base
         if self._snapshot is not None:
-            self._outbox.restore(self._snapshot)
+            self.outbox.restore(self._snapshot)
         self._leader_commit = 0  # chosen prefix announced by the leader we follow
         self._catchup_from = 0  # first slot of our last CatchUp request
         self._catchup_wait = 0  # ticks since that request
@@ -141,7 +138,9 @@ class MultiPaxosNode:
         # Requests.
         self._next_request = 1
         self._pending: dict[int, tuple[RequestId, int, bytes]] = {}  # slot -> (id, term, data)
-        self.read_round = 0  # numbers read rounds, across our leaderships
+        # The leader's reads: deferred until its recovered slots are chosen,
+        # then waiting for a round (numbered across our leaderships).
+        self.reads: ReadIndexQueue[RequestId] = ReadIndexQueue()
 
     # ------------------------------------------------------------------
     # The contract
@@ -199,11 +198,11 @@ class MultiPaxosNode:
         rid = self._new_request()
         leader = self.proposer
         if not isinstance(leader, Leader):
-            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
+            self.outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
             return rid
         if len(data) > self.config.max_entry_bytes:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
-            self._outbox.reply(RequestFailed(rid, error))
+            self.outbox.reply(RequestFailed(rid, error))
             return rid
         self._pending[leader.propose(data)] = (rid, leader.term, data)
         return rid
@@ -214,7 +213,7 @@ class MultiPaxosNode:
         if isinstance(leader, Leader):
             leader.read(rid)
         else:
-            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
+            self.outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
@@ -229,13 +228,13 @@ class MultiPaxosNode:
         snapshot = Snapshot(index, entry.term, data)
         self.log.compact_to(index, entry.term)
         self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self.outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
 
     def has_ready(self) -> bool:
         leader = self.proposer
         return (
-            self._outbox.has_output()
+            self.outbox.has_output()
             or self.learned > self.applied
             or (isinstance(leader, Leader) and leader.has_output())
         )
@@ -252,7 +251,7 @@ class MultiPaxosNode:
             if self._pending:
                 self._resolve_proposals(chosen)
             committed = chosen
-        return self._outbox.take(committed)
+        return self.outbox.take(committed)
 
     def status(self) -> Status:
         return Status(
@@ -302,7 +301,7 @@ class MultiPaxosNode:
         if msg.ballot.node_id != owner or msg.ballot.round < 1:
             return "bad_ballot"
         if isinstance(msg, Accept):
-            if not _is_index(msg.commit):
+            if not is_index(msg.commit):
                 return "bad_index"
             return _check_run(msg.entries, msg.ballot.packed)
         if isinstance(msg, Accepted):
@@ -322,12 +321,12 @@ class MultiPaxosNode:
             if msg.promised <= msg.ballot:
                 return "bad_ballot"
         elif isinstance(msg, (Decision, Heartbeat)):
-            if not _is_index(msg.commit):
+            if not is_index(msg.commit):
                 return "bad_index"
-            if isinstance(msg, Heartbeat) and not _is_index(msg.read_round):
+            if isinstance(msg, Heartbeat) and not is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, HeartbeatReply):
-            if not _is_index(msg.read_round):
+            if not is_index(msg.read_round):
                 return "bad_index"
         elif isinstance(msg, InstallSnapshot):
             return _check_snapshot(msg.snapshot, msg.ballot.packed)
@@ -343,7 +342,7 @@ class MultiPaxosNode:
     def _promise(self, ballot: Ballot) -> None:
         """Raise the promise to ``ballot``; durable before any reply of this batch."""
         self.promised = ballot
-        self._outbox.set_metadata(PROMISED_KEY, ballot.packed)
+        self.outbox.set_metadata(PROMISED_KEY, ballot.packed)
 
     def _on_prepare(self, msg: Prepare) -> None:
         ballot = msg.ballot
@@ -351,7 +350,7 @@ class MultiPaxosNode:
             self._send_promise(msg)  # a duplicate: promising again changes nothing
             return
         if ballot < self.promised:
-            self._outbox.send(Nack(self._id, msg.src, ballot, self.promised))
+            self.outbox.send(Nack(self._id, msg.src, ballot, self.promised))
             return
         if self.proposer is not None and ballot < self.proposer.ballot:
             # We campaign above ``ballot`` but promised nothing above it: a Nack
@@ -366,7 +365,7 @@ class MultiPaxosNode:
         self._promise(ballot)
         if self.proposer is not None:
             self.counters["proposer.preempted"] += 1
-            self._become_follower(None)
+            self.become_follower(None)
         self.leader = None
         self._elapsed = 0  # give the proposer time to finish before competing
         self._send_promise(msg)
@@ -377,7 +376,7 @@ class MultiPaxosNode:
         if msg.first_slot <= log.base and self._snapshot is not None:
             snapshot = self._snapshot  # the slots asked for were compacted into it
         accepted = tuple(log.entries_from(max(msg.first_slot, log.base + 1)))
-        self._outbox.send(Promise(self._id, msg.src, msg.ballot, accepted, snapshot))
+        self.outbox.send(Promise(self._id, msg.src, msg.ballot, accepted, snapshot))
 
     def _in_lease(self, src: NodeId) -> bool:
         """Whether we heard from a live leader recently enough to ignore another
@@ -398,13 +397,13 @@ class MultiPaxosNode:
         ballot = msg.ballot
         if ballot < self.promised:
             if not isinstance(msg, Decision):
-                self._outbox.send(Nack(self._id, msg.src, ballot, self.promised))
+                self.outbox.send(Nack(self._id, msg.src, ballot, self.promised))
             self.counters["ignored.below_promise"] += 1
             return False
         if ballot != self.promised:
             self._promise(ballot)
         if self.proposer is not None:
-            self._become_follower(None)
+            self.become_follower(None)
         if self.leader != msg.src:
             self.leader = msg.src
             # Slots the previous leader said were chosen are learned through
@@ -426,9 +425,9 @@ class MultiPaxosNode:
             # any value proposed for them in a later ballot is the same one.
             new = entries[skip:] if skip > 0 else entries
             self.log.put(new)
-            self._outbox.put(new)
+            self.outbox.put(new)
         self._learn(msg.commit)
-        self._outbox.send(Accepted(self._id, msg.src, msg.ballot, first, entries[-1].index))
+        self.outbox.send(Accepted(self._id, msg.src, msg.ballot, first, entries[-1].index))
 
     # ------------------------------------------------------------------
     # Learner
@@ -441,7 +440,7 @@ class MultiPaxosNode:
         if not self._follow(msg):
             return
         self._learn(msg.commit)
-        self._outbox.send(HeartbeatReply(self._id, msg.src, msg.ballot, msg.read_round))
+        self.outbox.send(HeartbeatReply(self._id, msg.src, msg.ballot, msg.read_round))
 
     def _learn(self, commit: int) -> None:
         """The leader of our promised ballot says slots up to ``commit`` are
@@ -475,7 +474,7 @@ class MultiPaxosNode:
         self._catchup_from = first
         self._catchup_wait = 0
         self.counters["catchup.requested"] += 1
-        self._outbox.send(CatchUp(self._id, self.leader, self.promised, first))
+        self.outbox.send(CatchUp(self._id, self.leader, self.promised, first))
 
     def _on_install_snapshot(self, msg: InstallSnapshot) -> None:
         if not self._follow(msg):
@@ -489,11 +488,11 @@ class MultiPaxosNode:
         index = snapshot.index
         for slot in [s for s in self._pending if s <= index]:
             rid = self._pending.pop(slot)[0]
-            self._outbox.reply(RequestFailed(rid, OutcomeUnknown(slot)))
+            self.outbox.reply(RequestFailed(rid, OutcomeUnknown(slot)))
         self.log.compact_to(index, snapshot.term)
         self.learned = self.applied = index
         self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=False, restore=True)
+        self.outbox.snapshot(snapshot, discard_log=False, restore=True)
         self.counters["snapshots.installed"] += 1
 
     # ------------------------------------------------------------------
@@ -514,7 +513,7 @@ class MultiPaxosNode:
         self._timeout = self._random_timeout()
         self.counters["phase1.started"] += 1
         if self.quorum.size == 1:
-            self._become_leader(candidate)
+            self.become_leader(ballot, ())
             return
         candidate.start()
 
@@ -532,9 +531,10 @@ class MultiPaxosNode:
         self._see(msg.promised)
         self.counters["proposer.preempted"] += 1
         self._failures += 1
-        self._become_follower(None)
+        self.become_follower(None)
 
-    def _become_follower(self, leader: NodeId | None) -> None:
+    def become_follower(self, leader: NodeId | None) -> None:
+        """Drop our proposer, if any, and follow ``leader`` (``None``: unknown)."""
         if isinstance(self.proposer, Leader):
             self.proposer.stop(leader)
         self.proposer = None
@@ -542,12 +542,11 @@ class MultiPaxosNode:
         self._elapsed = 0
         self._timeout = self._random_timeout()
 
-    def _become_leader(self, candidate: Candidate) -> None:
-        """Phase 1 succeeded: our promise joins the quorum's, and the leader
-        proposes again what they reported."""
-        ballot = candidate.ballot
+    def become_leader(self, ballot: Ballot, promises: Iterable[Promise]) -> None:
+        """Phase 1 of ``ballot`` succeeded: our promise joins the ``promises``
+        of a quorum, and the leader proposes again what they reported."""
         if ballot < self.promised:  # pragma: no cover - a higher promise ends phase 1 first
-            self._become_follower(None)
+            self.become_follower(None)
             return
         if ballot != self.promised:
             self._promise(ballot)
@@ -555,7 +554,7 @@ class MultiPaxosNode:
         self.proposer = leader
         self.leader = self._id
         self._failures = 0
-        leader.recover(candidate.promises.values())
+        leader.recover(promises)
 
     def _on_accepted(self, msg: Accepted) -> None:
         leader = self._leading()
@@ -590,7 +589,7 @@ class MultiPaxosNode:
 
     def _resolve_proposals(self, committed: Sequence[Entry]) -> None:
         pending = self._pending
-        reply = self._outbox.reply
+        reply = self.outbox.reply
         for entry in committed:
             item = pending.pop(entry.index, None)
             if item is None:
@@ -618,10 +617,6 @@ _HANDLERS: dict[type, Callable[[MultiPaxosNode, Any], None]] = {
 }
 
 
-def _is_index(value: object) -> bool:
-    return type(value) is int and value >= 0
-
-
 def _is_slot(value: object) -> bool:
     return type(value) is int and value >= 1
 
@@ -630,33 +625,20 @@ def _check_entry(entry: object) -> bool:
     return (
         type(entry) is Entry
         and _is_slot(entry.index)
-        and _is_index(entry.term)
+        and is_index(entry.term)
         and type(entry.data) is bytes
         and type(entry.kind) is EntryKind
     )
 
 
 def _check_run(entries: object, term: int) -> str | None:
-    """An ``Accept``'s entries: consecutive slots, all in the message's ballot."""
-    if type(entries) is not tuple or not entries:
+    """An ``Accept``'s entries: a non-empty run of consecutive slots from slot 1
+    on, all in the message's ballot."""
+    if type(entries) is not tuple or not entries or not _check_entry(entries[0]):
         return "malformed"
-    first = entries[0]
-    if not _check_entry(first):
-        return "malformed"
-    slot = first.index
-    for entry in entries:
-        if (
-            type(entry) is not Entry
-            or type(entry.data) is not bytes
-            or type(entry.kind) is not EntryKind
-        ):
-            return "malformed"
-        if entry.index != slot:
-            return "bad_index"
-        if entry.term != term:
-            return "bad_ballot"
-        slot += 1
-    return None
+    return entries_problem(
+        entries, entries[0].index, min_term=term, max_term=term, term_reason="bad_ballot"
+    )
 
 
 def _check_promise(msg: Promise) -> str | None:
@@ -675,18 +657,12 @@ def _check_promise(msg: Promise) -> str | None:
 
 
 def _check_snapshot(snapshot: object, ballot: int) -> str | None:
-    if type(snapshot) is not Snapshot or type(snapshot.data) is not bytes:
-        return "malformed"
-    if not (_is_slot(snapshot.index) and _is_index(snapshot.term)):
-        return "bad_index"
-    if snapshot.term > ballot:
-        return "bad_ballot"
-    return None
+    return snapshot_problem(snapshot, max_term=ballot, min_index=1, term_reason="bad_ballot")
 
 
 def _load_promised(storage: Storage) -> Ballot:
     value = storage.metadata().get(PROMISED_KEY, 0)
-    if not _is_index(value):
+    if not is_index(value):
         raise StorageCorruption(f"stored promise is {value!r}, not a packed ballot")
     assert isinstance(value, int)
     return Ballot.unpack(value)

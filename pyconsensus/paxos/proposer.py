@@ -8,14 +8,10 @@ Preemption drops the object, and with it everything that ballot had.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pyconsensus.core.types import NodeId
 from pyconsensus.paxos.ballot import Ballot
+from pyconsensus.paxos.host import PaxosHost
 from pyconsensus.paxos.messages import Prepare, Promise
-
-if TYPE_CHECKING:
-    from pyconsensus.paxos.node import MultiPaxosNode
 
 
 class Proposer:
@@ -23,14 +19,14 @@ class Proposer:
 
     __slots__ = ("ballot", "config", "counters", "me", "node", "outbox")
 
-    def __init__(self, node: MultiPaxosNode, ballot: Ballot) -> None:
+    def __init__(self, node: PaxosHost, ballot: Ballot) -> None:
         self.node = node
         self.ballot = ballot
         # The node's parts every proposer uses, under short names.
         self.me = node.id
         self.config = node.config
         self.counters = node.counters
-        self.outbox = node._outbox
+        self.outbox = node.outbox
 
 
 class Candidate(Proposer):
@@ -38,7 +34,7 @@ class Candidate(Proposer):
 
     __slots__ = ("promises",)
 
-    def __init__(self, node: MultiPaxosNode, ballot: Ballot) -> None:
+    def __init__(self, node: PaxosHost, ballot: Ballot) -> None:
         super().__init__(node, ballot)
         self.promises: dict[NodeId, Promise] = {}
 
@@ -61,4 +57,4 @@ class Candidate(Proposer):
             node.install(msg.snapshot)
         self.promises[msg.src] = msg
         if len(self.promises) + 1 >= node.quorum.size:
-            node._become_leader(self)
+            node.become_leader(self.ballot, self.promises.values())

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import ReadReady, RequestFailed
 from pyconsensus.core.types import NodeId, RequestId
 from pyconsensus.zab import messages
+from pyconsensus.zab.host import ZabHost
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.role import ServerRole
-
-if TYPE_CHECKING:
-    from pyconsensus.zab.node import ZabNode
 
 
 class FollowerStage(enum.Enum):
@@ -57,7 +55,7 @@ class Following(ServerRole):
 
     state = messages.PeerState.FOLLOWING
 
-    def __init__(self, node: ZabNode, leader: NodeId) -> None:
+    def __init__(self, node: ZabHost, leader: NodeId) -> None:
         super().__init__(node)
         self.leader = leader
         self.silent = 0  # ticks since the leader was last heard from

@@ -11,18 +11,27 @@ follows or leads another epoch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from pyconsensus.core.errors import OutcomeUnknown
+from pyconsensus.core.fates import ProposalFates
+from pyconsensus.core.host import RoleHost
 from pyconsensus.core.ready import ProposalCommitted, RequestFailed
 from pyconsensus.core.types import NodeId, RequestId
-
-if TYPE_CHECKING:
-    from pyconsensus.zab.node import ZabNode
+from pyconsensus.zab.history import History
 
 UNPLACED: Final = None
 """The index in ``OutcomeUnknown`` for a forwarded proposal whose position the
 leader never reported before the follower lost it: it may or may not commit."""
+
+
+class ForwardingHost(RoleHost, Protocol):
+    """What ``Forwarded`` uses of its server, so that it need not import ``ZabNode``."""
+
+    ticks: int
+    applied: int
+    history: History
+    fates: ProposalFates
 
 
 class Forwarded:
@@ -30,7 +39,7 @@ class Forwarded:
 
     __slots__ = ("node", "to", "unplaced")
 
-    def __init__(self, node: ZabNode) -> None:
+    def __init__(self, node: ForwardingHost) -> None:
         self.node = node
         self.unplaced: dict[RequestId, tuple[bytes, int]] = {}  # id -> (data, tick sent)
         self.to: tuple[NodeId, int] | None = None  # the leader and epoch they went to
@@ -61,7 +70,7 @@ class Forwarded:
         """We follow or lead ``epoch`` now: forwarded requests the leader of an
         earlier one never placed for us may or may not have committed."""
         if self.unplaced and self.to != (leader, epoch):
-            reply = self.node._outbox.reply
+            reply = self.node.outbox.reply
             for rid in self.unplaced:
                 reply(RequestFailed(rid, OutcomeUnknown(UNPLACED)))
             self.unplaced = {}
@@ -69,7 +78,7 @@ class Forwarded:
     def learn_origins(self, origins: tuple[tuple[int, RequestId], ...]) -> None:
         """The leader placed our forwarded requests at these indices."""
         node = self.node
-        reply = node._outbox.reply
+        reply = node.outbox.reply
         for index, rid in origins:
             if self.unplaced.pop(rid, None) is None:
                 continue

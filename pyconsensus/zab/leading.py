@@ -14,19 +14,17 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import Message, ReadReady, RequestFailed
 from pyconsensus.core.types import Entry, NodeId, RequestId
 from pyconsensus.zab import messages
+from pyconsensus.zab.host import ZabHost
 from pyconsensus.zab.learner import Learner, LearnerStage
 from pyconsensus.zab.recovery import ACCEPTED_EPOCH_KEY, CURRENT_EPOCH_KEY
 from pyconsensus.zab.role import ServerRole
 from pyconsensus.zab.sync import plan_sync
-
-if TYPE_CHECKING:
-    from pyconsensus.zab.node import ZabNode
 
 
 class LeaderPhase(enum.Enum):
@@ -62,14 +60,12 @@ class Leading(ServerRole):
         "phase",
         "phase_elapsed",
         "quorum_elapsed",
-        "read_broadcast",
-        "reads",
         "send",
     )
 
     state = messages.PeerState.LEADING
 
-    def __init__(self, node: ZabNode) -> None:
+    def __init__(self, node: ZabHost) -> None:
         super().__init__(node)
         self.phase = LeaderPhase.DISCOVERY
         self.learners: dict[NodeId, Learner] = {}
@@ -90,16 +86,13 @@ class Leading(ServerRole):
         self.send: Callable[[Message], None] = (
             outbox.send_early if node.pipelined_writes else outbox.send
         )
-        # Reads waiting for a quorum to confirm our leadership.
-        self.reads: deque[tuple[int, NodeId | None, RequestId, int]] = deque()
-        self.read_broadcast = False
 
     @property
     def established(self) -> bool:
         return self.phase is LeaderPhase.BROADCAST
 
     def stop(self) -> None:
-        for _, origin, rid, _ in self.reads:
+        for origin, rid in self.node.reads.drain():
             if origin is None:
                 self.outbox.reply(RequestFailed(rid, NotLeader(None)))
 
@@ -365,7 +358,7 @@ class Leading(ServerRole):
 
     def has_output(self) -> bool:
         """Whether ``flush`` has proposals, commits or read confirmations to send."""
-        return self.established and (self.broadcast or self.read_broadcast)
+        return self.established and (self.broadcast or self.node.reads.broadcast_due)
 
     def flush(self) -> None:
         """Send what accumulated since the last ``Ready``."""
@@ -377,8 +370,7 @@ class Leading(ServerRole):
             self.maybe_commit()
             self.broadcast = False
             self._replicate()
-        if self.read_broadcast:
-            self.read_broadcast = False
+        if self.node.reads.take_broadcast():
             self._ping_all()
 
     def _replicate(self) -> None:
@@ -423,7 +415,7 @@ class Leading(ServerRole):
     def _ping_all(self) -> None:
         node = self.node
         epoch = node.accepted_epoch
-        read_round = node.read_round
+        read_round = node.reads.round
         commit = node.commit
         send = self.send
         for peer, learner in self.learners.items():
@@ -435,8 +427,8 @@ class Leading(ServerRole):
 
     # ------------------------------------------------------------------
     # Reads: a quorum round confirms leadership (like Raft's ReadIndex).
-    # Rounds are numbered by the node, across leaderships; followers echo the
-    # round of the PING they answer.
+    # The node's queue numbers the rounds, across leaderships; followers echo
+    # the round of the PING they answer.
 
     def start_read(self, rid: RequestId, origin: NodeId | None) -> None:
         """A read point for our client (``origin`` None) or a follower's."""
@@ -444,9 +436,7 @@ class Leading(ServerRole):
         if len(node.quorum.voters) == 1:
             self._answer_read(origin, rid, node.commit)
             return
-        node.read_round += 1
-        self.reads.append((node.read_round, origin, rid, node.commit))
-        self.read_broadcast = True
+        node.reads.start((origin, rid), node.commit)
 
     def on_read_request(self, msg: messages.ReadRequest) -> None:
         if self._synced_learner(msg) is not None:
@@ -461,17 +451,10 @@ class Leading(ServerRole):
             self._release_reads()
 
     def _release_reads(self) -> None:
-        reads = self.reads
-        quorum = self.node.quorum
-        while reads:
-            round_, origin, rid, index = reads[0]
-            confirmed = [self.me]
-            confirmed.extend(
-                p for p, lr in self.learners.items() if lr.synced and lr.read_round >= round_
-            )
-            if not quorum.is_quorum(confirmed):
-                return
-            reads.popleft()
+        node = self.node
+        confirmed = {p: lr.read_round for p, lr in self.learners.items() if lr.synced}
+        confirmed[self.me] = node.reads.round
+        for (origin, rid), index in node.reads.release(node.quorum, confirmed):
             self._answer_read(origin, rid, index)
 
     def _answer_read(self, origin: NodeId | None, rid: RequestId, index: int) -> None:

@@ -7,13 +7,9 @@ and turns a decision into FOLLOWING or LEADING.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from pyconsensus.zab.host import ZabHost
 from pyconsensus.zab.messages import Notification, PeerState
 from pyconsensus.zab.role import ServerRole
-
-if TYPE_CHECKING:
-    from pyconsensus.zab.node import ZabNode
 
 
 class Looking(ServerRole):
@@ -23,7 +19,7 @@ class Looking(ServerRole):
 
     state = PeerState.LOOKING
 
-    def __init__(self, node: ZabNode) -> None:
+    def __init__(self, node: ZabHost) -> None:
         super().__init__(node)
         self.notify_elapsed = 0
         self.notify_timeout = 0
@@ -65,7 +61,7 @@ class Looking(ServerRole):
                 election.round = max(election.round, msg.round)
                 election.vote = election.decided[leader][1]
                 self.counters["elections.joined"] += 1
-                node._follow(leader)
+                node.follow(leader)
                 return
         self.check_election()
 
@@ -83,6 +79,6 @@ class Looking(ServerRole):
         leader = node.election.vote.leader
         node.election.finalize_left = None
         if leader == self.me:
-            node._lead()
+            node.lead()
         else:
-            node._follow(leader)
+            node.follow(leader)

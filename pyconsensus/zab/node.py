@@ -27,10 +27,11 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any, ClassVar
 
-from pyconsensus.core.errors import ConfigError, NotLeader, ProposalTooLarge
+from pyconsensus.core.errors import NotLeader, ProposalTooLarge
 from pyconsensus.core.fates import ProposalFates
+from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.quorum import MajorityQuorum
+from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
 from pyconsensus.core.storage import Storage
@@ -43,7 +44,7 @@ from pyconsensus.zab.leading import LEADER_HANDLERS, LeaderPhase, Leading
 from pyconsensus.zab.looking import Looking
 from pyconsensus.zab.messages import FollowerInfo, Notification, PeerState, Vote, ZabMessage
 from pyconsensus.zab.recovery import load_epochs, load_history
-from pyconsensus.zab.validation import CHECKS, is_count
+from pyconsensus.zab.validation import CHECKS
 
 
 class ZabNode:
@@ -72,20 +73,16 @@ class ZabNode:
         rng: Random,
         config: ZabConfig | None = None,
     ) -> None:
-        voters = frozenset(members)
-        if any(not is_count(m) for m in voters):
-            raise ConfigError(f"member ids must be non-negative integers, got {sorted(voters)}")
-        if node_id not in voters:
-            raise ConfigError(f"node {node_id} is not among the members {sorted(voters)}")
+        self.membership = cluster_membership(node_id, members)
         self._id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(m for m in self.members if m != node_id)
+        self.members = self.membership.ordered()
+        self.peers = self.membership.peers_of(node_id)
         self._peer_set = frozenset(self.peers)
-        self.quorum = MajorityQuorum(voters)
+        self.quorum = self.membership.quorum()
         self.config = config if config is not None else ZabConfig()
         self.rng = rng
         self.counters: Counter[str] = Counter()
-        self._outbox = Outbox()
+        self.outbox = Outbox()
 
         # Durable state, recovered from storage.
         self.accepted_epoch, self.current_epoch = load_epochs(storage)
@@ -93,7 +90,7 @@ class ZabNode:
         self.history = load_history(storage, self._snapshot, self.current_epoch)
         self.commit = self.applied = self.history.base_index
         if self._snapshot is not None:
-            self._outbox.restore(self._snapshot)
+            self.outbox.restore(self._snapshot)
         # How far our history is known to be durable (pipelined writes: the
         # established leader counts its own acknowledgement only up to here).
         self.durable = self.history.last_index
@@ -109,12 +106,13 @@ class ZabNode:
         self.ticks = 0
 
         # What outlives a role: the leader and epoch we raised our accepted
-        # epoch for (an ACKEPOCH to them counts as fresh), the numbering of read
-        # rounds (across leaderships), and the count of PINGs in a row that
+        # epoch for (an ACKEPOCH to them counts as fresh), the leader's queue of
+        # reads (its rounds are numbered across leaderships; ``Leading`` drains
+        # it when it ends), and the count of PINGs in a row that
         # showed us missing proposals, at which last index (``Following``
         # keeps counting it under a new leader, as ZAB here always has).
         self.acked_epoch_to: tuple[NodeId, int] | None = None
-        self.read_round = 0
+        self.reads: ReadIndexQueue[tuple[NodeId | None, RequestId]] = ReadIndexQueue()
         self.stalled = 0
         self.stalled_at = 0
 
@@ -184,13 +182,13 @@ class ZabNode:
         role = self.role
         if len(data) > self.config.max_entry_bytes:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
-            self._outbox.reply(RequestFailed(rid, error))
+            self.outbox.reply(RequestFailed(rid, error))
         elif isinstance(role, Leading) and role.established:  # the hot path
             self.fates.placed(role.append(data), self.current_epoch, rid)
         elif isinstance(role, Following) and role.serving:
             role.forward_proposal(rid, data)
         else:
-            self._outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
+            self.outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
         return rid
 
     def read(self) -> RequestId:
@@ -204,22 +202,15 @@ class ZabNode:
         elif isinstance(role, Following) and role.serving:
             role.forward_read(rid)
         else:
-            self._outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
+            self.outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
         return rid
 
     def compact(self, index: int, data: bytes) -> None:
-        if index <= self.history.base_index:
+        snapshot = self.history.snapshot_to(index, self.applied, data)
+        if snapshot is None:
             return
-        if index > self.applied:
-            raise ValueError(
-                f"cannot compact to index {index}: only {self.applied} has been applied"
-            )
-        epoch = self.history.epoch_at(index)
-        assert epoch is not None  # base_index < index <= applied <= last_index
-        snapshot = Snapshot(index, epoch, data)
-        self.history.compact_to(index, epoch)
         self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self.outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
 
     @property
@@ -246,7 +237,7 @@ class ZabNode:
     def has_ready(self) -> bool:
         role = self.role
         return (
-            self._outbox.has_output()
+            self.outbox.has_output()
             or self.commit > self.applied
             or (isinstance(role, Leading) and role.has_output())
         )
@@ -260,10 +251,8 @@ class ZabNode:
             committed = self.history.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
             if self.fates:
-                self.fates.resolve(
-                    committed, self.commit, self.history.epoch_at, self._outbox.reply
-                )
-        return self._outbox.take(committed)
+                self.fates.resolve(committed, self.commit, self.history.epoch_at, self.outbox.reply)
+        return self.outbox.take(committed)
 
     def status(self) -> Status:
         if self.state is PeerState.FOLLOWING:
@@ -290,7 +279,7 @@ class ZabNode:
     # ------------------------------------------------------------------
     # Changing roles
 
-    def _look(self) -> Looking:
+    def look(self) -> Looking:
         """Leave our role, become LOOKING and start a new election round."""
         self.role.stop()
         return self._start_looking()
@@ -304,10 +293,12 @@ class ZabNode:
         looking.check_election()
         return looking
 
-    def _follow(self, leader: NodeId) -> None:
+    def follow(self, leader: NodeId) -> None:
+        """Become FOLLOWING ``leader`` (the election decided or found it)."""
         self.role = Following(self, leader)
 
-    def _lead(self) -> None:
+    def lead(self) -> None:
+        """Become LEADING: start discovery for a new epoch."""
         leading = self.leading_class(self)
         self.role = leading
         self.counters["elections.leading"] += 1
@@ -338,11 +329,11 @@ class ZabNode:
         ):
             # Our leader gave up (ZooKeeper learns it from the closed connection).
             self.counters["follower.leader_gone"] += 1
-            self._look().on_notification(msg)
+            self.look().on_notification(msg)
             return
         if msg.state is PeerState.LOOKING:
             # Tell a LOOKING server whom we follow or that we lead, so it can join.
-            self._outbox.send(self.notification(msg.src))
+            self.outbox.send(self.notification(msg.src))
 
     def _on_follower_info(self, msg: FollowerInfo) -> None:
         role = self.role
@@ -351,7 +342,7 @@ class ZabNode:
             return
         # Whoever thinks we lead learns our state and looks elsewhere.
         self.counters["ignored.not_leading"] += 1
-        self._outbox.send(self.notification(msg.src))
+        self.outbox.send(self.notification(msg.src))
 
     # ------------------------------------------------------------------
     # Incoming messages
@@ -379,18 +370,18 @@ class ZabNode:
         """Drop our history after ``index`` (TRUNC, or a SNAP replacing it)."""
         self.fates.displace_from(index + 1)
         self.history.truncate_after(index)
-        self._outbox.truncate(index + 1)
+        self.outbox.truncate(index + 1)
         self.durable = min(self.durable, index)
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         """Replace our whole history by ``snapshot`` (SNAP)."""
         self.truncate_after(self.history.base_index)
-        self.fates.unknown_through(snapshot.index, self._outbox.reply)
+        self.fates.unknown_through(snapshot.index, self.outbox.reply)
         self.history.reset(snapshot.index, snapshot.term)
         self.durable = min(self.durable, snapshot.index)
         self.commit = self.applied = snapshot.index
         self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=True, restore=True)
+        self.outbox.snapshot(snapshot, discard_log=True, restore=True)
 
 
 _Handler = Callable[[ZabNode, Any], None]

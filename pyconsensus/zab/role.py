@@ -8,12 +8,10 @@ The durable state (epochs, history, commit index) stays on the node.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
+from pyconsensus.zab.host import ZabHost
 from pyconsensus.zab.messages import PeerState
-
-if TYPE_CHECKING:
-    from pyconsensus.zab.node import ZabNode
 
 
 class ServerRole:
@@ -24,13 +22,13 @@ class ServerRole:
     state: ClassVar[PeerState]
     """The state this role reports in election notifications."""
 
-    def __init__(self, node: ZabNode) -> None:
+    def __init__(self, node: ZabHost) -> None:
         self.node = node
         # The node's parts every role uses, under short names.
         self.me = node.id
         self.config = node.config
         self.counters = node.counters
-        self.outbox = node._outbox
+        self.outbox = node.outbox
 
     def tick(self) -> None:
         """One tick of the logical clock in this role."""
@@ -41,4 +39,4 @@ class ServerRole:
     def give_up(self, reason: str) -> None:
         """Count ``reason`` and start a new election; this role object ends."""
         self.counters[reason] += 1
-        self.node._look()
+        self.node.look()

@@ -109,7 +109,7 @@ def give_up_leadership(h: Harness[ZabNode], node_id: NodeId) -> None:
     """Make ``node_id`` abandon its epoch and look for a leader again, as a leader
     does when it loses its quorum or meets a more recent follower. A new election
     (and so a new epoch) follows once messages flow."""
-    h.node(node_id)._look()
+    h.node(node_id).look()
     h.flush(node_id)
 
 
