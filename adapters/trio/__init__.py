@@ -19,16 +19,20 @@ from pyconsensus.adapters.trio.config import (
     parse_config,
 )
 from pyconsensus.adapters.trio.errors import (
+    Forbidden,
     IndeterminateResult,
     NodeStopped,
     RequestRejected,
     Unavailable,
 )
+from pyconsensus.adapters.trio.identity import Role
 from pyconsensus.adapters.trio.runtime import Node, NodeStatus, PeerStatus, open_node
+from pyconsensus.adapters.trio.tls import TlsConfig
 
 __all__ = [
     "Address",
     "Client",
+    "Forbidden",
     "IndeterminateResult",
     "Node",
     "NodeConfig",
@@ -37,6 +41,8 @@ __all__ = [
     "PeerStatus",
     "RequestRejected",
     "RetryPolicy",
+    "Role",
+    "TlsConfig",
     "TransportConfig",
     "Unavailable",
     "load_config",

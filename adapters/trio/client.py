@@ -30,10 +30,10 @@ from pyconsensus.adapters.trio.errors import (
     BUSY_CODES,
     RETRYABLE_CODES,
     IndeterminateResult,
-    RequestRejected,
     Unavailable,
     reply_error,
 )
+from pyconsensus.adapters.trio.tls import Tls, TlsConfig
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.rsm.envelope import SessionCommand
 from pyconsensus.rsm.sessions import ClientSession
@@ -159,7 +159,7 @@ class RequestRunner:
             if reply.error in RETRYABLE_CODES:
                 await self._pause(tried, deadline)
                 continue
-            raise RequestRejected(reply.error, reply.message)
+            raise error  # RequestRejected (Forbidden for a role's refusal)
         if maybe_applied:
             raise IndeterminateResult(
                 f"no answer before the deadline; the command may or may not have taken effect "
@@ -273,6 +273,8 @@ class Client:
         """Ask one node about itself (``detail``: see ``StatusRequest``)."""
         with trio.fail_after(self.timeout):
             reply = await self.pool.call(node_id, lambda rid: StatusRequest(rid, detail))
+        if isinstance(reply, Reply) and reply.status != ReplyStatus.OK:
+            raise reply_error(reply)  # Forbidden: status details need the admin role
         if not isinstance(reply, StatusReply):
             raise ConnectionLost(f"node {node_id} answered a status request with {reply!r}")
         return reply
@@ -298,13 +300,18 @@ async def open_client(
     codec: Codec | None = None,
     transport: TransportConfig | None = None,
     seed: int | None = None,
+    tls: TlsConfig | Tls | None = None,
 ) -> AsyncIterator[Client]:
     """A ``Client`` of the cluster whose nodes listen at ``members``.
 
     ``timeout`` is the default deadline of a request (retries included),
     ``attempt_timeout`` how long one node may take before the next is tried.
     ``client_id`` names the session (random by default; reuse one only if no
-    other client uses it). Connections close when the block exits.
+    other client uses it; with TLS the nodes bind it to this client's
+    certificate, so it cannot collide with another client's). ``tls``: the
+    client's CA, certificate and key, for a cluster with TLS on (the nodes'
+    certificates must name the members dialled). Connections close when the
+    block exits.
     """
     addresses = {
         int(n): a if isinstance(a, Address) else Address.parse(a) for n, a in members.items()
@@ -318,6 +325,7 @@ async def open_client(
             codec if codec is not None else default_codec(),
             transport if transport is not None else TransportConfig(),
             nursery,
+            tls=Tls(tls) if isinstance(tls, TlsConfig) else tls,
         )
         client = Client(
             pool,

@@ -27,10 +27,19 @@ is told its own id::
 
     [transport]                  # optional; the defaults suit a LAN
     max_frame_bytes = 16777216
+
+    [tls]                        # optional: mutual TLS (docs/security.md)
+    ca = "certs/ca.pem"          # relative to this file; {id} is the node's id
+    cert = "certs/node-{id}.pem"
+    key = "certs/node-{id}.key"
+
+Without ``[tls]`` a node listens in plaintext, which it does only on a
+loopback address unless the file says ``insecure = true``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +47,7 @@ from typing import Any
 
 import attrs
 
+from pyconsensus.adapters.trio.tls import TlsConfig, parse_tls_table
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 from pyconsensus.rsm.envelope import MAX_TIMEOUT_MS
@@ -169,6 +179,10 @@ class NodeConfig:
     """Client requests handed to the core per turn of the driver loop; ticks
     and peer messages go in between (see docs/runtime.md)."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)
+    tls: TlsConfig | None = None
+    """Mutual TLS for every connection (``tls.py``); None: plaintext."""
+    insecure: bool = False
+    """Allow a plaintext listener on a non-loopback address (never in production)."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.cluster_id, str) or not self.cluster_id:
@@ -180,6 +194,11 @@ class NodeConfig:
         if self.protocol not in CONSENSUS_PROTOCOLS:
             raise ConfigError(
                 f"unknown protocol {self.protocol!r}; known: {', '.join(CONSENSUS_PROTOCOLS)}"
+            )
+        if self.tls is None and not self.insecure and not is_loopback(self.address.host):
+            raise ConfigError(
+                f"node {self.node_id} would listen on {self.address} in plaintext: configure "
+                "[tls] (docs/security.md) or set insecure = true"
             )
 
     @property
@@ -212,6 +231,8 @@ _TOP_KEYS = {
     "protocol_options",
     "transport",
     "listen",
+    "tls",
+    "insecure",
 }
 
 
@@ -248,7 +269,7 @@ def parse_config(  # noqa: C901 - one flat check per key of the cluster file
         kwargs["tick_interval"] = _number(document["tick_ms"], "tick_ms") / 1000
     if "request_timeout_s" in document:
         kwargs["request_timeout"] = _number(document["request_timeout_s"], "request_timeout_s")
-    for key in ("forward", "sync", "pipelined_writes"):
+    for key in ("forward", "sync", "pipelined_writes", "insecure"):
         if key in document:
             if not isinstance(document[key], bool):
                 raise ConfigError(f"{key} must be true or false")
@@ -278,7 +299,19 @@ def parse_config(  # noqa: C901 - one flat check per key of the cluster file
         if bad:
             raise ConfigError(f"unknown [transport] keys: {', '.join(sorted(bad))}")
         kwargs["transport"] = TransportConfig(**dict(table))
+    if "tls" in document:
+        kwargs["tls"] = parse_tls_table(document["tls"], node_id, base_dir)
     return NodeConfig(**kwargs)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address or ``localhost``) is a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def parse_members(table: object) -> dict[int, Address]:

@@ -16,6 +16,7 @@ import trio
 from pyconsensus.adapters.cbor import Codec
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.framing import FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.tls import Tls
 from pyconsensus.adapters.trio.transport import (
     CONNECTION_ERRORS,
     HandshakeRefused,
@@ -129,9 +130,11 @@ async def connect(
     hello: Hello,
     codec: Codec,
     config: TransportConfig,
+    *,
+    tls: Tls | None = None,
 ) -> ClientConnection:
     """Dial ``address`` and complete the handshake (``NotSent`` if impossible)."""
-    dialled = await dial(node_id, address, hello, codec, config)
+    dialled = await dial(node_id, address, hello, codec, config, tls=tls)
     return ClientConnection(dialled.stream, dialled.reader, codec, dialled.welcome)
 
 
@@ -145,8 +148,11 @@ class ConnectionPool:
         codec: Codec,
         config: TransportConfig,
         nursery: trio.Nursery,
+        *,
+        tls: Tls | None = None,
     ) -> None:
         self.addresses = dict(addresses)
+        self.tls = tls
         self.hello = hello
         self.codec = codec
         self.config = config
@@ -175,7 +181,9 @@ class ConnectionPool:
         self._connecting[node_id] = done
         self._errors.pop(node_id, None)
         try:
-            connection = await connect(node_id, address, self.hello, self.codec, self.config)
+            connection = await connect(
+                node_id, address, self.hello, self.codec, self.config, tls=self.tls
+            )
         except NotSent as exc:
             self._errors[node_id] = exc
             raise

@@ -54,6 +54,17 @@ class RequestRejected(ConsensusError):
         return (type(self), (self.code, str(self)))
 
 
+class Forbidden(RequestRejected):
+    """The client's role does not allow the request (``identity.Role``); it
+    did not take effect. ``code`` is ``"forbidden"``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("forbidden", message)
+
+    def __reduce__(self) -> tuple[type[Forbidden], tuple[str]]:  # type: ignore[override]
+        return (type(self), (self.args[0].removeprefix("forbidden: "),))
+
+
 class NodeStopped(ConsensusError):
     """The node is shutting down (or stopped) and takes no more requests."""
 
@@ -141,4 +152,6 @@ def reply_error(reply: Reply) -> ConsensusError:
         return Unavailable(reply.message)
     if code == "indeterminate":
         return IndeterminateResult(reply.message, reply.message)
+    if code == "forbidden":
+        return Forbidden(reply.message)
     return RequestRejected(code, reply.message)

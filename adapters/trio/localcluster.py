@@ -36,6 +36,8 @@ import trio
 
 from pyconsensus.adapters.trio.client import Client, open_client
 from pyconsensus.adapters.trio.config import Address
+from pyconsensus.adapters.trio.identity import Role
+from pyconsensus.adapters.trio.tls import TlsConfig
 from pyconsensus.service.messages import StatusReply
 
 STATUS_TIMEOUT = 2.0
@@ -74,6 +76,8 @@ def cluster_toml(
     settings: Mapping[str, Any],
     protocol_options: Mapping[str, Any],
     transport: Mapping[str, Any] | None = None,
+    *,
+    tls: Mapping[str, Any] | None = None,
 ) -> str:
     """The text of a cluster file."""
     lines = [f"cluster_id = {_toml_value(cluster_id)}"]
@@ -86,6 +90,9 @@ def cluster_toml(
     if transport:
         lines += ["", "[transport]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in transport.items()]
+    if tls:
+        lines += ["", "[tls]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in tls.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +109,8 @@ class LocalCluster:
     python: str = sys.executable
     processes: dict[int, trio.Process] = attrs.field(factory=dict)
     starts: dict[int, int] = attrs.field(factory=dict)
+    client_tls: TlsConfig | None = None
+    """The admin client's certificate when the cluster runs TLS (``tls=True``)."""
 
     def log_path(self, node_id: int) -> Path:
         """Where the node's output goes (appended across restarts)."""
@@ -186,7 +195,10 @@ class LocalCluster:
                 nursery.start_soon(self.stop, node_id, timeout)
 
     def client(self, **kwargs: Any) -> AbstractAsyncContextManager[Client]:
-        """A network client of this cluster (``open_client`` arguments welcome)."""
+        """A network client of this cluster (``open_client`` arguments welcome;
+        with TLS on, it is the admin client unless ``tls`` says otherwise)."""
+        if self.client_tls is not None:
+            kwargs.setdefault("tls", self.client_tls)
         return open_client(self.members, self.cluster_id, **kwargs)
 
     async def statuses(
@@ -282,6 +294,26 @@ def describe_statuses(statuses: Mapping[int, StatusReply | None]) -> str:
     )
 
 
+def tls_files(
+    directory: Path, cluster_id: str, members: Iterable[int]
+) -> tuple[dict[str, str], TlsConfig]:
+    """A development CA in ``directory`` with a certificate per member and one
+    for an ``admin`` client: the cluster file's ``[tls]`` table and the
+    client's ``TlsConfig`` (needs the ``cryptography`` package)."""
+    from pyconsensus.adapters.trio import certs  # noqa: PLC0415 - tooling, only with TLS on
+
+    ca = certs.init_ca(directory, cluster_id, force=True)
+    for member in members:
+        certs.issue(directory, member=member)
+    admin = certs.issue(directory, client="admin", role=Role.ADMIN)
+    table = {
+        "ca": str(ca.cert),
+        "cert": str(directory / "node-{id}.pem"),
+        "key": str(directory / "node-{id}.key"),
+    }
+    return table, TlsConfig(ca.cert, admin.cert, admin.key)
+
+
 @asynccontextmanager
 async def open_local_cluster(
     root: Path,
@@ -294,12 +326,16 @@ async def open_local_cluster(
     transport: Mapping[str, Any] | None = None,
     log_level: str = "warning",
     start: bool = True,
+    tls: bool = False,
 ) -> AsyncIterator[LocalCluster]:
     """Write a cluster file under ``root`` (created), start ``size`` nodes
     (unless ``start`` is False), and stop every process on exit.
 
     ``settings`` adds top-level keys of the cluster file (``tick_ms``,
     ``state_machine``, ``sync``...); ``data_dir`` defaults to ``root/data``.
+    With ``tls``, a development CA and certificates go to ``root/certs``
+    (``tls_files``), every connection uses mutual TLS, and ``client()`` is
+    the ``admin`` client.
     """
     root.mkdir(parents=True, exist_ok=True)
     ports = free_ports(size)
@@ -307,8 +343,9 @@ async def open_local_cluster(
     document: dict[str, Any] = {"protocol": protocol, "data_dir": str(root / "data")}
     document.update(settings or {})
     config_path = root / "cluster.toml"
+    table, client_tls = tls_files(root / "certs", cluster_id, members) if tls else ({}, None)
     config_path.write_text(
-        cluster_toml(cluster_id, members, document, protocol_options or {}, transport)
+        cluster_toml(cluster_id, members, document, protocol_options or {}, transport, tls=table)
     )
     cluster = LocalCluster(
         root=root,
@@ -317,6 +354,7 @@ async def open_local_cluster(
         protocol=protocol,
         config_path=config_path,
         log_level=log_level,
+        client_tls=client_tls,
     )
     try:
         if start:

@@ -29,6 +29,7 @@ import trio
 from pyconsensus.adapters.cbor import Codec, EncodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.framing import PREFIX, Flusher, FrameSender
+from pyconsensus.adapters.trio.tls import Tls
 from pyconsensus.adapters.trio.transport import (
     CONNECTION_ERRORS,
     Dialled,
@@ -67,6 +68,8 @@ class LinkSettings:
     """Jitters the reconnect delays."""
     flusher: Flusher | None = None
     """Makes the links' senders eager (``framing.Flusher``)."""
+    tls: Tls | None = None
+    """Mutual TLS for the links (``tls.py``); None: plaintext."""
 
 
 class PeerLink:
@@ -80,6 +83,7 @@ class PeerLink:
         self.config = config = settings.config
         self.counters = settings.counters
         self.rng = settings.rng
+        self.tls = settings.tls
         self.sender = FrameSender(
             config.send_queue_frames, config.send_queue_bytes, settings.flusher
         )
@@ -148,7 +152,9 @@ class PeerLink:
 
     async def _dial(self) -> Dialled | None:
         try:
-            return await dial(self.peer_id, self.address, self.hello, self.codec, self.config)
+            return await dial(
+                self.peer_id, self.address, self.hello, self.codec, self.config, tls=self.tls
+            )
         except HandshakeRefused as exc:
             if exc.reason == "refused":
                 self.counters["handshake.refused_by_peer"] += 1

@@ -58,9 +58,11 @@ from pyconsensus.adapters.trio.errors import (
     outcome_to_reply,
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.identity import Principal, bound_client_id, forbidden
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.tls import Tls
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
@@ -182,6 +184,7 @@ class Node:
             session_timeout_ms=round(config.session_timeout * 1000),
         )
         self.counters: Counter[str] = Counter()
+        self.tls = Tls(config.tls, self.counters) if config.tls is not None else None
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
         self._wakeup = Wakeup()
@@ -190,12 +193,14 @@ class Node:
             config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
         )
         self.links = PeerSet(
-            LinkSettings(hello, codec, config.transport, self.counters, self.rng, self.flusher)
+            LinkSettings(
+                hello, codec, config.transport, self.counters, self.rng, self.flusher, self.tls
+            )
         )
         for peer, address in config.peers.items():
             self.links.add(peer, address)
         self.admission = Admission(config.max_pending_requests, config.requests_per_batch)
-        self.server = Server(config, self, codec, self.counters, SERVICE_TYPES)
+        self.server = Server(config, self, codec, self.counters, SERVICE_TYPES, tls=self.tls)
         self.port: int | None = None
         self.batches = 0
         self.writes = 0
@@ -314,6 +319,12 @@ class Node:
         the core's membership is the protocol's business)."""
         self.links.add(peer_id, address)
 
+    def reload_tls(self) -> bool:
+        """Load the TLS files again (``pyconsensus node`` does on SIGHUP); new
+        connections use them. False if TLS is off or the files do not load
+        (then the old ones stay in use)."""
+        return self.tls is not None and self.tls.reload(force=True)
+
     def remove_peer(self, peer_id: int) -> None:
         """Stop talking to ``peer_id``: close the connections both ways and
         refuse its handshakes from now on."""
@@ -333,7 +344,7 @@ class Node:
             WIRE_VERSION,
         )
         self._pool = ConnectionPool(
-            self.config.members, hello, self.codec, self.config.transport, nursery
+            self.config.members, hello, self.codec, self.config.transport, nursery, tls=self.tls
         )
         nodes = sorted(self.config.members) if self.config.forward else [self.node_id]
         policy = RetryPolicy(
@@ -570,12 +581,12 @@ class Node:
     def is_peer(self, node_id: int) -> bool:
         return node_id in self.links
 
-    async def serve_client(self, stream: Stream, reader: FrameReader) -> None:
+    async def serve_client(self, stream: Stream, reader: FrameReader, who: Principal) -> None:
         transport = self.config.transport
         sender = FrameSender(
             transport.max_client_requests, transport.send_queue_bytes, self.flusher
         )
-        connection = _ClientState(sender, self.codec)
+        connection = _ClientState(sender, self.codec, who)
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._write_replies, sender, stream, nursery.cancel_scope)
@@ -618,7 +629,11 @@ class Node:
         decode = self.codec.decode
         for frame in frames:
             request = decode(frame)
-            if isinstance(request, Submit | Query):
+            refusal = forbidden(connection.who, request)
+            if refusal is not None:
+                self.counters["requests.forbidden"] += 1
+                connection.send(refusal)
+            elif isinstance(request, Submit | Query):
                 if self.stopping:
                     connection.send(_refusal(request.request_id, "stopping", "node stopping"))
                 elif connection.outstanding >= limit:
@@ -632,6 +647,11 @@ class Node:
                 self.counters["frames.unexpected"] += 1
 
     def _serve_request(self, request: Submit | Query, connection: _ClientState) -> None:
+        if isinstance(request, Submit) and connection.who.client:
+            # The session is the authenticated client's (identity.bound_client_id).
+            request = attrs.evolve(
+                request, client_id=bound_client_id(connection.who, request.client_id)
+            )
         connection.outstanding += 1
         self.counters["requests.served"] += 1
 
@@ -734,10 +754,11 @@ def _protocol_spec(config: NodeConfig) -> ProtocolSpec:
 class _ClientState:
     """One client connection as the node serves it."""
 
-    __slots__ = ("closed", "encode", "outstanding", "sender")
+    __slots__ = ("closed", "encode", "outstanding", "sender", "who")
 
-    def __init__(self, sender: FrameSender, codec: Codec) -> None:
+    def __init__(self, sender: FrameSender, codec: Codec, who: Principal) -> None:
         self.sender = sender
+        self.who = who
         self.encode = codec.encode
         self.outstanding = 0
         self.closed = False

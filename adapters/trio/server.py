@@ -3,13 +3,17 @@
 Every connection starts with a ``Hello``. The server refuses - with a
 ``Refused`` frame carrying the reason, a warning in the log and a counter - a
 different cluster id, wire version or protocol, an unknown or impersonated
-node id, and anything that is not a ``Hello``. A frame over the size limit or
+node id, and anything that is not a ``Hello``. With TLS, the dialler's
+certificate must name it (``identity.py``): a peer only in its own member id
+(anything else is counted in ``handshake.impersonation``), a client as a
+client of this cluster or as a current member. A frame over the size limit or
 one that does not decode closes its connection (counted in
 ``frames.oversized`` / ``frames.undecodable``); the node keeps running.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +24,8 @@ import trio
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import NodeConfig
 from pyconsensus.adapters.trio.framing import FrameReader, FrameTooLarge, prefixed
+from pyconsensus.adapters.trio.identity import ANONYMOUS, IdentityError, Principal
+from pyconsensus.adapters.trio.tls import Tls, principal
 from pyconsensus.adapters.trio.transport import Stream, close, listen, remote
 from pyconsensus.service.messages import (
     WIRE_VERSION,
@@ -47,8 +53,8 @@ class Handler(Protocol):
         """Whether ``node_id`` is one of this node's peers now."""
         ...
 
-    async def serve_client(self, stream: Stream, reader: FrameReader) -> None:
-        """Serve a client connection after its handshake."""
+    async def serve_client(self, stream: Stream, reader: FrameReader, who: Principal) -> None:
+        """Serve a client connection after its handshake (``who``: its identity)."""
         ...
 
 
@@ -62,8 +68,11 @@ class Server:
         codec: Codec,
         counters: Counter[str],
         service_types: tuple[type, ...],
+        *,
+        tls: Tls | None = None,
     ) -> None:
         self.config = config
+        self.tls = tls
         self.handler = handler
         self.codec = codec
         self.counters = counters
@@ -75,7 +84,14 @@ class Server:
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on the node's address; reports the bound port once listening."""
         async with trio.open_nursery() as nursery:
-            self.port = await nursery.start(listen, self.config.address, self._handle)
+            serve = functools.partial(
+                listen,
+                self.config.address,
+                self._handle,
+                tls=self.tls,
+                handshake_timeout=self.config.transport.handshake_timeout_s,
+            )
+            self.port = await nursery.start(serve)
             task_status.started(self.port)
 
     def isolate(self, isolated: bool) -> None:
@@ -101,7 +117,8 @@ class Server:
             if not isinstance(first, Hello):
                 await self._refuse(stream, where, f"expected a Hello, got {type(first).__name__}")
                 return
-            reason = self._check(first)
+            who, reason = self._identify(stream, first)
+            reason = reason or self._check(first)
             if reason is not None:
                 await self._refuse(stream, where, reason)
                 return
@@ -112,7 +129,7 @@ class Server:
                 await self._serve_peer(first.node_id, reader)
             else:
                 self.counters["connections.clients"] += 1
-                await self.handler.serve_client(stream, reader)
+                await self.handler.serve_client(stream, reader, who)
         except FrameTooLarge as exc:
             self.counters["frames.oversized"] += 1
             log.warning("closing the connection from %s: %s", where, exc)
@@ -147,6 +164,28 @@ class Server:
             if self.isolated:
                 return "this node is isolated (fault injection)"
         return None
+
+    def _identify(self, stream: Stream, hello: Hello) -> tuple[Principal, str | None]:
+        """Who the dialler is by its certificate, and why that refuses
+        ``hello`` (None: it does not)."""
+        try:
+            who = principal(stream, self.config.cluster_id)
+        except IdentityError as exc:
+            self.counters["handshake.bad_identity"] += 1
+            return ANONYMOUS, f"certificate: {exc}"
+        if who.is_anonymous:
+            return who, None  # plaintext
+        if hello.kind == ConnectionKind.PEER and who.member_id != hello.node_id:
+            self.counters["handshake.impersonation"] += 1
+            return who, f"the certificate names {who}, not member {hello.node_id}"
+        member = who.member_id
+        if (
+            member is not None
+            and member != self.config.node_id
+            and not self.handler.is_peer(member)
+        ):
+            return who, f"{who} is not a member now"
+        return who, None
 
     async def _refuse(self, stream: Stream, where: str, reason: str) -> None:
         self.counters["handshake.refused"] += 1

@@ -21,6 +21,8 @@ import trio
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.framing import FrameError, FrameReader, prefixed
+from pyconsensus.adapters.trio.identity import IdentityError
+from pyconsensus.adapters.trio.tls import Tls, principal, serving_tls
 from pyconsensus.service.messages import Hello, Refused, Welcome
 
 Stream = trio.abc.Stream
@@ -62,16 +64,28 @@ class Dialled:
 
 
 async def dial(
-    node_id: int, address: Address, hello: Hello, codec: Codec, config: TransportConfig
+    node_id: int,
+    address: Address,
+    hello: Hello,
+    codec: Codec,
+    config: TransportConfig,
+    *,
+    tls: Tls | None = None,
 ) -> Dialled:
     """Connect to node ``node_id`` at ``address`` and complete the handshake;
-    ``NotSent`` (or ``HandshakeRefused``) if either fails."""
+    ``NotSent`` (or ``HandshakeRefused``) if either fails. With ``tls``, the
+    TLS handshake comes first and the node's certificate must name member
+    ``node_id`` of ``hello.cluster_id``."""
     try:
-        stream = await trio.open_tcp_stream(address.host, address.port)
+        stream: Stream = await trio.open_tcp_stream(address.host, address.port)
     except OSError as exc:
         raise NotSent(
             f"cannot connect to node {node_id} at {address}: {exc.strerror or exc}"
         ) from exc
+    if tls is not None:
+        stream = await _secure(
+            stream, node_id, address, hello.cluster_id, tls=tls, timeout=config.handshake_timeout_s
+        )
     reader = FrameReader(stream, config.max_frame_bytes)
     try:
         with trio.fail_after(config.handshake_timeout_s):
@@ -101,14 +115,55 @@ async def dial(
     )
 
 
+async def _secure(
+    stream: Stream,
+    node_id: int,
+    address: Address,
+    cluster_id: str,
+    *,
+    tls: Tls,
+    timeout: float,
+) -> Stream:
+    """The TLS handshake of a dialled connection, and the node's identity check."""
+    try:
+        secured = await tls.connect(stream, timeout)
+    except CONNECTION_ERRORS as exc:
+        await close(stream)
+        raise NotSent(
+            f"TLS handshake with node {node_id} at {address} failed: {describe(exc)}"
+        ) from exc
+    except BaseException:
+        await close(stream)
+        raise
+    try:
+        who = principal(secured, cluster_id)
+    except IdentityError as exc:
+        await close(secured)
+        raise HandshakeRefused(f"{address} is not a member of {cluster_id!r}: {exc}") from exc
+    if who.member_id != node_id:
+        await close(secured)
+        raise HandshakeRefused(
+            f"{address} presented the certificate of {who}, but the configuration says "
+            f"node {node_id} is there",
+            "wrong_node",
+        )
+    return secured
+
+
 async def listen(
     address: Address,
     handle: Callable[[Stream], Awaitable[None]],
     *,
+    tls: Tls | None = None,
+    handshake_timeout: float = 5.0,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept connections at ``address`` and run ``handle`` for each, in a task
-    of its own, until cancelled; reports the bound port once listening."""
+    of its own, until cancelled; reports the bound port once listening. With
+    ``tls``, ``handle`` gets the stream after the server side of the TLS
+    handshake (connections whose handshake fails are closed)."""
+    if tls is not None:
+        handle = serving_tls(tls, handshake_timeout, handle)
     listeners = await trio.open_tcp_listeners(address.port, host=address.host)
     port = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
@@ -117,8 +172,10 @@ async def listen(
 
 
 async def close(stream: Stream) -> None:
-    """Close ``stream``, even in a cancelled scope."""
-    with trio.CancelScope(shield=True):
+    """Close ``stream``, even in a cancelled scope (within a second: a TLS
+    stream's goodbye must not wait on a peer that does not read)."""
+    with trio.move_on_after(1) as scope:
+        scope.shield = True
         await stream.aclose()
 
 

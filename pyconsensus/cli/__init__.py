@@ -1,5 +1,5 @@
 """The ``pyconsensus`` command: ``demo`` (a real cluster), ``node`` (one node of a
-service), ``sim`` sweeps and ``bench`` benchmarks."""
+service), ``sim`` sweeps, ``bench`` benchmarks and ``certs`` (a development CA)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pyconsensus import __version__
-from pyconsensus.cli import bench, demo_command, node_command, sim_command
+from pyconsensus.cli import bench, certs_command, demo_command, node_command, sim_command
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_command.register(commands)
     sim_command.register(commands)
     bench.register(commands)
+    certs_command.register(commands)
     _with_defaults(parser)
     return parser
 
