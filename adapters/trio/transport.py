@@ -188,6 +188,7 @@ def raw_fileno(stream: object) -> int | None:
 
 def remote(stream: object) -> str:
     """``host:port`` of the other end (for logs)."""
+    stream = getattr(stream, "transport_stream", stream)  # under TLS, the TCP stream
     socket = getattr(stream, "socket", None)
     try:
         host, port, *_ = socket.getpeername()  # type: ignore[union-attr]

@@ -57,16 +57,17 @@ def make_certs(directory: Path, node_ids: Iterable[int], cluster_id: str = CLUST
 
 @asynccontextmanager
 async def tls_cluster(
-    certs: Certs, *, size: int = 3, **overrides: Any
+    certs: Certs, *, size: int = 3, tls_ca: Path | None = None, **overrides: Any
 ) -> AsyncIterator[dict[int, Node]]:
     """``size`` nodes in this process with mutual TLS (each with its own
-    member certificate); yields once a leader is elected."""
+    member certificate, trusting ``tls_ca``, default the CA's certificate);
+    yields once a leader is elected."""
     addresses: dict[int, Address] = members(size)
     nodes: dict[int, Node] = {}
     async with trio.open_nursery() as nursery:
 
         async def run(node_id: int, task_status: trio.TaskStatus[None]) -> None:
-            settings: dict[str, Any] = {"tick_interval": TICK, "tls": certs.node(node_id)}
+            settings: dict[str, Any] = {"tick_interval": TICK, "tls": certs.node(node_id, tls_ca)}
             settings |= overrides
             config = NodeConfig(certs.cluster_id, node_id, addresses, **settings)
             machine = KVStateMachine()
