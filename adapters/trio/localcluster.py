@@ -109,7 +109,7 @@ class LocalCluster:
     python: str = sys.executable
     processes: dict[int, trio.Process] = attrs.field(factory=dict)
     starts: dict[int, int] = attrs.field(factory=dict)
-    client_tls: TlsConfig | None = None
+    admin_tls: TlsConfig | None = None
     """The admin client's certificate when the cluster runs TLS (``tls=True``)."""
 
     def log_path(self, node_id: int) -> Path:
@@ -194,11 +194,21 @@ class LocalCluster:
             for node_id in list(self.processes):
                 nursery.start_soon(self.stop, node_id, timeout)
 
+    def client_tls(self, name: str, role: Role) -> TlsConfig:
+        """A new client certificate (``name``, ``role``) from the cluster's CA."""
+        if self.admin_tls is None:
+            raise RuntimeError("this cluster runs without TLS")
+        from pyconsensus.adapters.trio import certs  # noqa: PLC0415 - tooling, only with TLS on
+
+        directory = self.admin_tls.ca.parent
+        issued = certs.issue(directory, client=name, role=role)
+        return TlsConfig(self.admin_tls.ca, issued.cert, issued.key)
+
     def client(self, **kwargs: Any) -> AbstractAsyncContextManager[Client]:
         """A network client of this cluster (``open_client`` arguments welcome;
         with TLS on, it is the admin client unless ``tls`` says otherwise)."""
-        if self.client_tls is not None:
-            kwargs.setdefault("tls", self.client_tls)
+        if self.admin_tls is not None:
+            kwargs.setdefault("tls", self.admin_tls)
         return open_client(self.members, self.cluster_id, **kwargs)
 
     async def statuses(
@@ -343,7 +353,7 @@ async def open_local_cluster(
     document: dict[str, Any] = {"protocol": protocol, "data_dir": str(root / "data")}
     document.update(settings or {})
     config_path = root / "cluster.toml"
-    table, client_tls = tls_files(root / "certs", cluster_id, members) if tls else ({}, None)
+    table, admin_tls = tls_files(root / "certs", cluster_id, members) if tls else ({}, None)
     config_path.write_text(
         cluster_toml(cluster_id, members, document, protocol_options or {}, transport, tls=table)
     )
@@ -354,7 +364,7 @@ async def open_local_cluster(
         protocol=protocol,
         config_path=config_path,
         log_level=log_level,
-        client_tls=client_tls,
+        admin_tls=admin_tls,
     )
     try:
         if start:

@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from pyconsensus.adapters.trio import Client, IndeterminateResult
+from pyconsensus.adapters.trio import Client, IndeterminateResult, Role
 from pyconsensus.adapters.trio.localcluster import WAIT_TIMEOUT, LocalCluster, open_local_cluster
 from pyconsensus.core.errors import ConsensusError
 from pyconsensus.rsm import kv
@@ -32,6 +32,7 @@ class DemoOptions:
     directory: str | None = None
     keep: bool = False
     kill: bool = True
+    tls: bool = False
 
 
 @attrs.define
@@ -131,6 +132,7 @@ async def _run(options: DemoOptions, root: Path, console: Console) -> int:
     console.say(
         f"pyconsensus demo: {options.nodes} {options.protocol} nodes as separate processes "
         f"on 127.0.0.1, LMDB (sync on) in {root}"
+        + (", mutual TLS (a development CA in certs/)" if options.tls else "")
     )
     async with open_local_cluster(
         root,
@@ -138,6 +140,7 @@ async def _run(options: DemoOptions, root: Path, console: Console) -> int:
         protocol=options.protocol,
         cluster_id="demo",
         settings={},
+        tls=options.tls,
     ) as cluster:
         ports = ", ".join(f"node {n} :{a.port}" for n, a in sorted(cluster.members.items()))
         console.say(f"started {ports}")
@@ -185,8 +188,10 @@ async def _exercise(demo: Demo) -> None:
         f"({VALUE_BYTES}-byte values)"
         + (", killing the leader at 30% and restarting it at 55%" if options.kill else "")
     )
+    # With TLS the writers hold a certificate of role write, the monitor admin.
+    tls = {"tls": cluster.client_tls("writer", Role.WRITE)} if options.tls else {}
     async with (
-        cluster.client(timeout=10.0, attempt_timeout=1.0) as writers,
+        cluster.client(timeout=10.0, attempt_timeout=1.0, **tls) as writers,
         trio.open_nursery() as nursery,
     ):
         # Each writer has a session of its own; they share the connections.

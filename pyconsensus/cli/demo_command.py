@@ -39,6 +39,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the data and logs afterwards")
     parser.add_argument("--no-kill", action="store_true", help="skip the leader crash")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="mutual TLS between nodes and clients, with a development CA (needs cryptography)",
+    )
     parser.set_defaults(run=run_demo)
 
 
@@ -61,6 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
         directory=args.dir,
         keep=args.keep,
         kill=not args.no_kill,
+        tls=args.tls,
     )
     interrupted = False
     try:

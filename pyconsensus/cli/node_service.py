@@ -18,9 +18,10 @@ async def serve(
     config: NodeConfig, machine: StateMachine, *, fault_signals: bool, exit_with_parent: bool
 ) -> None:
     """Run the node until SIGINT/SIGTERM (or, with ``exit_with_parent``, until
-    standard input closes). With ``fault_signals``, SIGUSR1 isolates the node
-    from its peers and SIGUSR2 lets it rejoin."""
-    wanted = {signal.SIGTERM, signal.SIGINT}
+    standard input closes). SIGHUP reloads the TLS files. With
+    ``fault_signals``, SIGUSR1 isolates the node from its peers and SIGUSR2
+    lets it rejoin."""
+    wanted = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
     if fault_signals:
         wanted |= {signal.SIGUSR1, signal.SIGUSR2}
     with trio.open_signal_receiver(*wanted) as signals:
@@ -34,7 +35,9 @@ async def serve(
                 if exit_with_parent:
                     nursery.start_soon(_watch_parent, nursery.cancel_scope)
                 async for signum in signals:
-                    if signum == signal.SIGUSR1:
+                    if signum == signal.SIGHUP:
+                        log.info("SIGHUP: TLS files %s", _reloaded(node.reload_tls()))
+                    elif signum == signal.SIGUSR1:
                         node.isolate(True)
                     elif signum == signal.SIGUSR2:
                         node.isolate(False)
@@ -50,6 +53,10 @@ async def serve(
                 status.applied_index,
                 ", ".join(f"{k}={v}" for k, v in sorted(status.counters.items())),
             )
+
+
+def _reloaded(done: bool) -> str:
+    return "reloaded" if done else "not reloaded (TLS off, or the files do not load)"
 
 
 async def _watch_parent(scope: trio.CancelScope) -> None:
