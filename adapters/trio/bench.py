@@ -35,7 +35,9 @@ import trio
 
 from pyconsensus.adapters.trio.client import Client, open_client
 from pyconsensus.adapters.trio.config import Address
+from pyconsensus.adapters.trio.identity import Role
 from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
+from pyconsensus.adapters.trio.tls import TlsConfig
 from pyconsensus.rsm import kv
 
 
@@ -104,8 +106,10 @@ async def generate_load(
     warmup: float,
     payload: int,
     keys: int = 10_000,
+    tls: TlsConfig | None = None,
 ) -> LoadResult:
-    """Run ``clients`` closed-loop writers; measure the window after ``warmup``."""
+    """Run ``clients`` closed-loop writers; measure the window after ``warmup``
+    (over mutual TLS with ``tls``, the writers' certificate)."""
     latencies: list[float] = []
     errors = 0
     start = trio.current_time()
@@ -135,7 +139,7 @@ async def generate_load(
                 latencies.append(done - began)
 
     async with (
-        open_client(members, cluster_id, timeout=10.0) as first,
+        open_client(members, cluster_id, timeout=10.0, tls=tls) as first,
         trio.open_nursery() as nursery,
     ):
         # Every writer is a session of its own; they share one connection per
@@ -224,6 +228,7 @@ async def _run_loadgen(
     warmup: float,
     payload: int,
     keys: int = 10_000,
+    tls: TlsConfig | None = None,
 ) -> LoadResult:
     members = ",".join(f"{n}={a}" for n, a in sorted(cluster.members.items()))
     command = [
@@ -245,6 +250,8 @@ async def _run_loadgen(
         "--keys",
         str(keys),
     ]
+    if tls is not None:
+        command += ["--tls", str(tls.ca), str(tls.cert), str(tls.key)]
     done = await trio.run_process(command, capture_stdout=True, stderr=subprocess.STDOUT)
     lines = done.stdout.decode().strip().splitlines()
     return LoadResult(**json.loads(lines[-1]))
@@ -264,8 +271,10 @@ async def bench_cluster(
     keys: int = 10_000,
     settings: Mapping[str, Any] | None = None,
     protocol_options: Mapping[str, Any] | None = None,
+    tls: bool = False,
 ) -> list[ClusterResult]:
-    """For each client count, ``repeats`` runs, each on a fresh cluster.
+    """For each client count, ``repeats`` runs, each on a fresh cluster (with
+    mutual TLS everywhere if ``tls``: a development CA per cluster).
 
     ``settings`` adds or overrides keys of the cluster file (e.g. ``storage_writes``),
     ``protocol_options`` the core's tuning - for A/B runs in one session."""
@@ -289,6 +298,7 @@ async def bench_cluster(
                             **(settings or {}),
                         },
                         protocol_options=protocol_options,
+                        tls=tls,
                     ) as cluster,
                     cluster.client() as admin,
                 ):
@@ -306,6 +316,7 @@ async def bench_cluster(
                             warmup=warmup,
                             payload=payload,
                             keys=keys,
+                            tls=cluster.client_tls("bench", Role.WRITE) if tls else None,
                         )
                         nursery.cancel_scope.cancel()
                     runs.append(run)
@@ -396,6 +407,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--payload", type=int, default=100, help="bytes per value")
     parser.add_argument("--keys", type=int, default=10_000, help="distinct keys")
+    parser.add_argument("--tls", nargs=3, metavar=("CA", "CERT", "KEY"), help="mutual TLS")
     args = parser.parse_args(argv)
     members = {
         int(node): Address.parse(address)
@@ -410,6 +422,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
             warmup=args.warmup,
             payload=args.payload,
             keys=args.keys,
+            tls=TlsConfig(*args.tls) if args.tls else None,
         )
     )
     print(json.dumps(attrs.asdict(result)))

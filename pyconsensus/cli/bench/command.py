@@ -124,6 +124,9 @@ def register(commands: Any) -> None:
     )
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
     cluster.add_argument(
+        "--tls", action="store_true", help="mutual TLS everywhere (a development CA per run)"
+    )
+    cluster.add_argument(
         "--dir", default=None, help="where to create the clusters (default: $TMPDIR)"
     )
     cluster.add_argument("--json", action="store_true", help="print one JSON object")
@@ -301,6 +304,7 @@ def run_cluster(args: argparse.Namespace) -> int:
             keys=args.keys,
             settings=_key_values(args.set, typed=True),
             protocol_options=_key_values(args.option, typed=False),
+            tls=args.tls,
         )
     )
     if args.json:
@@ -311,6 +315,7 @@ def run_cluster(args: argparse.Namespace) -> int:
             "seconds": args.seconds,
             "sync": not args.no_sync,
             "durable": not args.no_sync,
+            "tls": args.tls,
             "keys": args.keys,
             "settings": args.set,
             "options": args.option,
@@ -324,7 +329,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(format_cluster(results))
         print(
             f"{args.protocol}, 3 node processes + 1 load-generator process on loopback, "
-            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}; "
+            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}"
+            f"{', mutual TLS' if args.tls else ''}; "
             f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
     return 0
