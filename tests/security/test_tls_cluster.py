@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyconsensus.adapters.trio import open_client
 from pyconsensus.rsm import kv
-from tests.security.tls_support import addresses_of, make_certs, tls_cluster
+from tests.security.tls_support import make_certs, tls_client, tls_cluster
 from tests.trio.support import wait_for
 
 
@@ -15,8 +14,7 @@ async def test_a_tls_cluster_replicates_commands_of_a_client_with_a_certificate(
 ) -> None:
     certs = make_certs(tmp_path, [1, 2, 3])
     async with tls_cluster(certs) as nodes:
-        addresses = addresses_of(nodes)
-        async with open_client(addresses, "test", tls=certs.client("app")) as client:
+        async with tls_client(nodes, certs.client("app")) as client:
             await client.propose(kv.put(b"k", b"v"))
             assert kv.decode_get(await client.read(kv.get(b"k"))) == b"v"
         await wait_for(lambda: all(n.status().applied_index >= 2 for n in nodes.values()))

@@ -16,31 +16,13 @@ from pyconsensus.rsm import kv
 
 
 def test_a_three_node_tls_cluster_runs_the_demo_workload(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyconsensus",
-            "demo",
-            "--tls",
-            "--duration",
-            "2.5",
-            "--clients",
-            "4",
-            "--dir",
-            str(tmp_path),
-            "--timeout",
-            "240",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    options = f"--tls --duration 2.5 --clients 4 --timeout 240 --dir {tmp_path}".split()
+    command = [sys.executable, "-m", "pyconsensus", "demo", *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "mutual TLS" in out and "SIGKILL leader node" in out and "RESULT: OK" in out
-    assert "tls" in (tmp_path / "cluster.toml").read_text()
+    assert "[tls]" in (tmp_path / "cluster.toml").read_text()
     assert (tmp_path / "certs" / "client-writer.pem").exists()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyconsensus.adapters.trio import Forbidden, Node, RequestRejected, open_client
+from pyconsensus.adapters.trio import Forbidden, Node, RequestRejected
 from pyconsensus.adapters.trio.identity import (
     ANONYMOUS,
     Action,
@@ -22,7 +22,7 @@ from pyconsensus.adapters.trio.identity import (
     permits,
 )
 from pyconsensus.rsm import SessionCommand, kv
-from tests.security.tls_support import Certs, addresses_of, make_certs, tls_cluster
+from tests.security.tls_support import Certs, make_certs, tls_client, tls_cluster
 
 
 def forbidden_count(nodes: dict[int, Node]) -> int:
@@ -46,33 +46,24 @@ def test_each_role_allows_its_actions_and_those_of_the_roles_below(
     assert all(permits(ANONYMOUS, action) for action in Action)
 
 
-async def test_a_reader_may_read_but_not_write_nor_see_status_details(tmp_path: Path) -> None:
+async def test_each_role_is_served_what_it_may_and_refused_the_rest(tmp_path: Path) -> None:
     certs = make_certs(tmp_path, [1, 2, 3])
     async with tls_cluster(certs) as nodes:
-        addresses = addresses_of(nodes)
-        async with open_client(addresses, "test", tls=certs.client("w")) as writer:
+        async with tls_client(nodes, certs.client("w")) as writer:
             await writer.propose(kv.put(b"k", b"v"))
-        async with open_client(addresses, "test", tls=certs.client("r", Role.READ)) as reader:
+            with pytest.raises(Forbidden) as caught:
+                await writer.status(1, detail=2)
+            assert isinstance(caught.value, RequestRejected)
+            assert caught.value.code == "forbidden"
+        async with tls_client(nodes, certs.client("r", Role.READ)) as reader:
             assert kv.decode_get(await reader.read(kv.get(b"k"))) == b"v"
             with pytest.raises(Forbidden, match="needs role write"):
                 await reader.propose(kv.put(b"k", b"w"))
             assert (await reader.status(1)).node_id == 1
             with pytest.raises(Forbidden, match="needs role admin"):
                 await reader.status(1, detail=1)
-        assert forbidden_count(nodes) == 2
-
-
-async def test_a_writer_may_not_see_the_state_and_an_admin_may(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path, [1, 2, 3])
-    async with tls_cluster(certs) as nodes:
-        addresses = addresses_of(nodes)
-        async with open_client(addresses, "test", tls=certs.client("w")) as writer:
-            await writer.propose(kv.put(b"k", b"v"))
-            with pytest.raises(Forbidden) as caught:
-                await writer.status(1, detail=2)
-            assert isinstance(caught.value, RequestRejected)
-            assert caught.value.code == "forbidden"
-        async with open_client(addresses, "test", tls=certs.client("a", Role.ADMIN)) as admin:
+        assert forbidden_count(nodes) == 3
+        async with tls_client(nodes, certs.client("a", Role.ADMIN)) as admin:
             leader = next(n for n, node in nodes.items() if node.status().role.value == "leader")
             status = await admin.status(leader, detail=2)
             assert status.digest and status.state
@@ -86,12 +77,11 @@ async def test_two_clients_using_the_same_client_id_get_sessions_of_their_own(
     # first's and never applied.
     certs = make_certs(tmp_path, [1, 2, 3])
     async with tls_cluster(certs) as nodes:
-        addresses = addresses_of(nodes)
         for name, key in (("alice", b"a"), ("bob", b"b")):
-            async with open_client(addresses, "test", tls=certs.client(name)) as client:
+            async with tls_client(nodes, certs.client(name)) as client:
                 reply = await client.submit(SessionCommand(7, 1, kv.put(key, name.encode()), 1))
                 assert reply.index > 0
-        async with open_client(addresses, "test", tls=certs.client("alice")) as client:
+        async with tls_client(nodes, certs.client("alice")) as client:
             assert kv.decode_get(await client.read(kv.get(b"a"))) == b"alice"
             assert kv.decode_get(await client.read(kv.get(b"b"))) == b"bob"
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
 
-from pyconsensus.adapters.trio import Address, Node, NodeConfig, TlsConfig, open_node
+from pyconsensus.adapters.trio import (
+    Address,
+    Client,
+    Node,
+    NodeConfig,
+    TlsConfig,
+    open_client,
+    open_node,
+)
 from pyconsensus.adapters.trio.certs import init_ca, issue
 from pyconsensus.adapters.trio.identity import Role
 from pyconsensus.core.storage import MemoryStorage
@@ -85,3 +93,10 @@ async def tls_cluster(
 
 def addresses_of(nodes: dict[int, Node]) -> dict[int, Address]:
     return dict(next(iter(nodes.values())).config.members)
+
+
+def tls_client(
+    nodes: dict[int, Node], tls: TlsConfig, **kwargs: Any
+) -> AbstractAsyncContextManager[Client]:
+    """A client of the in-process cluster ``nodes`` with the certificate ``tls``."""
+    return open_client(addresses_of(nodes), CLUSTER, tls=tls, **kwargs)
