@@ -4,8 +4,10 @@ Every connection of the runtime goes through here: a node dialling a peer
 (``peers.PeerLink``), a client or a forwarding node dialling a node
 (``connection.connect``) - both with ``dial``, which connects and performs the
 dialler's side of the handshake - and a node accepting either (``listen``,
-used by ``server.Server``). Wrapping a stream (TLS, issue 16) therefore
-happens in ``dial`` and ``listen`` and nowhere else. ``raw_fileno`` tells the
+used by ``server.Server``). Wrapping a stream in TLS (``tls.py``) therefore
+happens in ``dial`` and ``listen`` and nowhere else; the identity a
+certificate names is checked by the dialler here and by the server's
+handshake (``server.py``). ``raw_fileno`` tells the
 eager sender (``framing.FrameSender``) whether it may write frames straight
 into the socket: only a plain TCP stream allows it, a TLS stream must encrypt
 first and is written by its writer task.
