@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from pyconsensus.adapters.trio.identity import ANONYMOUS, IdentityError, Principal, principal_of
+from pyconsensus.adapters.trio.tlsstream import TlsSocketStream
 from pyconsensus.core.errors import ConfigError
 
 log = logging.getLogger("pyconsensus.trio.tls")
@@ -145,15 +146,14 @@ class Tls:
         self.reload()
         return self._client
 
-    async def accept(self, stream: trio.abc.Stream, timeout: float) -> trio.SSLStream[Any] | None:
+    async def accept(self, stream: trio.abc.Stream, timeout: float) -> TlsStream | None:
         """The server side of the TLS handshake on an accepted ``stream``
         (at most ``max_handshakes`` at once); None if it failed (counted)."""
-        wrapped: trio.SSLStream[Any] | None = None
+        wrapped: TlsStream | None = None
         try:
             with trio.fail_after(timeout):
                 async with self.handshakes:
-                    wrapped = trio.SSLStream(stream, self.server_context(), server_side=True)
-                    await wrapped.do_handshake()
+                    wrapped = await _handshake(stream, self.server_context(), server_side=True)
         except trio.TooSlowError:
             self.counters["tls.handshake_timeouts"] += 1
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -164,24 +164,43 @@ class Tls:
             return wrapped
         with trio.move_on_after(1) as scope:
             scope.shield = True
-            await (wrapped if wrapped is not None else stream).aclose()
+            await stream.aclose()  # a wrapped stream closed itself when it failed
         return None
 
-    async def connect(
-        self, stream: trio.abc.Stream, timeout: float
-    ) -> trio.SSLStream[trio.abc.Stream]:
+    async def connect(self, stream: trio.abc.Stream, timeout: float) -> TlsStream:
         """The client side of the handshake (errors propagate to the dialler)."""
-        wrapped = trio.SSLStream(stream, self.client_context(), server_hostname=None)
         with trio.fail_after(timeout):
-            await wrapped.do_handshake()
-        return wrapped
+            return await _handshake(stream, self.client_context(), server_side=False)
+
+
+TlsStream = TlsSocketStream | trio.SSLStream[Any]
+"""A stream after its TLS handshake: on a TCP socket the socket itself
+(``tlsstream.py``, the cheap way), on anything else ``trio.SSLStream``."""
+
+
+async def _handshake(
+    stream: trio.abc.Stream, context: ssl.SSLContext, *, server_side: bool
+) -> TlsStream:
+    if isinstance(stream, trio.SocketStream):
+        try:
+            return await TlsSocketStream.wrap(stream, context, server_side=server_side)
+        except OSError as exc:  # e.g. the socket was reset before the handshake
+            raise trio.BrokenResourceError(f"TLS handshake failed: {exc}") from exc
+    wrapped = trio.SSLStream(stream, context, server_side=server_side, server_hostname=None)
+    try:
+        await wrapped.do_handshake()
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(wrapped)
+        raise
+    return wrapped
 
 
 def principal(stream: object, cluster_id: str) -> Principal:
     """Who the other end of ``stream`` is: ``ANONYMOUS`` for a plaintext
     stream, else the identity its certificate names (``IdentityError`` if it
     names none of ``cluster_id``)."""
-    if not isinstance(stream, trio.SSLStream):
+    if not isinstance(stream, TlsSocketStream | trio.SSLStream):
         return ANONYMOUS
     certificate = stream.getpeercert()
     if not certificate:

@@ -190,8 +190,8 @@ def raw_fileno(stream: object) -> int | None:
 
 def remote(stream: object) -> str:
     """``host:port`` of the other end (for logs)."""
-    stream = getattr(stream, "transport_stream", stream)  # under TLS, the TCP stream
-    socket = getattr(stream, "socket", None)
+    stream = getattr(stream, "transport_stream", stream)  # under trio.SSLStream, TCP
+    socket = getattr(stream, "socket", getattr(stream, "tls_socket", None))
     try:
         host, port, *_ = socket.getpeername()  # type: ignore[union-attr]
     except (OSError, AttributeError):
