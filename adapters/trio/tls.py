@@ -51,8 +51,11 @@ class TlsConfig:
     key: Path = attrs.field(converter=Path)
     """This party's private key."""
     max_handshakes: int = attrs.field(default=32, validator=_positive_int)
-    """TLS handshakes a listener runs at once; more connections wait (within
-    the handshake timeout). Handshakes are the cheapest CPU attack."""
+    """TLS handshakes a listener runs at once; as many more connections may
+    wait for a turn (within the handshake timeout), and any beyond those are
+    closed at once (``tls.handshakes_shed``). Handshakes are the cheapest CPU
+    attack, and a connection is not counted against the connection limits
+    before its handshake."""
 
 
 def parse_tls_table(table: object, node_id: int, base_dir: Path | None) -> TlsConfig:
@@ -150,6 +153,10 @@ class Tls:
         """The server side of the TLS handshake on an accepted ``stream``
         (at most ``max_handshakes`` at once); None if it failed (counted)."""
         wrapped: TlsStream | None = None
+        if self.handshakes.statistics().tasks_waiting >= self.config.max_handshakes:
+            self.counters["tls.handshakes_shed"] += 1
+            await _close(stream)
+            return None
         try:
             with trio.fail_after(timeout):
                 async with self.handshakes:
@@ -162,9 +169,7 @@ class Tls:
         else:
             self.counters["tls.handshakes"] += 1
             return wrapped
-        with trio.move_on_after(1) as scope:
-            scope.shield = True
-            await stream.aclose()  # a wrapped stream closed itself when it failed
+        await _close(stream)  # a wrapped stream closed itself when it failed
         return None
 
     async def connect(self, stream: trio.abc.Stream, timeout: float) -> TlsStream:
@@ -220,6 +225,12 @@ def serving_tls(
             await handle(wrapped)
 
     return handle_tls
+
+
+async def _close(stream: trio.abc.Stream) -> None:
+    with trio.move_on_after(1) as scope:
+        scope.shield = True
+        await stream.aclose()
 
 
 def _files(config: TlsConfig) -> str:

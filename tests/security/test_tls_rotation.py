@@ -10,10 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import attrs
-import trio
-import trio.testing
-
 from pyconsensus.adapters.trio import Address, TlsConfig, Unavailable, open_client
 from pyconsensus.adapters.trio.certs import init_ca, issue
 from pyconsensus.adapters.trio.tls import Tls
@@ -88,21 +84,3 @@ async def test_files_that_do_not_load_leave_the_old_ones_in_use(tmp_path: Path) 
     issue(certs.directory, member=1)
     assert tls.server_context() is not before
     assert tls.counters["tls.reloads"] == 1
-
-
-async def test_concurrent_server_handshakes_are_capped(
-    tmp_path: Path, autojump_clock: trio.abc.Clock
-) -> None:
-    certs = make_certs(tmp_path, [1])
-    tls = Tls(attrs.evolve(certs.node(1), max_handshakes=2))
-    silent = []  # clients that connect and never say hello
-    async with trio.open_nursery() as nursery:
-        for _ in range(3):
-            client_end, server_end = trio.testing.memory_stream_pair()
-            silent.append(client_end)
-            nursery.start_soon(tls.accept, server_end, 5.0)
-        await trio.testing.wait_all_tasks_blocked()
-        assert tls.handshakes.borrowed_tokens == 2
-        assert tls.handshakes.statistics().tasks_waiting == 1
-    # The handshake timeout counts the wait for a slot too.
-    assert tls.counters["tls.handshake_timeouts"] == 3
