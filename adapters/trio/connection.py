@@ -35,7 +35,6 @@ __all__ = [
     "ConnectionPool",
     "HandshakeRefused",
     "NotSent",
-    "connect",
 ]
 
 
@@ -124,20 +123,6 @@ class ClientConnection:
                     waiter.event.set()
 
 
-async def connect(
-    node_id: int,
-    address: Address,
-    hello: Hello,
-    codec: Codec,
-    config: TransportConfig,
-    *,
-    tls: Tls | None = None,
-) -> ClientConnection:
-    """Dial ``address`` and complete the handshake (``NotSent`` if impossible)."""
-    dialled = await dial(node_id, address, hello, codec, config, tls=tls)
-    return ClientConnection(dialled.stream, dialled.reader, codec, dialled.welcome)
-
-
 class ConnectionPool:
     """At most one connection per node, opened on first use."""
 
@@ -181,7 +166,7 @@ class ConnectionPool:
         self._connecting[node_id] = done
         self._errors.pop(node_id, None)
         try:
-            connection = await connect(
+            dialled = await dial(
                 node_id, address, self.hello, self.codec, self.config, tls=self.tls
             )
         except NotSent as exc:
@@ -190,6 +175,7 @@ class ConnectionPool:
         finally:
             del self._connecting[node_id]
             done.set()
+        connection = ClientConnection(dialled.stream, dialled.reader, self.codec, dialled.welcome)
         self._connections[node_id] = connection
         self.nursery.start_soon(connection.run)
         return connection

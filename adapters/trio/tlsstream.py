@@ -13,8 +13,10 @@ any trio stream.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 import trio
@@ -45,8 +47,7 @@ class TlsSocketStream(trio.abc.Stream):
     def __init__(self, tls_socket: ssl.SSLSocket) -> None:
         self.tls_socket = tls_socket
         self._closed = False
-        self._sending = False
-        self._receiving = False
+        self._busy: set[str] = set()
 
     @classmethod
     async def wrap(
@@ -86,11 +87,19 @@ class TlsSocketStream(trio.abc.Stream):
             except (ssl.SSLError, OSError) as exc:
                 raise trio.BrokenResourceError(f"TLS connection broken: {exc}") from exc
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this stream")
-        self._sending = True
+    @contextlib.contextmanager
+    def _alone(self, doing: str) -> Iterator[None]:
+        """One task at a time may send, and one may receive."""
+        if doing in self._busy:
+            raise trio.BusyResourceError(f"another task is {doing} on this stream")
+        self._busy.add(doing)
         try:
+            yield
+        finally:
+            self._busy.discard(doing)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        with self._alone("sending"):
             await trio.lowlevel.checkpoint_if_cancelled()
             self._check_open()
             view = memoryview(data)
@@ -98,19 +107,12 @@ class TlsSocketStream(trio.abc.Stream):
                 sent = await self._call(self.tls_socket.send, view)
                 view = view[sent:]
             await trio.lowlevel.cancel_shielded_checkpoint()
-        finally:
-            self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this stream")
-        self._sending = True
-        try:
+        with self._alone("sending"):
             await trio.lowlevel.checkpoint_if_cancelled()
             self._check_open()
             await trio.lowlevel.wait_writable(self.tls_socket)
-        finally:
-            self._sending = False
 
     def _check_open(self) -> None:
         if self._closed:
@@ -119,10 +121,7 @@ class TlsSocketStream(trio.abc.Stream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         if max_bytes is not None and max_bytes < 1:
             raise ValueError("max_bytes must be >= 1")
-        if self._receiving:
-            raise trio.BusyResourceError("another task is receiving on this stream")
-        self._receiving = True
-        try:
+        with self._alone("receiving"):
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
                 data: bytes = await self._call(self.tls_socket.recv, max_bytes or 65536)
@@ -132,8 +131,6 @@ class TlsSocketStream(trio.abc.Stream):
                 data = b""  # the peer closed without a TLS goodbye: end of stream
             await trio.lowlevel.cancel_shielded_checkpoint()
             return data
-        finally:
-            self._receiving = False
 
     async def aclose(self) -> None:
         if not self._closed:

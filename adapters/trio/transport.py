@@ -2,7 +2,7 @@
 
 Every connection of the runtime goes through here: a node dialling a peer
 (``peers.PeerLink``), a client or a forwarding node dialling a node
-(``connection.connect``) - both with ``dial``, which connects and performs the
+(``connection.ConnectionPool``) - both with ``dial``, which connects and performs the
 dialler's side of the handshake - and a node accepting either (``listen``,
 used by ``server.Server``). Wrapping a stream in TLS (``tls.py``) therefore
 happens in ``dial`` and ``listen`` and nowhere else; the identity a

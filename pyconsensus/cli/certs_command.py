@@ -19,15 +19,12 @@ from typing import Any
 from pyconsensus.core.errors import ConfigError
 
 ROLES = ("read", "write", "admin")
+HELP = "create a development CA and node/client certificates for mutual TLS"
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "certs",
-        help="create a development CA and node/client certificates for mutual TLS",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = commands.add_parser("certs", help=HELP, description=__doc__, formatter_class=raw)
     actions = parser.add_subparsers(dest="certs_action", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="create a CA for a cluster")
     init.add_argument("--cluster", required=True, help="the cluster id the CA is for")
