@@ -205,7 +205,9 @@ class SimClient:
         return self._finish(self.query(query, timeout_ms=timeout_ms))
 
     def _finish(self, call: Call) -> bytes:
-        self.cluster.wait_for(lambda: call.done, timeout_ms=call.deadline_ms, what="an answer")
+        # The call gives up by itself at the first attempt after its deadline.
+        slack = call.deadline_ms - self.cluster.now + self.attempt_timeout_ms + 20
+        self.cluster.wait_for(lambda: call.done, timeout_ms=slack, what="an answer")
         return call.result()
 
     def _start(self, command: SessionCommand | None, query: bytes, timeout_ms: int) -> Call:

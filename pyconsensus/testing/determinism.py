@@ -95,7 +95,6 @@ def divergence_message(
     a: Step, b: Step, commands: Sequence[bytes], left: str, right: str
 ) -> NonDeterministic:
     """The error for replicas ``left`` and ``right`` that diverged at ``a.index``."""
-    what = "answers" if a.result != b.result else "states"
     detail = (
         f"answered {a.result!r} against {b.result!r}"
         if a.result != b.result
@@ -103,7 +102,7 @@ def divergence_message(
     )
     return NonDeterministic(
         f"replicas diverged at log index {a.index} (command {commands[a.index - 1]!r}): "
-        f"{left} and {right} {detail} - their {what} differ.\n{CULPRITS}",
+        f"{left} and {right} disagree, {detail}.\n{CULPRITS}",
         index=a.index,
     )
 

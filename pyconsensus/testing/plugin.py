@@ -91,7 +91,9 @@ def _nemesis_sets(text: str) -> list[tuple[str, ...]]:
     return sets
 
 
-def _choices(metafunc: pytest.Metafunc) -> Mapping[str, Sequence[Any]]:
+def consensus_choices(metafunc: pytest.Metafunc) -> Mapping[str, Sequence[Any]]:
+    """The values each ``consensus_*`` fixture of ``metafunc``'s test ranges
+    over: the command line's, unless a ``consensus`` marker says otherwise."""
     config = metafunc.config
     seeds = int(config.getoption("consensus_seeds"))
     if seeds < 1:
@@ -117,7 +119,7 @@ def _choices(metafunc: pytest.Metafunc) -> Mapping[str, Sequence[Any]]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    choices = _choices(metafunc)
+    choices = consensus_choices(metafunc)
     for fixture, values in choices.items():
         if fixture in metafunc.fixturenames:
             ids = [",".join(v) or "none" if isinstance(v, tuple) else str(v) for v in values]

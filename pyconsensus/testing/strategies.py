@@ -15,7 +15,7 @@ Needs the ``hypothesis`` package (in the ``testing`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from random import Random
 
 from hypothesis import strategies as st
@@ -51,40 +51,57 @@ def _partition(draw: st.DrawFn, nodes: int) -> Fault:
     return Partition((tuple(sorted(side)), rest))
 
 
-def faults(nodes: int = 3) -> st.SearchStrategy[Fault]:
-    """One fault against a cluster of ``nodes`` (ids ``1..nodes``); simpler
-    faults come first, so Hypothesis shrinks towards them."""
+def _menu(nodes: int) -> dict[str, st.SearchStrategy[Fault]]:
     node = st.sampled_from(_members(nodes))
     pair = st.tuples(node, node).filter(lambda p: p[0] != p[1])
-    return st.one_of(
-        st.just(Heal()),
-        st.just(RestartAll()),
-        st.builds(Crash, node),
-        st.builds(Restart, node),
-        st.just(CrashLeader()),
-        _partition(nodes),
-        st.builds(IsolateLeader, st.integers(0, max(0, (nodes - 1) // 2))),
-        pair.map(lambda p: OneWay(p[0], p[1])),
-        st.builds(
+    return {
+        "heal": st.just(Heal()),
+        "restart_all": st.just(RestartAll()),
+        "crash": st.builds(Crash, node),
+        "restart": st.builds(Restart, node),
+        "crash_leader": st.just(CrashLeader()),
+        "partition": _partition(nodes),
+        "isolate_leader": st.builds(IsolateLeader, st.integers(0, max(0, (nodes - 1) // 2))),
+        "one_way": pair.map(lambda p: OneWay(p[0], p[1])),
+        "network": st.builds(
             SetNetwork,
             st.sampled_from([0.0, 0.05, 0.2]),
             st.sampled_from([0.0, 0.05]),
             st.booleans(),
         ),
-        st.builds(
+        "clock_jump": st.builds(
             ClockJump,
             st.lists(node, min_size=1, max_size=nodes, unique=True).map(tuple),
             st.integers(5, 30),
         ),
-    )
+    }
+
+
+FAULT_KINDS = tuple(_menu(3))
+"""The names ``faults(kinds=...)`` accepts, simplest first."""
+
+
+def faults(nodes: int = 3, kinds: Collection[str] = FAULT_KINDS) -> st.SearchStrategy[Fault]:
+    """One fault against a cluster of ``nodes`` (ids ``1..nodes``), of the
+    ``kinds`` named (see ``FAULT_KINDS``); simpler kinds come first, so
+    Hypothesis shrinks towards them. A narrow menu finds a bug you suspect
+    sooner (e.g. ``("crash_leader", "restart_all")`` for restore bugs)."""
+    menu = _menu(nodes)
+    unknown = sorted(set(kinds) - set(menu))
+    if unknown or not kinds:
+        raise ValueError(f"unknown fault kinds {unknown}; choose from {list(menu)}")
+    return st.one_of([strategy for name, strategy in menu.items() if name in kinds])
 
 
 def fault_schedules(
-    nodes: int = 3, duration_ms: int = 2_000, max_faults: int = 10
+    nodes: int = 3,
+    duration_ms: int = 2_000,
+    max_faults: int = 10,
+    kinds: Collection[str] = FAULT_KINDS,
 ) -> st.SearchStrategy[tuple[Scheduled, ...]]:
-    """Schedules of up to ``max_faults`` faults within ``duration_ms`` (the
-    run heals everything afterwards)."""
-    item = st.builds(Scheduled, st.integers(0, max(0, duration_ms - 1)), faults(nodes))
+    """Schedules of up to ``max_faults`` faults of ``kinds`` within
+    ``duration_ms`` (the run heals everything afterwards)."""
+    item = st.builds(Scheduled, st.integers(0, max(0, duration_ms - 1)), faults(nodes, kinds))
     return st.lists(item, max_size=max_faults).map(
         lambda items: tuple(sorted(items, key=lambda s: s.at_ms))
     )
