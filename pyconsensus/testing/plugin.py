@@ -188,9 +188,9 @@ class ConsensusSim:
     def _write(self, failure: Any) -> tuple[Path, Path]:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self._request.node.nodeid).strip("_")
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        stem = self.artifacts / f"{name}-seed{failure.seed}"
-        replay_path = stem.with_suffix(".replay.json")
-        picture_path = stem.with_suffix(".html")
+        stem = f"{name}-seed{failure.seed}"  # not Path.with_suffix: node ids hold dots
+        replay_path = self.artifacts / f"{stem}.replay.json"
+        picture_path = self.artifacts / f"{stem}.html"
         replay_path.write_text(failure.replay)
         picture_path.write_text(failure.picture)
         self._request.node.user_properties.append(("consensus_seed", failure.seed))

@@ -57,6 +57,7 @@ def test_a_failed_run_writes_its_replay_and_picture_and_names_them(tmp_path: Pat
     replays = list(artifacts.glob("*.replay.json"))
     pictures = list(artifacts.glob("*.html"))
     assert len(replays) == 1 and len(pictures) == 1
+    assert replays[0].name == "test_broken.py_test_forgetful_0-seed0.replay.json"
     assert "Linearizability violated" in done.stdout
     assert f"replay:  {replays[0]}" in done.stdout
     assert "pyconsensus" in done.stdout and "seed 0" in done.stdout
