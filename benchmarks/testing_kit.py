@@ -1,4 +1,6 @@
-"""How fast the testing kit runs seeds: ``python -m benchmarks.testing_kit [--seeds 60] [--rounds 3] [--json]``.
+"""How fast the testing kit runs seeds.
+
+``python -m benchmarks.testing_kit [--seeds 60] [--rounds 3] [--json]``
 
 For each protocol, a 3-node cluster of the trivial counter machine
 (examples/testing_kit) runs ``--seeds`` seeds with all nemeses through
