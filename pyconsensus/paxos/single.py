@@ -32,6 +32,9 @@ from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.types import NodeId
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
 
+# The same refusal as in Multi-Paxos; exported here with the other messages.
+from pyconsensus.paxos.messages import Nack as Nack
+
 
 @attrs.frozen(slots=True)
 class Proposal:
@@ -79,16 +82,6 @@ class Accepted:
     dst: NodeId
     ballot: Ballot
     value: bytes
-
-
-@attrs.frozen(slots=True)
-class Nack:
-    """The acceptor refused ``ballot``: it promised the higher ``promised``."""
-
-    src: NodeId
-    dst: NodeId
-    ballot: Ballot
-    promised: Ballot
 
 
 Message = Prepare | Promise | Accept | Accepted | Nack
