@@ -31,9 +31,7 @@ from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.types import NodeId
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
-
-# The same refusal as in Multi-Paxos; exported here with the other messages.
-from pyconsensus.paxos.messages import Nack as Nack
+from pyconsensus.paxos.messages import Nack  # the same refusal as in Multi-Paxos
 
 
 @attrs.frozen(slots=True)
