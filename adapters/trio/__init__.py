@@ -25,9 +25,11 @@ from pyconsensus.adapters.trio.errors import (
     Unavailable,
 )
 from pyconsensus.adapters.trio.runtime import Node, NodeStatus, PeerStatus, open_node
+from pyconsensus.adapters.trio.startup import AddressUnavailable, StartupError
 
 __all__ = [
     "Address",
+    "AddressUnavailable",
     "Client",
     "IndeterminateResult",
     "Node",
@@ -37,6 +39,7 @@ __all__ = [
     "PeerStatus",
     "RequestRejected",
     "RetryPolicy",
+    "StartupError",
     "TransportConfig",
     "Unavailable",
     "load_config",

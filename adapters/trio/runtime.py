@@ -42,6 +42,7 @@ import trio
 from pyconsensus.adapters.cbor import Codec, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
+from pyconsensus.adapters.trio import groups
 from pyconsensus.adapters.trio.admission import Admission, Done
 from pyconsensus.adapters.trio.client import (
     AttemptState,
@@ -61,6 +62,7 @@ from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender,
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.startup import claim_storage
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
@@ -779,9 +781,10 @@ async def open_node(
             config.data_dir, cluster_id=config.cluster_id, node_id=config.node_id, sync=config.sync
         )
     try:
+        claim_storage(storage, config, str(config.data_dir) if own_storage else repr(storage))
         node = Node(config, state_machine, storage, rng=random.Random(seed))
         try:
-            async with trio.open_nursery() as nursery:
+            async with groups.open_nursery() as nursery:
                 await node._start(nursery)
                 try:
                     yield node

@@ -1,0 +1,45 @@
+"""Which optional dependencies a command needs, and what to install when one is missing.
+
+The core installs with ``attrs`` alone; the runtime's commands (``node``,
+``demo``, ``status``) need the extras. Asking first turns a
+``ModuleNotFoundError`` traceback into one line that names the extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Final
+
+DISTRIBUTION: Final = "pyconsensus-lib"
+
+RUNTIME: Final = ("trio", "lmdb", "cbor2")
+"""What the trio runtime imports: network, storage, encoding."""
+
+EXTRA_OF: Final = {"trio": "trio", "lmdb": "lmdb", "cbor2": "cbor"}
+"""The extra of ``pyproject.toml`` that installs each module."""
+
+
+def missing(modules: Sequence[str] = RUNTIME) -> list[str]:
+    """The modules of ``modules`` that cannot be imported."""
+    absent = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            absent.append(name)
+    return absent
+
+
+def missing_message(command: str, modules: Sequence[str] = RUNTIME) -> str | None:
+    """One line saying what ``command`` lacks and the pip command that adds
+    it, or ``None`` when everything is installed."""
+    absent = missing(modules)
+    if not absent:
+        return None
+    extras = ",".join(dict.fromkeys(EXTRA_OF.get(name, "all") for name in absent))
+    return (
+        f"pyconsensus {command}: needs {', '.join(absent)}, not installed "
+        f"(a core-only install); install with: pip install '{DISTRIBUTION}[{extras}]' "
+        f"(or '{DISTRIBUTION}[all]' for the whole runtime)"
+    )
