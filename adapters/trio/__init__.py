@@ -24,6 +24,7 @@ from pyconsensus.adapters.trio.errors import (
     RequestRejected,
     Unavailable,
 )
+from pyconsensus.adapters.trio.leadership import LeaderChange
 from pyconsensus.adapters.trio.runtime import Node, NodeStatus, PeerStatus, open_node
 from pyconsensus.adapters.trio.startup import AddressUnavailable, StartupError
 
@@ -32,6 +33,7 @@ __all__ = [
     "AddressUnavailable",
     "Client",
     "IndeterminateResult",
+    "LeaderChange",
     "Node",
     "NodeConfig",
     "NodeStatus",

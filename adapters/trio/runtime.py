@@ -33,7 +33,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 import attrs
@@ -59,6 +59,7 @@ from pyconsensus.adapters.trio.errors import (
     outcome_to_reply,
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.leadership import LeaderChange, LeaderChanges, LeaderWatch
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
@@ -209,6 +210,7 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
+        self.leadership = LeaderWatch(config.node_id)
 
     @property
     def node_id(self) -> int:
@@ -303,6 +305,17 @@ class Node:
             counters=dict(counters),
         )
 
+    def on_leader_change(self, callback: Callable[[LeaderChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` in the event loop whenever this node's view
+        of the leader changes (``leadership.py``: within one tick); it must not
+        block. Returns a function that unsubscribes it."""
+        return self.leadership.subscribe(callback)
+
+    def leader_changes(self) -> AbstractContextManager[LeaderChanges]:
+        """``with node.leader_changes() as changes: async for change in changes:``
+        - the changes from now on; the iteration ends when the node stops."""
+        return self.leadership.changes()
+
     def isolate(self, isolated: bool = True) -> None:
         """Fault injection for tests and demos: cut (or restore) every peer
         connection - outgoing ones stop, incoming handshakes are refused.
@@ -359,6 +372,7 @@ class Node:
         """Refuse new requests and release every waiter (their requests are
         indeterminate: they may still commit elsewhere)."""
         self.stopping = True
+        self.leadership.close()
         waiters = self._waiters
         self._waiters = {}
         for waiter in waiters.values():
@@ -399,6 +413,7 @@ class Node:
             # down for lack of acknowledgements that are already here).
             await yield_to_others()
             self.core.tick()
+            self.leadership.check(self.core.status())
             self._wake()
 
     async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
