@@ -9,7 +9,7 @@ import attrs
 import trio
 
 from pyconsensus.adapters.trio import Address, Client, open_client
-from pyconsensus.cli.status import NodeRow, Watch, render, term_text, to_json, with_lag
+from pyconsensus.cli.status_table import NodeRow, Watch, render, term_text, to_json, with_lag
 
 CLEAR = "\x1b[H\x1b[2J"
 """Cursor home and clear screen: ``--watch`` redraws in place on a terminal."""

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from pyconsensus.adapters.trio.localcluster import open_local_cluster
-from pyconsensus.cli.status import NodeRow, render, term_text, with_lag
+from pyconsensus.cli.status_table import NodeRow, render, term_text, with_lag
 from pyconsensus.paxos.ballot import Ballot
 from pyconsensus.rsm import kv
 
