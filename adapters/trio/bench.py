@@ -7,7 +7,8 @@ clients each run one put after another: commands of ``payload`` bytes, every
 one acknowledged only once committed and applied. Figures are measured over
 a window after a warm-up: throughput = acknowledged writes completed in the
 window / window length; latency = per write, from send to answer. Each node's
-peak RSS (``VmHWM``) is read from ``/proc`` at the end of the run.
+peak RSS is read at the end of the run (``pyconsensus.adapters.procstats``:
+psutil, and ``VmHWM`` where Linux keeps it).
 
 The commands follow the standard workload of docs/benchmarks.md: a KV ``put`` of a
 ``payload``-byte random value to a key drawn uniformly from ``keys`` keys. The load
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import statistics
 import subprocess
@@ -33,6 +33,7 @@ from typing import Any
 import attrs
 import trio
 
+from pyconsensus.adapters.procstats import cpu_seconds, peak_rss_kib
 from pyconsensus.adapters.trio.client import Client, open_client
 from pyconsensus.adapters.trio.config import Address
 from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
@@ -156,15 +157,6 @@ async def generate_load(
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process so far (0 if unknown)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @attrs.define
 class LeaderWatch:
     """What polling who leads found: leader changes and the longest gap."""
@@ -203,17 +195,6 @@ async def _watch_leaders(cluster: LocalCluster, admin: Client, watch: LeaderWatc
         else:
             watch.missed()
         await trio.sleep(0.1)
-
-
-def peak_rss_kib(pid: int) -> int:
-    """``VmHWM`` of a running process, in KiB (0 if unknown)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 async def _run_loadgen(
