@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -157,6 +157,15 @@ async def generate_load(
     )
 
 
+class RunProgress(Protocol):
+    """Told when each run of ``bench_cluster`` starts and what it measured
+    (``pyconsensus.cli.bench.progress.Progress`` prints it on a terminal)."""
+
+    def start(self, what: str) -> None: ...
+
+    def finish(self, figures: str) -> None: ...
+
+
 @attrs.define
 class LeaderWatch:
     """What polling who leads found: leader changes and the longest gap."""
@@ -245,11 +254,13 @@ async def bench_cluster(
     keys: int = 10_000,
     settings: Mapping[str, Any] | None = None,
     protocol_options: Mapping[str, Any] | None = None,
+    progress: RunProgress | None = None,
 ) -> list[ClusterResult]:
     """For each client count, ``repeats`` runs, each on a fresh cluster.
 
     ``settings`` adds or overrides keys of the cluster file (e.g. ``storage_writes``),
-    ``protocol_options`` the core's tuning - for A/B runs in one session."""
+    ``protocol_options`` the core's tuning - for A/B runs in one session.
+    ``progress`` hears of each run as it starts and ends."""
     results = []
     for count in clients:
         runs = []
@@ -257,7 +268,9 @@ async def bench_cluster(
         cpu: dict[int, list[float]] = {}
         changes = 0
         gap = 0.0
-        for _ in range(repeats):
+        for repeat in range(repeats):
+            if progress is not None:
+                progress.start(f"{count} clients, run {repeat + 1}/{repeats}")
             with tempfile.TemporaryDirectory(dir=directory) as root:
                 async with (
                     open_local_cluster(
@@ -290,6 +303,10 @@ async def bench_cluster(
                         )
                         nursery.cancel_scope.cancel()
                     runs.append(run)
+                    if progress is not None:
+                        progress.finish(
+                            f"{run.writes_per_s:,.0f} writes/s, p99 {run.p99_ms:.1f} ms"
+                        )
                     changes = max(changes, watch.changes)
                     gap = max(gap, watch.longest_gap_s)
                     for node, pid in pids.items():
