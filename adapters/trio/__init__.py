@@ -5,7 +5,12 @@
   ``status``);
 - ``open_client(members, cluster_id)`` is a network client (``Client``) that
   follows leader hints and retries safely within its session;
-- ``NodeConfig`` / ``load_config`` describe a node, from code or a TOML file.
+- ``NodeConfig`` / ``load_config`` describe a node, from code or a TOML file;
+- ``Node.on_leader_change`` / ``Node.leader_changes`` report leader changes.
+
+Errors come out of both context managers as themselves (``ConsensusError``
+subclasses: ``Unavailable``, ``AddressUnavailable``, ...), not wrapped in an
+``ExceptionGroup``.
 
 See docs/tutorial.md.
 """

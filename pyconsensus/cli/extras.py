@@ -38,8 +38,10 @@ def missing_message(command: str, modules: Sequence[str] = RUNTIME) -> str | Non
     if not absent:
         return None
     extras = ",".join(dict.fromkeys(EXTRA_OF.get(name, "all") for name in absent))
+    names = " and ".join(absent)
+    verb = "is" if len(absent) == 1 else "are"
     return (
-        f"pyconsensus {command}: needs {', '.join(absent)}, not installed "
-        f"(a core-only install); install with: pip install '{DISTRIBUTION}[{extras}]' "
-        f"(or '{DISTRIBUTION}[all]' for the whole runtime)"
+        f"pyconsensus {command} needs {names}, which {verb} not installed (a core-only "
+        f"install?): pip install '{DISTRIBUTION}[{extras}]' (or '{DISTRIBUTION}[all]' for "
+        "the whole runtime)"
     )

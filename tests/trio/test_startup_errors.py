@@ -27,6 +27,7 @@ from pyconsensus.adapters.trio import (
 from pyconsensus.adapters.trio.groups import single_error
 from pyconsensus.adapters.trio.localcluster import free_ports
 from pyconsensus.adapters.trio.startup import PROTOCOL_KEY, claim_storage
+from pyconsensus.cli import main
 from pyconsensus.core.errors import ConsensusError, StorageMismatch
 from pyconsensus.core.ready import Write
 from pyconsensus.core.storage import MemoryStorage
@@ -218,7 +219,7 @@ def test_node_without_the_runtime_extras_says_which_to_install(tmp_path: Path) -
     done = node_command(
         cluster_file(tmp_path, free_ports(1)[0]), prelude="import sys; sys.modules['lmdb'] = None"
     )
-    refused_with(done, "needs lmdb", "pip install 'pyconsensus-lib[lmdb]'")
+    refused_with(done, "needs lmdb, which is not installed", "pip install 'pyconsensus-lib[lmdb]'")
 
 
 # -- the kvstore example ------------------------------------------------------
@@ -248,3 +249,14 @@ def test_kv_put_on_a_dead_cluster_prints_one_line(tmp_path: Path) -> None:
 def test_startup_errors_are_consensus_errors() -> None:
     assert issubclass(AddressUnavailable, ConsensusError)
     assert issubclass(DataDirectoryError, ConsensusError)
+
+
+def test_demo_and_status_name_the_missing_extras_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "cbor2", None)
+    for argv in (["demo"], ["status", "--config", "cluster.toml"]):
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"pyconsensus {argv[0]} needs cbor2, which is not installed")
+        assert "pip install 'pyconsensus-lib[cbor]'" in line
