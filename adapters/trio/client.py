@@ -195,6 +195,15 @@ class RequestRunner:
             await trio.sleep(min(self.policy.pause, max(0.0, deadline - trio.current_time())))
 
 
+def check_size(codec: Codec, payload: bytes) -> None:
+    """Raise ``EncodeError`` for a command too large to send *before* it
+    takes a sequence number: a number that never reached the cluster would
+    make a new session look expired to it."""
+    if len(payload) + _FRAME_OVERHEAD <= codec.limits.max_frame_bytes:
+        return
+    codec.encode(Submit(_WIDEST, _WIDEST, _WIDEST, _WIDEST, payload, False))
+
+
 def new_client_id(rng: random.Random | None = None) -> int:
     """A random session id (63 bits: collisions are negligible)."""
     if rng is not None:
@@ -260,13 +269,7 @@ class Client:
         return reply.result
 
     def _check_size(self, payload: bytes) -> None:
-        """Raise ``EncodeError`` for a command too large to send *before* it
-        takes a sequence number: a number that never reached the cluster would
-        make a new session look expired to it."""
-        codec = self.pool.codec
-        if len(payload) + _FRAME_OVERHEAD <= codec.limits.max_frame_bytes:
-            return
-        codec.encode(Submit(_WIDEST, _WIDEST, _WIDEST, _WIDEST, payload, False))
+        check_size(self.pool.codec, payload)
 
     async def submit(self, command: SessionCommand, *, timeout: float | None = None) -> Reply:
         """Run a session command (from ``self.session.next``) to its end; the

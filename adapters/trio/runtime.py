@@ -48,6 +48,7 @@ from pyconsensus.adapters.trio.client import (
     AttemptState,
     RequestRunner,
     RetryPolicy,
+    check_size,
     new_client_id,
 )
 from pyconsensus.adapters.trio.config import Address, NodeConfig
@@ -229,7 +230,9 @@ class Node:
         until ``timeout`` (default ``config.request_timeout``); then
         ``Unavailable`` (it did not take effect) or ``IndeterminateResult``
         (it may have). Cancelling the call abandons the wait, not the command.
+        A command too large for a frame raises ``EncodeError`` at once.
         """
+        check_size(self.codec, command)
         return (await self.submit(self.session.next(command), timeout=timeout)).result
 
     async def submit(self, command: SessionCommand, *, timeout: float | None = None) -> Reply:

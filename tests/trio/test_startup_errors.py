@@ -134,6 +134,9 @@ async def test_an_over_limit_proposal_is_an_encode_error_and_was_never_sent(
             with pytest.raises(EncodeError, match="exceeds the limit"):
                 await client.propose(b"x" * (17 << 20))
             assert await client.propose(b'{"op": "put", "key": "k", "value": "v"}')
+        with pytest.raises(EncodeError, match="exceeds the limit"):
+            await nodes[1].propose(b"x" * (17 << 20))  # the embedded API says the same
+        assert await nodes[1].propose(b'{"op": "put", "key": "k", "value": "w"}')
 
 
 def test_a_storage_remembers_its_protocol_and_refuses_another() -> None:
