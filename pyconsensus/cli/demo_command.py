@@ -10,10 +10,9 @@ acknowledged write was lost, and prints a summary. Exits 1 on any discrepancy.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from pyconsensus.cli.extras import missing_message
+from pyconsensus.cli.extras import lacks_runtime
 from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
@@ -45,9 +44,7 @@ def register(commands: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    lacking = missing_message("demo")
-    if lacking is not None:
-        print(lacking, file=sys.stderr)
+    if lacks_runtime("demo"):
         return 2
     # Imported here: the trio runtime needs the optional extras (trio, cbor2,
     # lmdb) that `pyconsensus sim` must not require.

@@ -8,6 +8,7 @@ The core installs with ``attrs`` alone; the runtime's commands (``node``,
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from typing import Final
 
@@ -45,3 +46,12 @@ def missing_message(command: str, modules: Sequence[str] = RUNTIME) -> str | Non
         f"install?): pip install '{DISTRIBUTION}[{extras}]' (or '{DISTRIBUTION}[all]' for "
         "the whole runtime)"
     )
+
+
+def lacks_runtime(command: str) -> bool:
+    """Whether ``command`` cannot run for want of the runtime's extras; if so,
+    the line that says what to install is printed on stderr."""
+    message = missing_message(command)
+    if message is not None:
+        print(message, file=sys.stderr)
+    return message is not None

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pyconsensus.cli.extras import missing_message
+from pyconsensus.cli.extras import lacks_runtime
 from pyconsensus.core.errors import ConfigError, ConsensusError
 
 
@@ -58,9 +58,8 @@ def load_state_machine(spec: str, search: Path | None = None) -> Any:
 
 def run_node(args: argparse.Namespace) -> int:
     """Run the node; every failure to start is one line on stderr and status 2."""
-    lacking = missing_message("node")
-    if lacking is not None:
-        return _refuse(lacking)
+    if lacks_runtime("node"):
+        return 2
     import trio  # noqa: PLC0415 (see demo_command.run_demo)
 
     from pyconsensus.adapters.trio import load_config  # noqa: PLC0415

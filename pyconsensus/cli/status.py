@@ -23,9 +23,18 @@ import argparse
 import sys
 from typing import Any
 
-from pyconsensus.cli.extras import missing_message
+from pyconsensus.cli.extras import lacks_runtime
 from pyconsensus.cli.status_table import Watch
 from pyconsensus.core.errors import ConfigError
+
+OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--config", {"required": True, "help": "the cluster file (TOML)"}),
+    ("--watch", {"action": "store_true", "help": "redraw the table until Ctrl-C"}),
+    ("--interval", {"type": float, "default": 1.0, "help": "seconds between tables"}),
+    ("--count", {"type": int, "default": 0, "help": "stop after this many tables (0: never)"}),
+    ("--json", {"action": "store_true", "help": "print JSON instead of a table"}),
+    ("--timeout", {"type": float, "default": 1.0, "help": "seconds a node may take to answer"}),
+)
 
 
 def register(commands: Any) -> None:
@@ -34,23 +43,13 @@ def register(commands: Any) -> None:
         help="one table of a running cluster: role, term, leader, commit, lag per node",
         description="Ask every member of a cluster for its status and print one table.",
     )
-    parser.add_argument("--config", required=True, help="the cluster file (TOML)")
-    parser.add_argument("--watch", action="store_true", help="redraw the table until Ctrl-C")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between tables")
-    parser.add_argument(
-        "--count", type=int, default=0, help="stop after this many tables (0: never)"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument(
-        "--timeout", type=float, default=1.0, help="seconds a node may take to answer"
-    )
+    for flag, settings in OPTIONS:
+        parser.add_argument(flag, **settings)
     parser.set_defaults(run=run_status)
 
 
 def run_status(args: argparse.Namespace) -> int:
-    lacking = missing_message("status")
-    if lacking is not None:
-        print(lacking, file=sys.stderr)
+    if lacks_runtime("status"):
         return 2
     import trio  # noqa: PLC0415 (see demo_command.run_demo)
 
