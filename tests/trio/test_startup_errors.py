@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -28,7 +29,7 @@ from pyconsensus.adapters.trio.groups import single_error
 from pyconsensus.adapters.trio.localcluster import free_ports
 from pyconsensus.adapters.trio.startup import PROTOCOL_KEY, claim_storage
 from pyconsensus.cli import main
-from pyconsensus.core.errors import ConsensusError, StorageMismatch
+from pyconsensus.core.errors import ConsensusError, StorageError, StorageMismatch
 from pyconsensus.core.ready import Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.rsm import KVStateMachine
@@ -263,3 +264,22 @@ def test_demo_and_status_name_the_missing_extras_too(
         (line,) = capsys.readouterr().err.splitlines()
         assert line.startswith(f"pyconsensus {argv[0]} needs cbor2, which is not installed")
         assert "pip install 'pyconsensus-lib[cbor]'" in line
+
+
+@pytest.mark.parametrize(("started", "outcome"), [(False, (2, "")), (True, (1, "stopped: "))])
+def test_a_failure_before_serving_is_a_startup_failure_and_after_it_a_stop(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    started: bool,
+    outcome: tuple[int, str],
+) -> None:
+    async def failing_serve(config: NodeConfig, machine: object, serving: Any, **_: Any) -> None:
+        serving.started = started
+        raise StorageError("the disk\nis full")
+
+    monkeypatch.setattr("pyconsensus.cli.node_service.serve", failing_serve)
+    config = cluster_file(tmp_path, free_ports(1)[0])
+    status, prefix = outcome
+    assert main(["node", "--config", str(config), "--id", "1"]) == status
+    assert capsys.readouterr().err == f"pyconsensus node: {prefix}the disk is full\n"
