@@ -24,6 +24,7 @@ from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.framing import FrameError, FrameReader, prefixed
 from pyconsensus.adapters.trio.identity import IdentityError
+from pyconsensus.adapters.trio.startup import AddressUnavailable, os_reason
 from pyconsensus.adapters.trio.tls import Tls, principal, serving_tls
 from pyconsensus.service.messages import Hello, Refused, Welcome
 
@@ -166,7 +167,10 @@ async def listen(
     handshake (connections whose handshake fails are closed)."""
     if tls is not None:
         handle = serving_tls(tls, handshake_timeout, handle)
-    listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+    try:
+        listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+    except OSError as exc:  # in use, not this machine's, unresolvable: say where
+        raise AddressUnavailable(address, os_reason(exc)) from exc
     port = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handle, listeners)

@@ -21,6 +21,8 @@ from pyconsensus.adapters.trio.identity import (
     bound_client_id,
     permits,
 )
+from pyconsensus.cli.status_poll import watch
+from pyconsensus.cli.status_table import Watch
 from pyconsensus.rsm import SessionCommand, kv
 from tests.security.tls_support import Certs, make_certs, tls_client, tls_cluster
 
@@ -100,3 +102,16 @@ def test_certs_helper_issues_a_client_once(tmp_path: Path) -> None:
     certs = make_certs(tmp_path, [])
     first = certs.client("x", Role.READ).cert.read_bytes()
     assert Certs(tmp_path).client("x").cert.read_bytes() == first
+
+
+async def test_the_status_command_reads_a_tls_cluster_with_a_read_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    certs = make_certs(tmp_path, [1, 2, 3])
+    viewer = certs.client("viewer", Role.READ)
+    files = (str(viewer.ca), str(viewer.cert), str(viewer.key))
+    async with tls_cluster(certs) as nodes:
+        addresses = {n: node.config.address for n, node in nodes.items()}
+        assert await watch(addresses, "test", Watch(2.0, 0.1, 1, True, files)) == 0
+        assert await watch(addresses, "test", Watch(2.0, 0.1, 1, True)) == 1  # no certificate
+    assert '"role": "leader"' in capsys.readouterr().out
