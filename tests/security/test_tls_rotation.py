@@ -15,11 +15,18 @@ from pyconsensus.adapters.trio.certs import init_ca, issue
 from pyconsensus.adapters.trio.tls import Tls
 from pyconsensus.rsm import kv
 from tests.security.tls_support import Certs, addresses_of, make_certs, tls_cluster
-from tests.trio.support import wait_for
+from tests.trio.support import leader_of, wait_for
+
+SERVED = 15.0
+"""Seconds a write that should go through may take (a loaded machine)."""
 
 
-async def can_write(addresses: dict[int, Address], tls: TlsConfig, key: bytes) -> bool:
-    async with open_client(addresses, "test", tls=tls, timeout=1.5) as client:
+async def can_write(
+    addresses: dict[int, Address], tls: TlsConfig, key: bytes, timeout: float = 1.5
+) -> bool:
+    """Whether a client with ``tls`` gets a write through (a refused client
+    fails with ``Unavailable`` within ``timeout``)."""
+    async with open_client(addresses, "test", tls=tls, timeout=timeout) as client:
         try:
             await client.propose(kv.put(key, b"1"))
         except Unavailable:
@@ -43,13 +50,13 @@ async def test_a_new_ca_is_accepted_beside_the_old_one_and_the_old_one_retired(
     nodes_tls = Certs(old.directory)
     async with tls_cluster(nodes_tls, tls_ca=trust) as nodes:
         addresses = addresses_of(nodes)
-        assert await can_write(addresses, old_client, b"a")
+        assert await can_write(addresses, old_client, b"a", SERVED)
         assert not await can_write(addresses, new_client, b"b")
 
         # 1. Trust both CAs: picked up at the next handshake, no restart.
         trust.write_bytes(both.read_bytes())
-        assert await can_write(addresses, new_client, b"c")
-        assert await can_write(addresses, old_client, b"d")
+        assert await can_write(addresses, new_client, b"c", SERVED)
+        assert await can_write(addresses, old_client, b"d", SERVED)
 
         # 2. New certificates for the nodes, then retire the old CA.
         for node_id, node in nodes.items():
@@ -59,15 +66,16 @@ async def test_a_new_ca_is_accepted_beside_the_old_one_and_the_old_one_retired(
             assert node.reload_tls()  # what SIGHUP does
         trust.write_bytes(new.ca.read_bytes())
         assert not await can_write(addresses, old_client, b"e")
-        assert await can_write(addresses, new_client, b"f")
+        assert await can_write(addresses, new_client, b"f", SERVED)
 
         # The peers' connections are made again with the new certificates.
-        nodes[3].isolate(True)
-        nodes[3].isolate(False)
-        await wait_for(lambda: all(p.connected for p in nodes[3].status().peers), timeout=15)
-        assert await can_write(addresses, new_client, b"g")
+        follower = next(n for n, node in nodes.items() if node is not leader_of(nodes))
+        nodes[follower].isolate(True)
+        nodes[follower].isolate(False)
+        await wait_for(lambda: all(p.connected for p in nodes[follower].status().peers), timeout=15)
+        assert await can_write(addresses, new_client, b"g", SERVED)
         target = max(n.status().commit_index for n in nodes.values())
-        await wait_for(lambda: nodes[3].status().applied_index >= target, timeout=15)
+        await wait_for(lambda: nodes[follower].status().applied_index >= target, timeout=15)
         assert sum(n.counters["tls.reloads"] for n in nodes.values()) >= 6
 
 
