@@ -58,7 +58,10 @@ from pyconsensus.adapters.trio.errors import (
     outcome_to_reply,
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.http import node_handler, serve_http
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
+from pyconsensus.adapters.trio.metrics import NodeMetrics, require_prometheus
+from pyconsensus.adapters.trio.observe import Observer, TimedWrites
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
@@ -201,7 +204,20 @@ class Node:
         self.writes = 0
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
-        self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
+        # What operators see (docs/operations.md): events always, metrics if served.
+        self.clock = trio.current_time
+        self.observer = Observer(
+            config.node_id, config.protocol, config.observe, self.counters, self.core.counters
+        )
+        self.metrics: NodeMetrics | None = None
+        if config.observe.metrics is not None:
+            require_prometheus()
+            self.metrics = NodeMetrics()
+        self.metrics_port: int | None = None
+        self._timed = TimedWrites(
+            storage, self.observer, None if self.metrics is None else self.metrics.fsync_seconds
+        )
+        self._writer = StorageWriter(self._timed, f"pyconsensus-storage-{config.node_id}")
         self._in_flight: deque[_InFlight] = deque()
         self._write_error: BaseException | None = None
         self._nursery: trio.Nursery | None = None
@@ -301,6 +317,31 @@ class Node:
             counters=dict(counters),
         )
 
+    def queue_depths(self) -> dict[str, int]:
+        """Work waiting in the node, by queue: client requests not yet handed
+        to the core (``admission``) and handed to it but unanswered
+        (``in_core``), storage writes in flight, frames queued for peers."""
+        return {
+            "admission": len(self.admission),
+            "in_core": len(self._waiters),
+            "writes_in_flight": len(self._in_flight),
+            "peer_frames": sum(len(link.sender) for link in self.links.values()),
+        }
+
+    async def ask_status(self, node_id: int, timeout: float) -> StatusReply | None:
+        """``node_id``'s status over a client connection (this node's own
+        directly), or None if it does not answer within ``timeout``."""
+        if node_id == self.node_id or self._pool is None:
+            return self._status_reply(StatusRequest(0, 0)) if node_id == self.node_id else None
+        pool = self._pool
+        with trio.move_on_after(timeout):
+            try:
+                reply = await pool.call(node_id, lambda rid: StatusRequest(rid, 0))
+            except (NotSent, ConnectionLost):
+                return None
+            return reply if isinstance(reply, StatusReply) else None
+        return None
+
     def isolate(self, isolated: bool = True) -> None:
         """Fault injection for tests and demos: cut (or restore) every peer
         connection - outgoing ones stop, incoming handshakes are refused.
@@ -345,13 +386,17 @@ class Node:
         self.port = await nursery.start(self.server.run)
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
-        log.info(
-            "node %d (%s) listening on %s:%s",
-            self.node_id,
-            self.config.protocol,
-            self.config.address.host,
-            self.port,
+        where = f"{self.config.address.host}:{self.port}"
+        self.observer.event(
+            "node_started", f"{self.config.protocol} node listening on {where}", address=where
         )
+        metrics = self.config.observe.metrics
+        if metrics is not None:
+            self.metrics_port = await nursery.start(serve_http, metrics, node_handler(self))
+            where = f"{metrics.host}:{self.metrics_port}"
+            self.observer.event(
+                "metrics_serving", f"/metrics and /health on http://{where}", address=where
+            )
 
     def _stop(self) -> None:
         """Refuse new requests and release every waiter (their requests are
@@ -391,6 +436,7 @@ class Node:
                 counters["ticks.skipped"] += int((now - deadline) / interval) + 1
                 deadline = now
             await trio.sleep_until(deadline)
+            late = trio.current_time() - deadline
             # One turn of the scheduler first: peer messages that arrived by the
             # time the tick fired go into the core before it (after a stall, a
             # tick must not find their senders silent - a leader would step
@@ -398,11 +444,19 @@ class Node:
             await yield_to_others()
             self.core.tick()
             self._wake()
+            self._observe_tick(late)
+
+    def _observe_tick(self, late: float) -> None:
+        self.observer.watch(self.core.status(), self.clock())
+        if self.metrics is not None:
+            self.metrics.loop_lag_seconds.observe(late)
 
     async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
         core = self.core
-        storage = self.storage
+        storage = self._timed
         writer = self._writer
+        observe = self.observer.batch
+        metrics = self.metrics
         flush = self.flusher.flush
         mode = self.config.storage_writes
         # A PipelinedNode: commits and replies do not wait for the batch's write,
@@ -424,6 +478,9 @@ class Node:
             while core.has_ready():
                 ready = core.ready()
                 self.batches += 1
+                observe(ready)
+                if metrics is not None:
+                    metrics.batch(ready)
                 if ready.early_messages:
                     self._send(ready.early_messages)
                 if early_apply:
@@ -505,6 +562,8 @@ class Node:
     def _admit(self, request: Submit | Query, done: Done) -> bool:
         """Queue ``request`` for the core (``admission.py``); ``done`` gets its
         outcome (``None`` if the node stops first). False if the node is busy."""
+        if self.metrics is not None:
+            done = self.metrics.timed(done, isinstance(request, Submit))
         if not self.admission.admit(request, done, len(self._waiters)):
             return False
         self._wake()
