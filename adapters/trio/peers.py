@@ -167,6 +167,7 @@ class PeerLink:
         self.connects += 1
         self._last_problem = ""
         self._event("peer_connected", f"connected to node {self.peer_id} at {self.address}")
+        reason = "isolated" if self.isolated else "stopped"  # unless an error says more
         try:
             lost: BaseException | None = None
             async with trio.open_nursery() as nursery:
@@ -178,14 +179,14 @@ class PeerLink:
                 nursery.cancel_scope.cancel()
             if lost is not None:
                 raise lost
-            self._event("peer_disconnected", f"connection to node {self.peer_id} closed", "closed")
+            reason = "closed"
         except CONNECTION_ERRORS as exc:
-            reason = describe(exc)
-            self._event(
-                "peer_disconnected", f"connection to node {self.peer_id} lost: {reason}", reason
-            )
+            reason = f"lost: {describe(exc)}"
         finally:
             self.connected = False
+            if self.isolated:
+                reason = "isolated"
+            self._event("peer_disconnected", f"connection to node {self.peer_id} {reason}", reason)
             await close(stream)
 
     def _event(self, event: str, message: str, reason: str | None = None) -> None:
