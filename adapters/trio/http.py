@@ -25,7 +25,7 @@ from pyconsensus.adapters.trio.config import Address
 from pyconsensus.core.types import Role
 
 if TYPE_CHECKING:
-    from pyconsensus.adapters.trio.runtime import Node
+    from pyconsensus.adapters.trio.exposition import ObservedNode
 
 log = logging.getLogger("pyconsensus.trio.http")
 
@@ -98,11 +98,11 @@ async def _answer(stream: trio.abc.Stream, handler: Handler) -> Response:
     return await handler(path)
 
 
-def node_handler(node: Node) -> Handler:
+def node_handler(node: ObservedNode) -> Handler:
     """``/metrics`` and ``/health`` of ``node``."""
     from prometheus_client import exposition  # noqa: PLC0415 - the metrics extra, checked at start
 
-    from pyconsensus.adapters.trio.metrics import registry_for  # noqa: PLC0415
+    from pyconsensus.adapters.trio.exposition import registry_for  # noqa: PLC0415
 
     registry = registry_for(node)
 
@@ -117,7 +117,7 @@ def node_handler(node: Node) -> Handler:
     return handle
 
 
-async def health(node: Node) -> tuple[bool, dict[str, Any]]:
+async def health(node: ObservedNode) -> tuple[bool, dict[str, Any]]:
     """Whether ``node`` is serving, knows a leader and is caught up, and why."""
     status = node.status()
     serving = not node.stopping and node.port is not None
