@@ -14,6 +14,7 @@ from pyconsensus.adapters.trio.client import Client, RetryPolicy, open_client
 from pyconsensus.adapters.trio.config import (
     Address,
     NodeConfig,
+    ObserveConfig,
     TransportConfig,
     load_config,
     parse_config,
@@ -34,6 +35,7 @@ __all__ = [
     "NodeConfig",
     "NodeStatus",
     "NodeStopped",
+    "ObserveConfig",
     "PeerStatus",
     "RequestRejected",
     "RetryPolicy",

@@ -18,9 +18,9 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.ready import Ready
-from pyconsensus.rsm.replicated import Outcome
+from pyconsensus.rsm.replicated import Failed, Outcome
 
 METRICS_EXTRA = "pip install 'pyconsensus-lib[metrics]'"
 LATENCY_BUCKETS = (
@@ -76,9 +76,9 @@ class NodeMetrics:
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
         self.proposal_seconds = Histogram(LATENCY_BUCKETS)
-        """Admission to answer of a write served by this node."""
+        """Admission to answer of a write this node's core decided."""
         self.read_seconds = Histogram(LATENCY_BUCKETS)
-        """Admission to answer of a read served by this node."""
+        """Admission to answer of a read this node's core decided."""
         self.commit_seconds = Histogram(LATENCY_BUCKETS)
         """A batch's entries handed to storage until this node applies them committed."""
         self.fsync_seconds = Histogram(LATENCY_BUCKETS)
@@ -90,13 +90,16 @@ class NodeMetrics:
         self._appended: deque[tuple[int, float]] = deque(maxlen=APPENDS_TRACKED)
 
     def timed(self, done: Done, write: bool) -> Done:
-        """``done``, observing the time until it is called."""
+        """``done``, observing the time until it is called - unless the core
+        answered ``NotLeader`` (the request goes on to the leader, which
+        times it there)."""
         histogram = self.proposal_seconds if write else self.read_seconds
         clock = self.clock
         start = clock()
 
         def finished(outcome: Outcome | None) -> None:
-            histogram.observe(clock() - start)
+            if not (isinstance(outcome, Failed) and isinstance(outcome.error, NotLeader)):
+                histogram.observe(clock() - start)
             done(outcome)
 
         return finished

@@ -17,12 +17,14 @@ from pyconsensus.adapters.trio import Node, NodeConfig, open_node
 from pyconsensus.adapters.trio import http as http_module
 from pyconsensus.adapters.trio.config import Address, ObserveConfig
 from pyconsensus.adapters.trio.metrics import Histogram, NodeMetrics
+from pyconsensus.adapters.trio.observe import TimedWrites
 from pyconsensus.cli import main
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.errors import ConfigError, NotLeader, ProposalDropped
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, Role
 from pyconsensus.rsm import KVStateMachine, kv
+from pyconsensus.rsm.replicated import Failed
 from tests.trio.support import TICK, http_get, members, wait_for
 
 
@@ -122,3 +124,32 @@ def test_metrics_without_prometheus_client_is_a_one_line_error_naming_the_extra(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "prometheus_client" in error and "pip install 'pyconsensus-lib[metrics]'" in error
+
+
+def test_a_followers_not_leader_answer_is_not_timed_the_leader_times_the_forward() -> None:
+    metrics = NodeMetrics(clock=lambda: 1.0)
+    answers: list[object] = []
+    metrics.timed(answers.append, True)(Failed(7, NotLeader(2)))
+    metrics.timed(answers.append, True)(Failed(8, ProposalDropped(5)))
+    metrics.timed(answers.append, False)(None)
+    assert len(answers) == 3
+    assert metrics.proposal_seconds.cumulative()[-1] == ("+Inf", 1)
+    assert metrics.read_seconds.cumulative()[-1] == ("+Inf", 1)
+
+
+def test_timed_writes_feed_the_fsync_histogram_and_the_slow_write_report() -> None:
+    ticks = iter([0.0, 0.25, 1.0, 1.001])
+    fsync = Histogram((0.01, 1.0))
+    reports: list[tuple[float, int]] = []
+
+    class Reports:
+        def stored(self, seconds: float, entries: int, now: float) -> None:
+            reports.append((seconds, entries))
+
+    storage = MemoryStorage()
+    timed = TimedWrites(storage, Reports(), fsync, clock=lambda: next(ticks))  # type: ignore[arg-type]
+    timed.write(Write(entries=[Entry(1, 1, b"a"), Entry(2, 1, b"b")]))
+    timed.write(Write(metadata={"raft.term": 2}))
+    assert reports == [(0.25, 2), (pytest.approx(0.001), 0)]
+    assert fsync.cumulative() == [("0.01", 1), ("1.0", 2), ("+Inf", 2)]
+    assert storage.last_index() == 2

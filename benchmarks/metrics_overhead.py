@@ -1,0 +1,129 @@
+"""What metrics cost a node, in CPU per committed write:
+``python -m benchmarks.metrics_overhead [--rounds 5] [--seconds 3] [--json]``.
+
+Three Raft nodes run in this one process (one trio loop, ``MemoryStorage``,
+TCP between them on loopback), and ``--clients`` tasks write through the
+leader's ``Node.propose``, one put after another, for ``--seconds``. Each
+round runs the cluster twice, metrics off and then on (every node serving
+``/metrics`` on a free loopback port, scraped once a second), on a fresh
+cluster each time. Being one process, it is CPU-bound and shares no CPU with
+a load generator or other nodes: the process's CPU seconds per write are a
+direct measure of what the driver does per write, which changes little
+when other processes load the machine (throughput does change, so it is
+printed but not compared). Medians over the rounds; the cost is
+``on / off - 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import time
+from typing import Any
+
+import trio
+
+from pyconsensus.adapters.trio import Address, NodeConfig, ObserveConfig, open_node
+from pyconsensus.adapters.trio.localcluster import free_ports
+from pyconsensus.core.storage import MemoryStorage
+from pyconsensus.core.types import Role
+from pyconsensus.rsm import KVStateMachine, kv
+
+
+async def _scrape(port: int) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+        while await stream.receive_some(65536):
+            pass
+
+
+async def one_run(*, metrics: bool, clients: int, seconds: float) -> dict[str, float]:
+    """Writes completed and process CPU seconds in a ``seconds`` window."""
+    members = {i + 1: Address("127.0.0.1", p) for i, p in enumerate(free_ports(3))}
+    observe = ObserveConfig(metrics=Address("127.0.0.1", 0) if metrics else None)
+    nodes = {}
+    async with trio.open_nursery() as nursery:
+
+        async def run(node_id: int, task_status: trio.TaskStatus[None]) -> None:
+            config = NodeConfig("bench", node_id, members, observe=observe, tick_interval=0.02)
+            async with open_node(config, KVStateMachine(), storage=MemoryStorage()) as node:
+                nodes[node_id] = node
+                task_status.started()
+                await trio.sleep_forever()
+
+        for node_id in members:
+            await nursery.start(run, node_id)
+        with trio.fail_after(60):
+            while not any(n.status().role is Role.LEADER for n in nodes.values()):
+                await trio.sleep(0.02)
+        leader = next(n for n in nodes.values() if n.status().role is Role.LEADER)
+        done = 0
+        stop = trio.current_time() + seconds
+
+        async def writer(index: int) -> None:
+            nonlocal done
+            key = b"k%d" % index
+            while trio.current_time() < stop:
+                await leader.propose(kv.put(key, b"v" * 100))
+                done += 1
+
+        async def scraper() -> None:
+            while metrics:
+                for node in nodes.values():
+                    assert node.metrics_port is not None
+                    await _scrape(node.metrics_port)
+                await trio.sleep(1.0)
+
+        cpu = time.process_time()
+        async with trio.open_nursery() as load:
+            load.start_soon(scraper)
+            for index in range(clients):
+                load.start_soon(writer, index)
+            await trio.sleep_until(stop)
+            await trio.sleep(0.5)  # the writers' last answers
+            load.cancel_scope.cancel()
+        cpu = time.process_time() - cpu
+        nursery.cancel_scope.cancel()
+    return {"writes": done, "cpu_s": cpu, "cpu_us_per_write": cpu / max(done, 1) * 1e6}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    for _ in range(args.rounds):
+        for name in ("off", "on"):
+            run = functools.partial(
+                one_run, metrics=name == "on", clients=args.clients, seconds=args.seconds
+            )
+            result = trio.run(run)
+            runs[name].append(result)
+    report: dict[str, Any] = {"rounds": args.rounds, "seconds": args.seconds}
+    for name, results in runs.items():
+        report[name] = {
+            "cpu_us_per_write": statistics.median(r["cpu_us_per_write"] for r in results),
+            "writes_per_s": statistics.median(r["writes"] for r in results) / args.seconds,
+            "per_round_cpu_us_per_write": [round(r["cpu_us_per_write"], 1) for r in results],
+        }
+    report["cost"] = report["on"]["cpu_us_per_write"] / report["off"]["cpu_us_per_write"] - 1
+    if args.json:
+        print(json.dumps(report))
+        return
+    for name in ("off", "on"):
+        row = report[name]
+        print(
+            f"metrics {name:3}: {row['cpu_us_per_write']:7.1f} us CPU per write (median; "
+            f"rounds {row['per_round_cpu_us_per_write']}), {row['writes_per_s']:,.0f} writes/s"
+        )
+    print(f"cost of metrics: {report['cost'] * 100:+.1f}% CPU per write")
+
+
+if __name__ == "__main__":
+    main()
