@@ -37,7 +37,7 @@ is told its own id::
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +87,16 @@ def _session_timeout(instance: object, attribute: attrs.Attribute[Any], value: A
         raise ConfigError(f"{attribute.name} must be 0..{limit:.0f} seconds, got {value!r}")
 
 
-def _storage_writes(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value not in STORAGE_WRITES:
-        raise ConfigError(
-            f"{attribute.name} must be one of {', '.join(STORAGE_WRITES)}, got {value!r}"
-        )
+def _one_of(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """A validator: the value must be one of ``choices``."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ConfigError(
+                f"{attribute.name} must be one of {', '.join(choices)}, got {value!r}"
+            )
+
+    return check
 
 
 @attrs.frozen(slots=True)
@@ -118,19 +123,12 @@ class TransportConfig:
 LOG_FORMATS = ("text", "json")
 
 
-def _log_format(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value not in LOG_FORMATS:
-        raise ConfigError(
-            f"{attribute.name} must be one of {', '.join(LOG_FORMATS)}, got {value!r}"
-        )
-
-
 @attrs.frozen(slots=True)
 class ObserveConfig:
     """What a node tells its operators: events in the log, metrics, health
     (``[observe]`` in the cluster file; docs/operations.md)."""
 
-    log_format: str = attrs.field(default="text", validator=_log_format)
+    log_format: str = attrs.field(default="text", validator=_one_of(LOG_FORMATS))
     """``text`` or ``json`` (one object per line); applied by ``pyconsensus node``."""
     slow_fsync_s: float = attrs.field(default=0.1, validator=_positive_number)
     """A storage write that takes longer is logged (``slow_fsync``)."""
@@ -180,7 +178,7 @@ class NodeConfig:
     every node runs a version that reads stamped commands."""
     sync: bool = True
     """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
-    storage_writes: str = attrs.field(default="auto", validator=_storage_writes)
+    storage_writes: str = attrs.field(default="auto", validator=_one_of(STORAGE_WRITES))
     """Where the driver runs ``storage.write``: ``"thread"`` in the node's
     writer thread (the loop keeps receiving, ticking and serving during the
     flush, at the price of a thread hand-off per write); ``"inline"`` in the
