@@ -31,8 +31,6 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 APPENDS_TRACKED = 10_000
 """Writes whose commit is awaited for the commit latency, at most (older are forgotten)."""
 
-Done = Callable[[Outcome | None], None]
-
 
 def require_prometheus() -> None:
     """``ConfigError`` naming the extra to install if ``prometheus_client`` is missing."""
@@ -76,9 +74,13 @@ class NodeMetrics:
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
         self.proposal_seconds = Histogram(LATENCY_BUCKETS)
-        """Admission to answer of a write this node's core decided."""
+        """A client write handed to this node's core until its answer."""
         self.read_seconds = Histogram(LATENCY_BUCKETS)
-        """Admission to answer of a read this node's core decided."""
+        """A client read handed to this node's core until its answer."""
+        self.proposed: dict[int, float] = {}
+        """When each unanswered write went into the core, by request id."""
+        self.queried: dict[int, float] = {}
+        """When each unanswered read went into the core, by request id."""
         self.commit_seconds = Histogram(LATENCY_BUCKETS)
         """A batch's entries handed to storage until this node applies them committed."""
         self.fsync_seconds = Histogram(LATENCY_BUCKETS)
@@ -89,24 +91,27 @@ class NodeMetrics:
         """How late each tick fired: the event loop's lag."""
         self._appended: deque[tuple[int, float]] = deque(maxlen=APPENDS_TRACKED)
 
-    def timed(self, done: Done, write: bool) -> Done:
-        """``done``, observing the time until it is called - unless the core
-        answered ``NotLeader`` (the request goes on to the leader, which
-        times it there). Once per request: kept to a closure and locals."""
-        histogram = self.proposal_seconds if write else self.read_seconds
-        counts = histogram.counts
-        bounds = histogram.bounds
-        clock = self.clock
-        start = clock()
-
-        def finished(outcome: Outcome | None) -> None:
-            if outcome.__class__ is not Failed or not isinstance(outcome.error, NotLeader):
-                elapsed = clock() - start
-                counts[bisect_left(bounds, elapsed)] += 1
-                histogram.sum += elapsed
-            done(outcome)
-
-        return finished
+    def answered(self, outcomes: Sequence[Outcome]) -> None:
+        """Observe the latency of each answered request the driver stamped in
+        ``proposed``/``queried`` when it handed it to the core - unless the
+        core answered ``NotLeader`` (the request goes on to the leader, which
+        times it there). Once per request: dictionaries and locals only."""
+        now = self.clock()
+        proposed = self.proposed
+        queried = self.queried
+        for outcome in outcomes:
+            rid = outcome.request_id
+            start = proposed.pop(rid, None)
+            histogram = self.proposal_seconds
+            if start is None:
+                start = queried.pop(rid, None)
+                histogram = self.read_seconds
+                if start is None:
+                    continue
+            if outcome.__class__ is Failed and isinstance(outcome.error, NotLeader):
+                continue
+            histogram.counts[bisect_left(histogram.bounds, now - start)] += 1
+            histogram.sum += now - start
 
     def batch(self, ready: Ready) -> None:
         """Batch size and commit latency from one ``Ready``."""

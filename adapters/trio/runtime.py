@@ -547,6 +547,8 @@ class Node:
         """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
         outcomes = self.rsm.handle(ready)
         if outcomes:
+            if self.metrics is not None:
+                self.metrics.answered(outcomes)
             waiters = self._waiters
             for outcome in outcomes:
                 waiter = waiters.pop(outcome.request_id, None)
@@ -562,8 +564,6 @@ class Node:
     def _admit(self, request: Submit | Query, done: Done) -> bool:
         """Queue ``request`` for the core (``admission.py``); ``done`` gets its
         outcome (``None`` if the node stops first). False if the node is busy."""
-        if self.metrics is not None:
-            done = self.metrics.timed(done, isinstance(request, Submit))
         if not self.admission.admit(request, done, len(self._waiters)):
             return False
         self._wake()
@@ -573,6 +573,8 @@ class Node:
         """Hand the next helping of admitted requests to the core."""
         rsm = self.rsm
         waiters = self._waiters
+        metrics = self.metrics
+        fed = 0.0 if metrics is None else metrics.clock()
         for request, done in self.admission.take():
             try:
                 if isinstance(request, Submit):
@@ -582,8 +584,12 @@ class Node:
                         ),
                         now_ms=time.time_ns() // 1_000_000,  # stamped only if sessions expire
                     )
+                    if metrics is not None:
+                        metrics.proposed[rid] = fed
                 else:
                     rid = rsm.query(request.payload)
+                    if metrics is not None:
+                        metrics.queried[rid] = fed
             except ValueError as exc:  # inconsistent session numbers
                 done(Failed(0, BadRequest(str(exc))))
                 continue

@@ -24,7 +24,7 @@ from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, Role
 from pyconsensus.rsm import KVStateMachine, kv
-from pyconsensus.rsm.replicated import Failed
+from pyconsensus.rsm.replicated import Completed, Failed
 from tests.trio.support import TICK, http_get, members, wait_for
 
 
@@ -127,14 +127,16 @@ def test_metrics_without_prometheus_client_is_a_one_line_error_naming_the_extra(
 
 
 def test_a_followers_not_leader_answer_is_not_timed_the_leader_times_the_forward() -> None:
-    metrics = NodeMetrics(clock=lambda: 1.0)
-    answers: list[object] = []
-    metrics.timed(answers.append, True)(Failed(7, NotLeader(2)))
-    metrics.timed(answers.append, True)(Failed(8, ProposalDropped(5)))
-    metrics.timed(answers.append, False)(None)
-    assert len(answers) == 3
+    now = [1.0]
+    metrics = NodeMetrics(clock=lambda: now[0])
+    metrics.proposed.update({7: 0.5, 8: 0.75})
+    metrics.queried[9] = 0.9
+    metrics.answered([Failed(7, NotLeader(2)), Failed(8, ProposalDropped(5))])
+    metrics.answered([Completed(9, b"", 3), Completed(10, b"", 3)])  # 10: not stamped
     assert metrics.proposal_seconds.cumulative()[-1] == ("+Inf", 1)
-    assert metrics.read_seconds.cumulative()[-1] == ("+Inf", 1)
+    assert metrics.proposal_seconds.sum == pytest.approx(0.25)
+    assert metrics.read_seconds.sum == pytest.approx(0.1)
+    assert not metrics.proposed and not metrics.queried
 
 
 def test_timed_writes_feed_the_fsync_histogram_and_the_slow_write_report() -> None:
