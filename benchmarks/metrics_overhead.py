@@ -4,14 +4,15 @@
 Three Raft nodes run in this one process (one trio loop, ``MemoryStorage``,
 TCP between them on loopback), and ``--clients`` tasks write through the
 leader's ``Node.propose``, one put after another, for ``--seconds``. Each
-round runs the cluster twice, metrics off and then on (every node serving
-``/metrics`` on a free loopback port, scraped once a second), on a fresh
-cluster each time. Being one process, it is CPU-bound and shares no CPU with
-a load generator or other nodes: the process's CPU seconds per write are a
-direct measure of what the driver does per write, which changes little
-when other processes load the machine (throughput does change, so it is
-printed but not compared). Medians over the rounds; the cost is
-``on / off - 1``.
+round runs the cluster twice, metrics off and on (every node serving
+``/metrics`` on a free loopback port, scraped every ``--scrape-every``
+seconds), on a fresh cluster each time, in alternating order (off-on, on-off)
+so that a drifting machine load favours neither. Being one process, it is
+CPU-bound and shares no CPU with a load generator or other nodes: the
+process's CPU seconds per write measure what the driver does per write
+(throughput is printed but not compared). With no storage I/O to amortise
+it over, this is a worst case for the relative cost. Medians over the
+rounds; the cost is ``on / off - 1``. It also reports one scrape's CPU.
 
 It also times, alone, what metrics add on the hot path (``hooks``): timing
 one request (stamped when handed to the core, observed when answered),
@@ -85,10 +86,10 @@ async def one_run(
 
         async def scraper() -> None:
             while metrics and scrape_every > 0:
+                await trio.sleep(scrape_every)
                 for node in nodes.values():
                     assert node.metrics_port is not None
                     await _scrape(node.metrics_port)
-                await trio.sleep(scrape_every)
 
         cpu = time.process_time()
         async with trio.open_nursery() as load:
@@ -99,8 +100,20 @@ async def one_run(
             await trio.sleep(0.5)  # the writers' last answers
             load.cancel_scope.cancel()
         cpu = time.process_time() - cpu
+        scrape_ms = 0.0
+        if metrics:  # one scrape's CPU, both ends of the connection (in this process)
+            assert leader.metrics_port is not None
+            start = time.process_time()
+            for _ in range(10):
+                await _scrape(leader.metrics_port)
+            scrape_ms = (time.process_time() - start) * 100
         nursery.cancel_scope.cancel()
-    return {"writes": done, "cpu_s": cpu, "cpu_us_per_write": cpu / max(done, 1) * 1e6}
+    return {
+        "writes": done,
+        "cpu_s": cpu,
+        "cpu_us_per_write": cpu / max(done, 1) * 1e6,
+        "scrape_ms": scrape_ms,
+    }
 
 
 def hook_costs(number: int = 2_000) -> dict[str, float]:
@@ -141,8 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
-    for _ in range(args.rounds):
-        for name in ("off", "on"):
+    for round_number in range(args.rounds):
+        # off-on, then on-off: a machine whose load drifts favours neither
+        for name in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
             run = functools.partial(
                 one_run,
                 metrics=name == "on",
@@ -165,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         }
     report["cost"] = report["on"]["cpu_us_per_write"] / report["off"]["cpu_us_per_write"] - 1
     report["hooks_us"] = hook_costs()
+    report["scrape_cpu_ms"] = statistics.median(r["scrape_ms"] for r in runs["on"])
     if args.json:
         print(json.dumps(report))
         return
@@ -177,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"cost of metrics: {report['cost'] * 100:+.1f}% CPU per write")
     hooks = ", ".join(f"{name} {us:.2f}" for name, us in report["hooks_us"].items())
     print(f"hot-path hooks alone, us per call: {hooks}")
+    print(f"one scrape of /metrics: {report['scrape_cpu_ms']:.2f} ms CPU (both ends)")
 
 
 if __name__ == "__main__":
