@@ -109,7 +109,6 @@ class Observer:
         elections, pre_votes = self._election_counts()
         if previous is None:
             self._elections = elections
-            pre_votes = 0
             self._track_leader(status, now)
             return
         started = elections - self._elections
