@@ -856,6 +856,13 @@ async def open_node(
     serves requests in background tasks; all of them end when the block exits
     (promptly: a write in flight completes first, so that storage is never
     closed under it). ``seed`` seeds the core's randomness (for tests).
+
+    A node that cannot start raises before the block runs: ``AddressUnavailable``
+    (the port is taken, the host not this machine's), ``DataDirectoryError``,
+    ``StorageMismatch`` (another cluster's or protocol's state: the first start
+    records both in the storage), ``ConfigError``. Errors of the block and of
+    the node's tasks come out as themselves, not in an ``ExceptionGroup``
+    (``groups.py``; only several at once stay a group).
     """
     own_storage = storage is None
     if storage is None:
