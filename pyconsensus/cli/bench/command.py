@@ -13,6 +13,7 @@ import attrs
 
 from pyconsensus.cli.bench.core import core_throughput, format_core
 from pyconsensus.cli.bench.linearizability import HistoryRun, format_lin, linearizability_check
+from pyconsensus.cli.bench.progress import Progress
 from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
@@ -237,8 +238,11 @@ def run_storage(args: argparse.Namespace) -> int:
     )
 
     directory = args.dir or default_directory()
-    results = [
-        storage_throughput(
+    progress = Progress("bench storage", len(args.batch), quiet=args.json)
+    results = []
+    for b in args.batch:
+        progress.start(f"batch {b}")
+        result = storage_throughput(
             b,
             payload=args.payload,
             rounds=args.repeats,
@@ -246,8 +250,9 @@ def run_storage(args: argparse.Namespace) -> int:
             sync=not args.no_sync,
             directory=directory,
         )
-        for b in args.batch
-    ]
+        results.append(result)
+        adapter, raw = statistics.median(result.adapter), statistics.median(result.raw)
+        progress.finish(f"{adapter:,.0f} entries/s (raw LMDB {raw:,.0f})")
     where = filesystem_of(Path(directory))
     if args.json:
         print(
@@ -306,6 +311,11 @@ def run_cluster(args: argparse.Namespace) -> int:
             keys=args.keys,
             settings=_key_values(args.set, typed=True),
             protocol_options=_key_values(args.option, typed=False),
+            progress=Progress(
+                "bench cluster",
+                len([args.sessions] if args.sessions else args.clients) * max(1, args.repeats),
+                quiet=args.json,
+            ),
         )
     )
     if args.json:
