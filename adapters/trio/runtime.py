@@ -178,6 +178,7 @@ class Node:
         self.rsm = ReplicatedStateMachine(
             self.core,
             machine,
+            snapshots=storage.snapshots,
             compact_every=config.compact_every,
             session_timeout_ms=round(config.session_timeout * 1000),
         )
