@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from pyconsensus.core.types import Role
-from pyconsensus.raft import RaftNode
+from collections.abc import Sequence
+from random import Random
+
+from pyconsensus.core.errors import SnapshotRejected
+from pyconsensus.core.snapshot_store import MemorySnapshotStore
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.storage import Storage
+from pyconsensus.core.transfer import Received, SnapshotReceiver
+from pyconsensus.core.types import NodeId, Role
+from pyconsensus.raft import RaftConfig, RaftNode
 from pyconsensus.raft.progress import Progress
 
 
@@ -40,3 +48,55 @@ class UnsyncedSelfRaft(RaftNode):
             super()._maybe_commit()
         finally:
             self.durable = durable
+
+
+class _EagerReceiver(SnapshotReceiver):
+    """Declares a snapshot complete as soon as its first chunk is staged."""
+
+    def receive(self, meta: SnapshotMeta, offset: int, data: bytes) -> Received:
+        got = super().receive(meta, offset, data)
+        if got.stage is not None and not got.complete:
+            self._installing = True
+            return Received(got.stage, got.ack, True)
+        return got
+
+
+class EagerInstallRaft(RaftNode):
+    """Asks for a received snapshot to be installed on its first chunk."""
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        members: Sequence[NodeId],
+        storage: Storage,
+        rng: Random,
+        config: RaftConfig | None = None,
+    ) -> None:
+        super().__init__(node_id, members, storage, rng, config)
+        self._receiver = _EagerReceiver(storage.snapshots, self.counters)
+
+
+class TrustingRaft(RaftNode):
+    """Its store installs whatever bytes were staged, never checking them
+    against the snapshot's size and checksum."""
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        members: Sequence[NodeId],
+        storage: Storage,
+        rng: Random,
+        config: RaftConfig | None = None,
+    ) -> None:
+        super().__init__(node_id, members, storage, rng, config)
+        store = storage.snapshots
+        assert isinstance(store, MemorySnapshotStore)
+        store.install = lambda meta: _install_unverified(store, meta)  # type: ignore[method-assign]
+
+
+def _install_unverified(store: MemorySnapshotStore, meta: SnapshotMeta) -> None:
+    view = store._view
+    if view.staging != meta:
+        raise SnapshotRejected(meta.index, "it is not the snapshot being staged")
+    store.keep(meta, b"".join(view.staged))
+    store._discard_staging()
