@@ -16,12 +16,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from pyconsensus.adapters.lmdb import records
-from pyconsensus.core.errors import SnapshotRejected, StorageError
+from pyconsensus.core.errors import SnapshotRejected
 from pyconsensus.core.membership import Membership
-from pyconsensus.core.snapshot_store import MemorySnapshotStore
+from pyconsensus.core.snapshot_store import BufferedWriter, MemorySnapshotStore
 from pyconsensus.core.snapshots import (
     BytesReader,
-    Checksum,
     SnapshotMeta,
     SnapshotReader,
     SnapshotStage,
@@ -31,35 +30,6 @@ from pyconsensus.core.types import Snapshot
 
 PENDING_PREFIX: Final = b"pending:"
 """Keys of complete snapshots not yet current: ``pending:<checksum>``."""
-
-
-class _Writer:
-    """A ``SnapshotWriter`` that collects the bytes and stores them on ``finish``."""
-
-    def __init__(self, store: LmdbSnapshotStore, index: int, term: int) -> None:
-        self._store, self._index, self._term = store, index, term
-        self._parts: list[bytes] = []
-        self._checksum = Checksum()
-        self._done = False
-
-    def write(self, data: bytes) -> None:
-        if self._done:
-            raise StorageError("write to a finished or aborted snapshot")
-        self._parts.append(bytes(data))
-        self._checksum.update(data)
-
-    def finish(self) -> SnapshotMeta:
-        if self._done:
-            raise StorageError("finish of a finished or aborted snapshot")
-        self._done = True
-        data = b"".join(self._parts)
-        meta = SnapshotMeta(self._index, self._term, None, len(data), self._checksum.value())
-        self._store.keep(meta, data)
-        return meta
-
-    def abort(self) -> None:
-        self._done = True
-        self._parts = []
 
 
 class LmdbSnapshotStore:
@@ -77,8 +47,8 @@ class LmdbSnapshotStore:
         self._current = current
         self._staging = MemorySnapshotStore()
 
-    def create(self, index: int, term: int, membership: Membership | None) -> _Writer:
-        return _Writer(self, index, term)
+    def create(self, index: int, term: int, membership: Membership | None) -> BufferedWriter:
+        return BufferedWriter(self.keep, index, term, None)
 
     def latest(self) -> SnapshotMeta | None:
         current = self._current()

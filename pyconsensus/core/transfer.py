@@ -34,12 +34,16 @@ up after 10 retransmissions.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.snapshots import SnapshotMeta, SnapshotReader, SnapshotStage, SnapshotStore
 from pyconsensus.core.types import NodeId
+
+_M = TypeVar("_M")
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -81,6 +85,10 @@ class OutgoingChunk:
     offset: int
     data: bytes
     done: bool
+
+    def message(self, cls: Callable[..., _M], src: NodeId, *header: object) -> _M:
+        """The protocol message ``cls(src, peer, *header, meta, offset, data, done)``."""
+        return cls(src, self.peer, *header, self.meta, self.offset, self.data, self.done)
 
 
 class _Outgoing:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from random import Random
+from typing import Any
 
 from pyconsensus.core.errors import SnapshotRejected
 from pyconsensus.core.snapshot_store import MemorySnapshotStore
 from pyconsensus.core.snapshots import SnapshotMeta
-from pyconsensus.core.storage import Storage
 from pyconsensus.core.transfer import Received, SnapshotReceiver
-from pyconsensus.core.types import NodeId, Role
-from pyconsensus.raft import RaftConfig, RaftNode
+from pyconsensus.core.types import Role
+from pyconsensus.raft import RaftNode
 from pyconsensus.raft.progress import Progress
 
 
@@ -64,32 +62,18 @@ class _EagerReceiver(SnapshotReceiver):
 class EagerInstallRaft(RaftNode):
     """Asks for a received snapshot to be installed on its first chunk."""
 
-    def __init__(
-        self,
-        node_id: NodeId,
-        members: Sequence[NodeId],
-        storage: Storage,
-        rng: Random,
-        config: RaftConfig | None = None,
-    ) -> None:
-        super().__init__(node_id, members, storage, rng, config)
-        self._receiver = _EagerReceiver(storage.snapshots, self.counters)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._receiver = _EagerReceiver(self._sender._store, self.counters)
 
 
 class TrustingRaft(RaftNode):
     """Its store installs whatever bytes were staged, never checking them
     against the snapshot's size and checksum."""
 
-    def __init__(
-        self,
-        node_id: NodeId,
-        members: Sequence[NodeId],
-        storage: Storage,
-        rng: Random,
-        config: RaftConfig | None = None,
-    ) -> None:
-        super().__init__(node_id, members, storage, rng, config)
-        store = storage.snapshots
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        store = self._sender._store
         assert isinstance(store, MemorySnapshotStore)
         store.install = lambda meta: _install_unverified(store, meta)  # type: ignore[method-assign]
 

@@ -19,14 +19,17 @@ STATE = bytes(range(256)) * 2  # 512 bytes: 16 chunks of 32
 SMALL = TransferConfig(chunk_size=32, window=2, retry_ticks=2)
 
 
-def lagging(state: bytes = STATE, config: TransferConfig = SMALL) -> Harness[RaftNode]:
-    """Node 3 missed entries that the leader (1) then compacted into ``state``."""
-    h = elected(3, transfer=config)
-    h.isolate(3)
+def lagging(
+    config: TransferConfig = SMALL, size: int = 3, behind: tuple[NodeId, ...] = (3,)
+) -> Harness[RaftNode]:
+    """Nodes ``behind`` missed entries that the leader (1) then compacted into ``STATE``."""
+    h = elected(size, transfer=config)
+    for node in behind:
+        h.isolate(node)
     for i in range(6):
         h.propose(1, b"%d" % i)
     h.stabilize()
-    h.compact(1, 6, state)
+    h.compact(1, 6, STATE)
     h.flush(1)
     h.heal()
     return h
@@ -157,15 +160,7 @@ def test_a_new_leader_with_the_same_snapshot_resumes_the_transfer() -> None:
 
 
 def test_the_leader_caps_concurrent_outgoing_transfers() -> None:
-    h = elected(5, transfer=attrs.evolve(SMALL, max_transfers=1))
-    h.isolate(4)
-    h.isolate(5)
-    for i in range(6):
-        h.propose(1, b"%d" % i)
-    h.stabilize()
-    h.compact(1, 6, STATE)
-    h.flush(1)
-    h.heal()
+    h = lagging(attrs.evolve(SMALL, max_transfers=1), size=5, behind=(4, 5))
     peaks: list[int] = []
 
     def watch(h: Harness[RaftNode]) -> bool:
