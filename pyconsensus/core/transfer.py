@@ -39,21 +39,12 @@ from typing import TypeVar
 
 import attrs
 
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.config import non_negative as _not_negative
+from pyconsensus.core.config import positive as _positive
 from pyconsensus.core.snapshots import SnapshotMeta, SnapshotReader, SnapshotStage, SnapshotStore
 from pyconsensus.core.types import NodeId
 
 _M = TypeVar("_M")
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive int, got {value!r}")
-
-
-def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 0:
-        raise ConfigError(f"{attribute.name} must be an int >= 0, got {value!r}")
 
 
 @attrs.frozen(slots=True)

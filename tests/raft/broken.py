@@ -11,6 +11,7 @@ from pyconsensus.core.transfer import Received, SnapshotReceiver
 from pyconsensus.core.types import Role
 from pyconsensus.raft import RaftNode
 from pyconsensus.raft.progress import Progress
+from tests.slow_disks import durable_up_to
 
 
 class Figure8Raft(RaftNode):
@@ -40,12 +41,8 @@ class UnsyncedSelfRaft(RaftNode):
     a commit may then rest on one durable copy and one that a crash loses."""
 
     def _maybe_commit(self) -> None:
-        durable = self.durable
-        self.durable = self.log.last_index
-        try:
+        with durable_up_to(self, self.log.last_index):
             super()._maybe_commit()
-        finally:
-            self.durable = durable
 
 
 class _EagerReceiver(SnapshotReceiver):
