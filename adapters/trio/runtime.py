@@ -185,6 +185,7 @@ class Node:
         self.rsm = ReplicatedStateMachine(
             self.core,
             machine,
+            snapshots=storage.snapshots,
             compact_every=config.compact_every,
             session_timeout_ms=round(config.session_timeout * 1000),
         )
