@@ -28,6 +28,7 @@ from pyconsensus.adapters.trio.config import ObserveConfig
 from pyconsensus.adapters.trio.events import emit, format_term, term_name
 from pyconsensus.adapters.trio.metrics import Histogram
 from pyconsensus.core.ready import Ready, Write
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role, Status
 
@@ -279,16 +280,9 @@ class Observer:
         )
 
 
-def _snapshot_fields(snapshot: object) -> dict[str, Any]:
-    """Index, term and size of a snapshot value (whatever its shape: the
-    whole bytes today, metadata plus a handle once transfers stream)."""
-    data = getattr(snapshot, "data", None)
-    size = len(data) if isinstance(data, bytes) else getattr(snapshot, "size", None)
-    return {
-        "index": getattr(snapshot, "index", None),
-        "snapshot_term": getattr(snapshot, "term", None),
-        "bytes": size,
-    }
+def _snapshot_fields(snapshot: SnapshotMeta) -> dict[str, Any]:
+    """Index, term and size of a snapshot, from its metadata."""
+    return {"index": snapshot.index, "snapshot_term": snapshot.term, "bytes": snapshot.size}
 
 
 class TimedWrites:

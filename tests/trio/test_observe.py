@@ -15,7 +15,8 @@ from pyconsensus.adapters.trio.events import JsonFormatter, emit, format_term
 from pyconsensus.adapters.trio.observe import Observer
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.ready import Ready, Write
-from pyconsensus.core.types import Role, Snapshot, Status
+from pyconsensus.core.snapshots import SnapshotMeta, checksum
+from pyconsensus.core.types import Role, Status
 from pyconsensus.paxos.ballot import Ballot
 
 
@@ -130,14 +131,14 @@ def test_membership_changes_and_snapshots_are_read_from_the_batch() -> None:
         "membership": text,
         "key": "raft.membership",
     }
-    watcher.batch(Ready(write=Write(snapshot=Snapshot(40, 3, b"x" * 10))))
+    watcher.batch(Ready(write=Write(snapshot=SnapshotMeta(40, 3, None, 10, checksum(b"x" * 10)))))
     assert records.fields("snapshot_taken") == {
         "node": 1,
         "index": 40,
         "snapshot_term": 3,
         "bytes": 10,
     }
-    installed = Snapshot(90, 4, b"y" * 5)
+    installed = SnapshotMeta(90, 4, None, 5, checksum(b"y" * 5))
     watcher.batch(Ready(write=Write(snapshot=installed), restore=installed))
     assert records.events()[-1] == "snapshot_installed"
     assert counters["events.snapshot_taken"] == counters["events.snapshot_installed"] == 1
