@@ -21,8 +21,15 @@ from typing import Any, Final
 import lmdb
 
 from pyconsensus.adapters.lmdb import records
-from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMismatch
+from pyconsensus.adapters.lmdb.snapshot_store import LmdbSnapshotStore
+from pyconsensus.core.errors import (
+    SnapshotRejected,
+    StorageCorruption,
+    StorageError,
+    StorageMismatch,
+)
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshots import SnapshotMeta, describe
 from pyconsensus.core.types import Entry, MetaValue, NodeId, Snapshot
 
 FORMAT_VERSION: Final = 2
@@ -198,6 +205,10 @@ class LmdbStorage:
             self._incarnation = self._load_incarnation(txn)
             self._metadata = self._load_metadata(txn)
             snapshot = self._load_snapshot(txn)
+            self._current = (describe(snapshot), snapshot.data) if snapshot is not None else None
+            self._store = LmdbSnapshotStore(
+                lambda write: self._env.begin(write=write), self._snap, lambda: self._current
+            )
             self._floor = snapshot.index if snapshot is not None else 0
             self._floor_term = snapshot.term if snapshot is not None else 0
             self._first, self._last, self._count = self._check_log_state(txn)
@@ -304,14 +315,18 @@ class LmdbStorage:
         hex); it never changes while the directory lives."""
         return self._incarnation
 
+    @property
+    def snapshots(self) -> LmdbSnapshotStore:
+        """This storage's snapshot store (a PLACEHOLDER: see its module)."""
+        return self._store
+
     def metadata(self) -> Mapping[str, MetaValue]:
         self._check_open()
         return dict(self._metadata)
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         self._check_open()
-        with _lmdb_errors("read the snapshot"), self._env.begin(buffers=True) as txn:
-            return self._load_snapshot(txn)
+        return self._current[0] if self._current is not None else None
 
     def first_index(self) -> int:
         self._check_open()
@@ -375,11 +390,14 @@ class LmdbStorage:
             )
         if write.is_empty():
             return
+        if write.stage is not None:
+            self._store.stage(write.stage)
         snapshot = write.snapshot
         if write.truncate_from is not None and type(write.truncate_from) is not int:
             raise StorageError(f"truncate_from must be an int, got {write.truncate_from!r}")
         floor = snapshot.index if snapshot is not None else self._floor
-        snapshot_record = records.encode_snapshot(snapshot) if snapshot is not None else None
+        current = self._snapshot_to_record(snapshot)
+        snapshot_record = current[1] if current is not None else None
         items, ascending = _encode_entries(write.entries, floor)
         metadata = [
             (_meta_key(key), records.encode_value(value, f"metadata {key!r}"))
@@ -398,6 +416,7 @@ class LmdbStorage:
                 cursor = txn.cursor(db=self._log)
                 if snapshot_record is not None:
                     txn.put(_SNAPSHOT_KEY, snapshot_record, db=self._snap)
+                    self._store.forget_pending(txn)
                     above = records.index_key(floor + 1) if floor < records.MAX_U64 else None
                     _delete_range(cursor, None, above)
                 if write.truncate_from is not None:
@@ -423,7 +442,18 @@ class LmdbStorage:
         self._first, self._last, self._count = first, last, count
         if snapshot is not None:
             self._floor, self._floor_term = snapshot.index, snapshot.term
+            self._current = (snapshot, current[0]) if current is not None else None
         self._metadata.update(write.metadata)
+
+    def _snapshot_to_record(self, snapshot: SnapshotMeta | None) -> tuple[bytes, bytes] | None:
+        """The bytes of ``snapshot`` (complete in the store) and its record."""
+        if snapshot is None:
+            return None
+        try:
+            data = self._store.bytes_of(snapshot)
+        except SnapshotRejected as exc:
+            raise StorageError(f"{self.path}: cannot make {snapshot} current: {exc}") from None
+        return data, records.encode_snapshot(Snapshot(snapshot.index, snapshot.term, data))
 
     def close(self) -> None:
         """Close the environment (flushing first when ``sync=False``) and release

@@ -7,11 +7,16 @@ import attrs
 from pyconsensus.core.config import non_negative as _non_negative
 from pyconsensus.core.config import positive as _positive
 from pyconsensus.core.config import require_below
+from pyconsensus.core.transfer import TransferConfig
 
 
 @attrs.frozen(slots=True)
 class PaxosConfig:
     """Tuning of a Multi-Paxos node. Time is counted in ticks."""
+
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of snapshot transfers (see
+    ``pyconsensus.core.transfer``)."""
 
     election_ticks: int = attrs.field(default=10, validator=_positive)
     """How long a follower waits without hearing from a leader before it runs

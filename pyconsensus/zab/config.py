@@ -7,6 +7,7 @@ import attrs
 from pyconsensus.core.config import non_negative as _non_negative
 from pyconsensus.core.config import positive as _positive
 from pyconsensus.core.config import require_at_most, require_below
+from pyconsensus.core.transfer import TransferConfig
 
 
 @attrs.frozen(slots=True)
@@ -24,6 +25,11 @@ class ZabConfig:
     finalize_ticks: int = attrs.field(default=2, validator=_non_negative)
     """Once a quorum agrees with its vote, a LOOKING server waits this long for a
     better vote before it decides (it decides at once if every server agrees)."""
+
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of SNAP transfers (see
+    ``pyconsensus.core.transfer``). A follower receiving a snapshot restarts
+    its handshake timers whenever a chunk arrives in order."""
 
     init_ticks: int = attrs.field(default=20, validator=_positive)
     """How long discovery and synchronization may take: a prospective leader that

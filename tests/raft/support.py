@@ -11,7 +11,7 @@ from pyconsensus.core.types import NodeId
 from pyconsensus.raft import RaftConfig, RaftNode
 from pyconsensus.sim.harness import Factory, Harness
 
-PAPER = {"pre_vote": False, "check_quorum": False}
+PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
 """The options that give the rules of the Raft paper alone: scenarios that
 change leaders by hand use them, since with PreVote and CheckQuorum followers
 that still hear from a leader would (rightly) refuse the elections these

@@ -119,6 +119,11 @@ def register(commands: Any) -> None:
     )
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
     cluster.add_argument(
+        "--metrics",
+        action="store_true",
+        help="nodes serve /metrics (scraped every second): the cost of metrics",
+    )
+    cluster.add_argument(
         "--tls", action="store_true", help="mutual TLS everywhere (a development CA per run)"
     )
     cluster.add_argument(
@@ -320,6 +325,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                 len([args.sessions] if args.sessions else args.clients) * max(1, args.repeats),
                 quiet=args.json,
             ),
+            metrics=args.metrics,
         )
     )
     if args.json:
@@ -334,6 +340,7 @@ def run_cluster(args: argparse.Namespace) -> int:
             "keys": args.keys,
             "settings": args.set,
             "options": args.option,
+            "metrics": args.metrics,
             "python": platform.python_version(),
         }
         if len(per_run) == 1:
@@ -344,8 +351,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(format_cluster(results))
         print(
             f"{args.protocol}, 3 node processes + 1 load-generator process on loopback, "
-            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}"
-            f"{', mutual TLS' if args.tls else ''}; "
+            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}, "
+            f"metrics {'on' if args.metrics else 'off'}{', mutual TLS' if args.tls else ''}; "
             f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
     return 0
