@@ -273,6 +273,8 @@ class Client:
         """Ask one node about itself (``detail``: see ``StatusRequest``)."""
         with trio.fail_after(self.timeout):
             reply = await self.pool.call(node_id, lambda rid: StatusRequest(rid, detail))
+        if isinstance(reply, Reply) and reply.status != ReplyStatus.OK:
+            raise reply_error(reply)  # e.g. reply_too_large: the state exceeds a frame
         if not isinstance(reply, StatusReply):
             raise ConnectionLost(f"node {node_id} answered a status request with {reply!r}")
         return reply

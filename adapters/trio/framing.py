@@ -91,7 +91,9 @@ class FrameReader:
                 break
             self._ready.append(bytes(buffer[pos + 4 : end]))
             pos = end
-        if pos:
+        if pos == size:
+            self._buffer = bytearray()  # a fresh buffer: a burst's capacity is returned
+        elif pos:
             del buffer[:pos]
 
 

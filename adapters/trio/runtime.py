@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 import trio
 
-from pyconsensus.adapters.cbor import Codec, Limits, default_codec
+from pyconsensus.adapters.cbor import Codec, EncodeError, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
 from pyconsensus.adapters.trio.admission import Admission, Done
@@ -68,10 +68,11 @@ from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role
+from pyconsensus.core.validation import snapshots_in
 from pyconsensus.protocols import Protocol as ProtocolSpec
 from pyconsensus.protocols import get_protocol
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
-from pyconsensus.rsm.replicated import Failed, Outcome
+from pyconsensus.rsm.replicated import Completed, Failed, Outcome
 from pyconsensus.rsm.sessions import ClientSession
 from pyconsensus.service import messages as service
 from pyconsensus.service.messages import (
@@ -560,9 +561,28 @@ class Node:
     def deliver(self, messages: Sequence[object]) -> None:
         receive = self.core.receive
         for message in messages:
+            if not self._snapshots_ok(message):
+                continue
             receive(message)
         if messages:
             self._wake()
+
+    def _snapshots_ok(self, message: object) -> bool:
+        """Whether every snapshot ``message`` carries could be restored here
+        (``ReplicatedStateMachine.snapshot_problem``); one that could not is
+        refused before the core installs it - counted and logged."""
+        for snapshot in snapshots_in(message):
+            problem = self.rsm.snapshot_problem(snapshot)
+            if problem is not None:
+                self.counters["snapshots.refused"] += 1
+                log.warning(
+                    "refused a snapshot at index %d from node %s: %s",
+                    snapshot.index,
+                    getattr(message, "src", "?"),
+                    problem,
+                )
+                return False
+        return True
 
     def leader_hint(self) -> int | None:
         return self.core.status().leader
@@ -572,12 +592,10 @@ class Node:
 
     async def serve_client(self, stream: Stream, reader: FrameReader) -> None:
         transport = self.config.transport
-        sender = FrameSender(
-            transport.max_client_requests, transport.send_queue_bytes, self.flusher
-        )
-        connection = _ClientState(sender, self.codec)
+        sender = FrameSender(transport.send_queue_frames, transport.send_queue_bytes, self.flusher)
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
+            connection = _ClientState(sender, self.codec, self.counters, nursery.cancel_scope)
             nursery.start_soon(self._write_replies, sender, stream, nursery.cancel_scope)
             try:
                 await self._read_requests(reader, connection)
@@ -586,7 +604,7 @@ class Node:
                     raise
                 error = exc
             finally:
-                connection.closed = True
+                connection.close()
                 sender.close()
                 nursery.cancel_scope.cancel()
         if error is not None:
@@ -604,9 +622,17 @@ class Node:
 
     async def _read_requests(self, reader: FrameReader, connection: _ClientState) -> None:
         limit = self.config.transport.max_client_requests
+        idle = self.config.transport.idle_timeout_s
         helping = self.config.requests_per_batch
         while True:
-            frames = await reader.receive()
+            frames: list[bytes] = []
+            with trio.move_on_after(idle):
+                frames = await reader.receive()
+            if not frames:
+                if connection.outstanding:
+                    continue  # waiting for its answers is not idling
+                self.counters["connections.idle_closed"] += 1
+                return
             for start in range(0, len(frames), helping):
                 if start:
                     # A burst of requests is client work too: ticks and peer
@@ -616,26 +642,33 @@ class Node:
 
     def _read_helping(self, frames: list[bytes], connection: _ClientState, limit: int) -> None:
         decode = self.codec.decode
+        counters = self.counters
+        total = self.config.max_pending_requests
         for frame in frames:
             request = decode(frame)
             if isinstance(request, Submit | Query):
                 if self.stopping:
                     connection.send(_refusal(request.request_id, "stopping", "node stopping"))
                 elif connection.outstanding >= limit:
-                    self.counters["requests.overloaded"] += 1
+                    counters["requests.overloaded"] += 1
                     connection.send(_refusal(request.request_id, "overloaded", "too many requests"))
+                elif counters["requests.outstanding"] >= total:
+                    self.admission.refused += 1  # ``requests.busy``, as if admission said no
+                    connection.send(_refusal(request.request_id, "busy", "node busy, retry later"))
                 else:
                     self._serve_request(request, connection)
             elif isinstance(request, StatusRequest):
                 connection.send(self._status_reply(request))
             else:
-                self.counters["frames.unexpected"] += 1
+                counters["frames.unexpected"] += 1
 
     def _serve_request(self, request: Submit | Query, connection: _ClientState) -> None:
-        connection.outstanding += 1
+        connection.start()
         self.counters["requests.served"] += 1
 
         def done(outcome: Outcome | None) -> None:
+            if connection.closed:
+                return
             if outcome is None:
                 connection.answer(_refusal(request.request_id, "stopping", "node stopping"))
                 return
@@ -651,7 +684,8 @@ class Node:
             ):
                 self._nursery.start_soon(self._forward, request, error.leader_hint, connection)
                 return
-            connection.answer(outcome_to_reply(outcome, request.request_id))
+            effect = isinstance(outcome, Completed) and isinstance(request, Submit)
+            connection.answer(outcome_to_reply(outcome, request.request_id), took_effect=effect)
 
         if not self._admit(request, done):
             connection.answer(_refusal(request.request_id, "busy", "node busy, retry later"))
@@ -683,7 +717,10 @@ class Node:
             )
         elif reply.status == ReplyStatus.OK and reply.leader_hint is None:
             reply = attrs.evolve(reply, leader_hint=leader)  # tell the client who leads
-        connection.answer(attrs.evolve(reply, request_id=request.request_id))
+        if connection.closed:
+            return
+        effect = reply.status == ReplyStatus.OK and isinstance(request, Submit)
+        connection.answer(attrs.evolve(reply, request_id=request.request_id), took_effect=effect)
 
     def _status_reply(self, request: StatusRequest) -> StatusReply:
         status = self.core.status()
@@ -732,23 +769,59 @@ def _protocol_spec(config: NodeConfig) -> ProtocolSpec:
 
 
 class _ClientState:
-    """One client connection as the node serves it."""
+    """One client connection as the node serves it.
 
-    __slots__ = ("closed", "encode", "outstanding", "sender")
+    ``outstanding`` counts its requests not answered yet; the node-wide sum is
+    the ``requests.outstanding`` gauge in ``counters``. A reply that cannot be
+    encoded (over the frame limit) becomes a typed ``reply_too_large`` error;
+    a client that does not read its replies (the bounded queue is full) loses
+    its connection.
+    """
 
-    def __init__(self, sender: FrameSender, codec: Codec) -> None:
+    __slots__ = ("closed", "counters", "encode", "outstanding", "scope", "sender")
+
+    def __init__(
+        self, sender: FrameSender, codec: Codec, counters: Counter[str], scope: trio.CancelScope
+    ) -> None:
         self.sender = sender
         self.encode = codec.encode
+        self.counters = counters
+        self.scope = scope
         self.outstanding = 0
         self.closed = False
 
-    def send(self, message: object) -> None:
-        if not self.closed:
-            self.sender.put(prefixed(self.encode(message)))
+    def start(self) -> None:
+        self.outstanding += 1
+        self.counters["requests.outstanding"] += 1
 
-    def answer(self, reply: Reply) -> None:
+    def send(self, message: Reply | StatusReply, *, took_effect: bool = False) -> None:
+        if self.closed:
+            return
+        try:
+            frame = self.encode(message)
+        except EncodeError as exc:
+            self.counters["replies.unencodable"] += 1
+            log.warning("cannot send a %s: %s", type(message).__name__, exc)
+            # The request took effect or it did not; only its answer is lost.
+            status = ReplyStatus.INDETERMINATE if took_effect else ReplyStatus.FAILED
+            frame = self.encode(
+                Reply(message.request_id, status, b"", 0, "reply_too_large", str(exc), None)
+            )
+        if not self.sender.put(prefixed(frame)):
+            self.counters["connections.slow_readers"] += 1
+            self.scope.cancel()  # it does not read its answers: let it go
+            self.closed = True
+
+    def answer(self, reply: Reply, *, took_effect: bool = False) -> None:
         self.outstanding -= 1
-        self.send(reply)
+        self.counters["requests.outstanding"] -= 1
+        self.send(reply, took_effect=took_effect)
+
+    def close(self) -> None:
+        """The connection ended: its answers yet to come count no more."""
+        self.closed = True
+        self.counters["requests.outstanding"] -= self.outstanding
+        self.outstanding = 0
 
 
 def _refusal(request_id: int, code: str, message: str) -> Reply:

@@ -82,3 +82,24 @@ def snapshot_problem(
     if snapshot.term > max_term:
         return term_reason
     return None
+
+
+def snapshots_in(message: object) -> list[Snapshot]:
+    """Every ``Snapshot`` a decoded message carries: a field of the message, or
+    of a record it holds (ZAB's ``Snap`` inside its sync message). A driver
+    checks their bytes against the state machine's format before the core
+    sees the message: a snapshot is installed only if it can be restored."""
+    found: list[Snapshot] = []
+    _collect_snapshots(message, found, depth=2)
+    return found
+
+
+def _collect_snapshots(value: object, found: list[Snapshot], depth: int) -> None:
+    if type(value) is Snapshot:
+        found.append(value)
+        return
+    fields = getattr(type(value), "__attrs_attrs__", None)
+    if fields is None or depth == 0 or type(value) is Entry:
+        return
+    for field in fields:
+        _collect_snapshots(getattr(value, field.name, None), found, depth - 1)

@@ -214,28 +214,50 @@ class ReplicatedStateMachine:
             )
         )
 
-    def _restore(self, snapshot: Snapshot) -> None:
-        data = snapshot.data
+    def snapshot_problem(self, snapshot: Snapshot) -> str | None:
+        """Why ``snapshot`` could not be restored here, or ``None``: its bytes
+        must be a snapshot of this layer labelled with its own index, and the
+        state machine's part must pass the machine's ``verify_snapshot`` (an
+        optional method: ``data -> None``, raising ``ValueError``). A driver
+        asks before handing a received snapshot to the core, so that a
+        malformed one is refused instead of installed."""
         try:
-            tag = data[:4]
-            if tag not in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
-                raise ValueError("not a replicated-state-machine snapshot")
-            (applied,) = _U64.unpack_from(data, 4)
-            timed = tag == _TIMED_SNAPSHOT_TAG
-            table, offset = SessionTable.decode(data, 12, self.max_sessions, timed=timed)
-            (length,) = _U64.unpack_from(data, offset)
-            offset += _U64.size
-            machine = data[offset : offset + length]
-            if len(machine) != length:
-                raise ValueError("machine snapshot truncated")
+            _, machine = self._parse(snapshot)
+            verify = getattr(self.machine, "verify_snapshot", None)
+            if verify is not None:
+                verify(machine)
+        except (ValueError, struct.error) as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _parse(self, snapshot: Snapshot) -> tuple[SessionTable, bytes]:
+        """The session table and the machine's part of ``snapshot``; ``ValueError``
+        (or ``struct.error``) if it is not one of this layer's snapshots."""
+        data = snapshot.data
+        tag = data[:4]
+        if tag not in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
+            raise ValueError("not a replicated-state-machine snapshot")
+        (applied,) = _U64.unpack_from(data, 4)
+        timed = tag == _TIMED_SNAPSHOT_TAG
+        table, offset = SessionTable.decode(data, 12, self.max_sessions, timed=timed)
+        (length,) = _U64.unpack_from(data, offset)
+        offset += _U64.size
+        machine = data[offset : offset + length]
+        if len(machine) != length or offset + length != len(data):
+            raise ValueError("machine snapshot truncated or followed by junk")
+        if applied != snapshot.index:
+            raise ValueError(
+                f"snapshot labelled index {snapshot.index} holds the state at {applied}"
+            )
+        return table, machine
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        try:
+            table, machine = self._parse(snapshot)
         except (ValueError, struct.error) as exc:
             # A snapshot is written by a replica of this very layer; garbage means
             # corruption, and serving from a half-restored state would be worse.
             raise MalformedCommand(f"cannot restore snapshot at {snapshot.index}: {exc}") from exc
-        if applied != snapshot.index:
-            raise MalformedCommand(
-                f"snapshot labelled index {snapshot.index} holds the state at {applied}"
-            )
         self.machine.restore(machine)
         self.sessions = table
         self.applied = self.snapshot_index = snapshot.index

@@ -38,7 +38,6 @@ from tests.security.support import (
 from tests.trio.support import leader_of, running_cluster, wait_for
 
 MiB = 1 << 20
-FAILS_ON_MAIN = pytest.mark.xfail(strict=True, reason="issue 16 defect, not fixed yet")
 
 
 async def _still_serving(nodes: dict[int, Node], key: bytes = b"alive") -> None:
@@ -60,7 +59,6 @@ async def test_garbage_from_a_stranger_closes_only_its_connection(tmp_path: Path
         await _still_serving(nodes)
 
 
-@FAILS_ON_MAIN
 async def test_a_huge_handshake_prefix_is_refused_before_its_body(tmp_path: Path) -> None:
     """The issue's 16 MiB handshakes: the node must not wait for (or buffer) the
     body of a first frame larger than a handshake can be."""
@@ -95,7 +93,6 @@ async def test_slowloris_handshakes_are_cut_at_the_handshake_timeout(tmp_path: P
         assert node.counters["handshake.timeout"] == 20
 
 
-@FAILS_ON_MAIN
 async def test_an_idle_client_connection_is_closed_after_the_idle_timeout(tmp_path: Path) -> None:
     transport = TransportConfig(idle_timeout_s=0.5)
     async with running_cluster(tmp_path, transport=transport) as nodes:
@@ -106,7 +103,6 @@ async def test_an_idle_client_connection_is_closed_after_the_idle_timeout(tmp_pa
         assert node.counters["connections.idle_closed"] == 1
 
 
-@FAILS_ON_MAIN
 async def test_connections_beyond_the_per_address_cap_are_refused(tmp_path: Path) -> None:
     transport = TransportConfig(max_connections_per_address=16, handshake_timeout_s=30)
     async with running_cluster(tmp_path, transport=transport) as nodes:
@@ -136,7 +132,6 @@ async def test_connections_beyond_the_per_address_cap_are_refused(tmp_path: Path
             assert await client.propose(kv.put(b"after", b"flood")) == kv.OK
 
 
-@FAILS_ON_MAIN
 async def test_a_request_flood_is_answered_busy_and_memory_returns(tmp_path: Path) -> None:
     transport = TransportConfig(max_client_requests=256)
     async with running_cluster(tmp_path, transport=transport) as nodes:
@@ -168,7 +163,6 @@ async def test_a_request_flood_is_answered_busy_and_memory_returns(tmp_path: Pat
         await _still_serving(nodes)
 
 
-@FAILS_ON_MAIN
 async def test_at_most_one_live_connection_per_peer_id(tmp_path: Path) -> None:
     async with running_cluster(tmp_path) as nodes:
         node = nodes[1]
@@ -190,7 +184,6 @@ def _junk_snapshot(protocol: str, src: int, dst: int, node: Node) -> object:
 
 
 @pytest.mark.parametrize("protocol", ["raft", "paxos"])
-@FAILS_ON_MAIN
 async def test_a_malformed_snapshot_is_refused_never_installed_never_fatal(
     tmp_path: Path, protocol: str
 ) -> None:
@@ -214,7 +207,6 @@ async def test_a_malformed_snapshot_is_refused_never_installed_never_fatal(
         await _still_serving(nodes)
 
 
-@FAILS_ON_MAIN
 async def test_status_of_a_state_over_the_frame_limit_is_a_typed_error(tmp_path: Path) -> None:
     """The issue's StatusRequest(detail=2) of a state over the frame limit killed the node."""
     transport = TransportConfig(max_frame_bytes=64 << 10)
@@ -233,7 +225,6 @@ async def test_status_of_a_state_over_the_frame_limit_is_a_typed_error(tmp_path:
         await _still_serving(nodes)
 
 
-@FAILS_ON_MAIN
 async def test_an_exception_in_one_connection_is_contained_and_counted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -257,7 +248,6 @@ async def test_an_exception_in_one_connection_is_contained_and_counted(
         await _still_serving(nodes)
 
 
-@FAILS_ON_MAIN
 async def test_a_refused_handshake_names_the_limit(tmp_path: Path) -> None:
     transport = TransportConfig(max_connections=8)
     async with running_cluster(tmp_path, transport=transport) as nodes:
