@@ -36,6 +36,7 @@ from pyconsensus.adapters.trio.errors import (
 )
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.rsm.envelope import SessionCommand
+from pyconsensus.rsm.errors import ApplyError
 from pyconsensus.rsm.sessions import ClientSession
 from pyconsensus.service.messages import (
     WIRE_VERSION,
@@ -159,7 +160,12 @@ class RequestRunner:
             if reply.error in RETRYABLE_CODES:
                 await self._pause(tried, deadline)
                 continue
-            raise RequestRejected(reply.error, reply.message)
+            # The state machine's own refusal is raised as it raised it.
+            raise (
+                error
+                if isinstance(error, ApplyError)
+                else RequestRejected(reply.error, reply.message)
+            )
         if maybe_applied:
             raise IndeterminateResult(
                 f"no answer before the deadline; the command may or may not have taken effect "

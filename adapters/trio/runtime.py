@@ -61,7 +61,7 @@ from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender,
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
-from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
+from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, describe, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
@@ -71,7 +71,7 @@ from pyconsensus.core.types import Role
 from pyconsensus.core.validation import snapshots_in
 from pyconsensus.protocols import Protocol as ProtocolSpec
 from pyconsensus.protocols import get_protocol
-from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
+from pyconsensus.rsm import ApplyError, ReplicatedStateMachine, SessionCommand, StateMachine
 from pyconsensus.rsm.replicated import Completed, Failed, Outcome
 from pyconsensus.rsm.sessions import ClientSession
 from pyconsensus.service import messages as service
@@ -205,6 +205,8 @@ class Node:
         self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
         self._in_flight: deque[_InFlight] = deque()
         self._write_error: BaseException | None = None
+        self.failure: Exception | None = None
+        """Why the node stopped by itself (``open_node`` raises it)."""
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
@@ -342,7 +344,7 @@ class Node:
         )
         self._runner = RequestRunner(nodes, self._attempt, policy, self.rng)
         self._runner.leader = self.node_id
-        nursery.start_soon(self._pump)
+        nursery.start_soon(self._drive)
         self.port = await nursery.start(self.server.run)
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
@@ -399,6 +401,19 @@ class Node:
             await yield_to_others()
             self.core.tick()
             self._wake()
+
+    async def _drive(self) -> None:
+        """Run the pump; if it fails (the state machine raised something other
+        than ``ApplyError``, storage failed), stop the node: one line in the
+        log, and ``open_node`` raises the error itself (``failure``)."""
+        try:
+            await self._pump()
+        except Exception as exc:
+            self.failure = exc
+            log.critical("node %d stopped: %s", self.node_id, describe(exc).replace("\n", " "))
+            assert self._nursery is not None
+            self._nursery.cancel_scope.cancel()  # first: the block sees Cancelled...
+            self._stop()  # ...not its waiting requests' IndeterminateResult
 
     async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
         core = self.core
@@ -528,6 +543,9 @@ class Node:
                     rid = rsm.query(request.payload)
             except ValueError as exc:  # inconsistent session numbers
                 done(Failed(0, BadRequest(str(exc))))
+                continue
+            except ApplyError as exc:  # the machine's validate_command: never logged
+                done(Failed(0, exc))
                 continue
             waiters[rid] = done
 
@@ -843,6 +861,10 @@ async def open_node(
     serves requests in background tasks; all of them end when the block exits
     (promptly: a write in flight completes first, so that storage is never
     closed under it). ``seed`` seeds the core's randomness (for tests).
+
+    If the node stops by itself - its state machine raised something other
+    than ``ApplyError`` (``StateMachineFailed``, naming the entry), or its
+    storage failed - the block is cancelled and that error is raised here.
     """
     own_storage = storage is None
     if storage is None:
@@ -854,13 +876,20 @@ async def open_node(
     try:
         node = Node(config, state_machine, storage, rng=random.Random(seed))
         try:
-            async with trio.open_nursery() as nursery:
-                await node._start(nursery)
-                try:
-                    yield node
-                finally:
-                    node._stop()
-                    nursery.cancel_scope.cancel()
+            try:
+                async with trio.open_nursery() as nursery:
+                    await node._start(nursery)
+                    try:
+                        yield node
+                    finally:
+                        node._stop()
+                        nursery.cancel_scope.cancel()
+            except Exception:
+                if node.failure is None:
+                    raise
+                # What the block raised follows from the failure; report the cause.
+            if node.failure is not None:
+                raise node.failure  # alone, not in a group: it names its cause in one line
         finally:
             node._writer.close()  # writes in flight finish first: storage never closes under one
     finally:

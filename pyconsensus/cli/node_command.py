@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.rsm.errors import StateMachineFailed
 
 
 def register(commands: Any) -> None:
@@ -72,13 +73,17 @@ def run_node(args: argparse.Namespace) -> int:
         print(f"pyconsensus node: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(
-            functools.partial(
-                serve,
-                config,
-                machine,
-                fault_signals=args.fault_signals,
-                exit_with_parent=args.exit_with_parent,
+        try:
+            trio.run(
+                functools.partial(
+                    serve,
+                    config,
+                    machine,
+                    fault_signals=args.fault_signals,
+                    exit_with_parent=args.exit_with_parent,
+                )
             )
-        )
+        except StateMachineFailed as exc:
+            print(f"pyconsensus node {args.id}: {exc}", file=sys.stderr)
+            return 1
     return 0

@@ -46,7 +46,13 @@ from pyconsensus.rsm.envelope import (
     encode_stamped,
     valid_coordinates,
 )
-from pyconsensus.rsm.errors import MalformedCommand, SessionExpired, StaleRequest
+from pyconsensus.rsm.errors import (
+    ApplyError,
+    MalformedCommand,
+    SessionExpired,
+    StaleRequest,
+    StateMachineFailed,
+)
 from pyconsensus.rsm.machine import StateMachine
 from pyconsensus.rsm.sessions import Session, SessionTable, Verdict
 
@@ -127,8 +133,8 @@ class ReplicatedStateMachine:
         self._commits_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
         self._reads_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
         # Answers of our pending commands whose sessions expired before the
-        # outcome was told: (result, index applied at).
-        self._orphaned: dict[RequestId, tuple[bytes, int]] = {}
+        # outcome was told: (result, index applied at, refused by ApplyError).
+        self._orphaned: dict[RequestId, tuple[bytes, int, bool]] = {}
 
     # ------------------------------------------------------------------
     # Requests
@@ -138,13 +144,18 @@ class ReplicatedStateMachine:
 
         ``now_ms``: this node's clock in milliseconds, required when sessions
         expire by time (ignored otherwise). Raises ``ValueError`` for bad
-        session numbers or a missing or negative ``now_ms``.
+        session numbers or a missing or negative ``now_ms``, and the machine's
+        ``ApplyError`` if its optional ``validate_command`` refuses the
+        payload (then nothing is logged).
         """
         if not valid_coordinates(command.client_id, command.seq, command.first_unacked):
             raise ValueError(
                 f"bad session coordinates: client {command.client_id}, seq {command.seq}, "
                 f"first_unacked {command.first_unacked}"
             )
+        validate = getattr(self.machine, "validate_command", None)
+        if validate is not None:
+            validate(command.payload)
         if self.session_timeout_ms:
             if now_ms is None:
                 raise ValueError("sessions expire by time here: submit needs now_ms")
@@ -277,11 +288,12 @@ class ReplicatedStateMachine:
                     counters["entries.replayed"] += 1
                     continue
                 raise MalformedCommand(f"entry {index} applied right after {self.applied}")
-            self.applied = index
             if entry.kind is not EntryKind.NORMAL:
+                self.applied = index
                 continue
             decoded = decode_entry(entry.data)
             if decoded is None:
+                self.applied = index
                 counters["entries.malformed"] += 1
                 continue
             command, stamp = decoded
@@ -291,10 +303,17 @@ class ReplicatedStateMachine:
                     self._on_expired(forgotten)
             verdict, _ = sessions.admit(command, index)
             if verdict == Verdict.APPLY:
-                sessions.record(command, machine.apply(command.payload), index)
-                counters["commands.applied"] += 1
+                try:
+                    sessions.record(command, machine.apply(command.payload), index)
+                    counters["commands.applied"] += 1
+                except ApplyError as exc:  # refused alike everywhere: the answer is the error
+                    sessions.record(command, str(exc).encode(), index, refused=True)
+                    counters["commands.refused"] += 1
+                except Exception as exc:
+                    raise StateMachineFailed(index, _one_line(exc)) from exc
             else:
                 counters["commands." + verdict] += 1
+            self.applied = index
 
     def _on_expired(self, forgotten: list[tuple[int, Session]]) -> None:
         """Keep the answers our pending commands would have found in the
@@ -307,7 +326,8 @@ class ReplicatedStateMachine:
             session = by_client.get(command.client_id)
             if session is not None and command.seq in session.results:
                 applied_at = session.applied_at.get(command.seq, 0)
-                self._orphaned[rid] = (session.results[command.seq], applied_at)
+                refused = command.seq in session.refused
+                self._orphaned[rid] = (session.results[command.seq], applied_at, refused)
 
     # ------------------------------------------------------------------
     # Replies
@@ -326,11 +346,12 @@ class ReplicatedStateMachine:
         command = self._commands.pop(rid)
         orphaned = self._orphaned.pop(rid, None) if self._orphaned else None
         if orphaned is not None:
-            return Completed(rid, orphaned[0], orphaned[1] or index)
+            return _answered(rid, orphaned[0], orphaned[1] or index, refused=orphaned[2])
         result = self.sessions.answer(command.client_id, command.seq)
         if result is not None:
             applied = self.sessions.applied_index(command.client_id, command.seq)
-            return Completed(rid, result, applied if applied else index)
+            refused = self.sessions.failed(command.client_id, command.seq)
+            return _answered(rid, result, applied if applied else index, refused=refused)
         if command.client_id not in self.sessions.sessions:
             if (command.first_unacked or command.seq) > 1:
                 return Failed(rid, SessionExpired(command.client_id))
@@ -375,3 +396,16 @@ class ReplicatedStateMachine:
             query = self._queries.pop(rid, None)
             if query is not None:
                 outcomes.append(Completed(rid, self.machine.query(query), applied))
+
+
+def _answered(rid: RequestId, result: bytes, index: int, *, refused: bool) -> Outcome:
+    """The outcome of a command answered at ``index``: ``Completed``, or
+    ``Failed(ApplyError)`` if the machine refused it."""
+    if refused:
+        return Failed(rid, ApplyError(result.decode(errors="replace"), index))
+    return Completed(rid, result, index)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
