@@ -118,6 +118,17 @@ class TransportConfig:
     idle_timeout_s: float = attrs.field(default=60.0, validator=_positive_number)
     """A client connection with no request outstanding that sends nothing for
     this long is closed (peers are bounded by one connection per member)."""
+    receive_budget_bytes: int = attrs.field(default=256 << 20, validator=_positive_number)
+    """Bytes that large frames (64 KiB and more) still arriving may hold over
+    all of a node's connections; a frame that does not fit closes its
+    connection. At least ``max_frame_bytes``."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.receive_budget_bytes < self.max_frame_bytes:
+            raise ConfigError(
+                f"receive_budget_bytes ({self.receive_budget_bytes}) must be at least "
+                f"max_frame_bytes ({self.max_frame_bytes})"
+            )
 
 
 @attrs.frozen(slots=True)

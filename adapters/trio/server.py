@@ -27,7 +27,7 @@ import trio
 
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import NodeConfig
-from pyconsensus.adapters.trio.framing import FrameReader, FrameTooLarge, prefixed
+from pyconsensus.adapters.trio.framing import FrameReader, FrameTooLarge, ReceiveBudget, prefixed
 from pyconsensus.adapters.trio.transport import Stream, close, describe, listen, remote
 from pyconsensus.service.messages import (
     WIRE_VERSION,
@@ -81,6 +81,7 @@ class Server:
         self._peers: dict[int, trio.CancelScope] = {}  # the live connection of each member
         self._open: Counter[str] = Counter()  # open connections by remote host
         self._refusing = False  # the last connection was refused for a limit
+        self.budget = ReceiveBudget(config.transport.receive_budget_bytes)
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on the node's address; reports the bound port once listening."""
@@ -144,7 +145,7 @@ class Server:
 
     async def _serve(self, stream: Stream, where: str) -> None:
         limits = self.config.transport
-        reader = FrameReader(stream, limits.handshake_frame_bytes)
+        reader = FrameReader(stream, limits.handshake_frame_bytes, self.budget)
         try:
             with trio.fail_after(limits.handshake_timeout_s):
                 first = self.codec.decode(await reader.receive_one())
@@ -175,6 +176,8 @@ class Server:
             log.warning("closing the connection from %s: no handshake in time", where)
         except (EOFError, OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        finally:
+            reader.release()
 
     def _check(self, hello: Hello) -> str | None:
         """Why ``hello`` is refused, or None."""

@@ -264,3 +264,31 @@ async def test_a_refused_handshake_names_the_limit(tmp_path: Path) -> None:
             for stream in streams:
                 await stream.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_large_frames_dribbled_over_many_connections_fit_the_receive_budget(
+    tmp_path: Path,
+) -> None:
+    """Each connection may start a frame just under ``max_frame_bytes`` and
+    send its body a byte at a time; together they may hold no more than the
+    node's receive budget, and what they held is returned when they go."""
+    transport = TransportConfig(max_frame_bytes=MiB, receive_budget_bytes=2 * MiB)
+    async with running_cluster(tmp_path, transport=transport) as nodes:
+        node = nodes[1]
+        async with trio.open_nursery() as nursery:
+            streams = []
+            for _ in range(5):
+                address = node.config.address
+                stream = await trio.open_tcp_stream(address.host, address.port)
+                assert isinstance(await greet(stream, client_hello()), Welcome)
+                await stream.send_all(struct.pack(">I", MiB - 16) + b"x" * 1000)
+                streams.append(stream)
+            closed = [await closed_by_node(s, within=1.0) for s in streams]
+            assert closed.count(True) == 3
+            assert node.server.budget.used == 2 * (MiB - 16)
+            for stream in streams:
+                await stream.aclose()
+            nursery.cancel_scope.cancel()
+        await wait_for(lambda: node.server.budget.used == 0)
+        assert node.counters["frames.oversized"] == 3
+        await _still_serving(nodes)
