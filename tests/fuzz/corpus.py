@@ -12,23 +12,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-from pyconsensus.adapters.cbor import Codec
-from pyconsensus.adapters.cbor.shapes import (
-    Choice,
-    EnumShape,
-    Fixed,
-    Maybe,
-    Record,
-    Scalar,
-    Seq,
-    SetOf,
-    Shape,
-)
+from pyconsensus.adapters.cbor import Codec, shapes
 
 
-def sample(shape: Shape, rng: random.Random) -> Any:
+def sample(shape: shapes.Shape, rng: random.Random) -> Any:
     """A value of ``shape``; small numbers, so that ids and indices look real."""
-    if isinstance(shape, Scalar):
+    if isinstance(shape, shapes.Scalar):
         if shape.type is int:
             return rng.randint(0, 5)
         if shape.type is bool:
@@ -36,23 +25,23 @@ def sample(shape: Shape, rng: random.Random) -> Any:
         if shape.type is bytes:
             return rng.randbytes(rng.randint(0, 16))
         return rng.choice(["", "test", "raft", "x" * 8])
-    if isinstance(shape, Maybe):
+    if isinstance(shape, shapes.Maybe):
         return None if rng.random() < 0.3 else sample(shape.inner, rng)
-    if isinstance(shape, EnumShape):
+    if isinstance(shape, shapes.EnumShape):
         return rng.choice(list(shape.cls))
-    if isinstance(shape, Record):
+    if isinstance(shape, shapes.Record):
         return _record(shape, rng)
-    if isinstance(shape, Choice):
+    if isinstance(shape, shapes.Choice):
         return sample(rng.choice(shape.alternatives), rng)
-    if isinstance(shape, Seq):
+    if isinstance(shape, shapes.Seq):
         return tuple(sample(shape.item, rng) for _ in range(rng.randint(0, 3)))
-    if isinstance(shape, Fixed):
+    if isinstance(shape, shapes.Fixed):
         return tuple(sample(s, rng) for s in shape.items)
-    assert isinstance(shape, SetOf)
+    assert isinstance(shape, shapes.SetOf)
     return frozenset(sample(shape.item, rng) for _ in range(rng.randint(0, 3)))
 
 
-def _record(shape: Record, rng: random.Random) -> Any:
+def _record(shape: shapes.Record, rng: random.Random) -> Any:
     for _ in range(20):  # classes with validators refuse some values
         kwargs = {f.alias: sample(f.shape, rng) for f in shape.fields}
         try:

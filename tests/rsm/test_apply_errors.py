@@ -21,7 +21,6 @@ from pyconsensus.rsm import (
     ApplyError,
     Completed,
     Failed,
-    KVStateMachine,
     Outcome,
     ReplicatedStateMachine,
     SessionCommand,
@@ -31,23 +30,7 @@ from pyconsensus.rsm import (
 )
 from pyconsensus.sim import SimConfig, Simulation
 from pyconsensus.sim.checkers.raft import SPEC
-
-
-class Picky(KVStateMachine):
-    """Refuses to apply a command that puts the value ``b"bad"``; fails
-    unexpectedly on ``b"bug"``; validates away ``b"never"`` before logging."""
-
-    def apply(self, command: bytes) -> bytes:
-        if command.endswith(b"bad"):
-            raise ApplyError("values may not be bad")
-        if command.endswith(b"bug"):
-            raise RuntimeError("a bug in apply")
-        return super().apply(command)
-
-    def validate_command(self, command: bytes) -> None:
-        if command.endswith(b"never"):
-            raise ApplyError("never is refused before it is logged")
-
+from tests.rsm.picky import Picky
 
 STORAGE: dict[int, MemoryStorage] = {}
 

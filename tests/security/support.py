@@ -71,3 +71,17 @@ def rss_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+@contextlib.asynccontextmanager
+async def many(node: Node, count: int) -> AsyncIterator[list[trio.SocketStream]]:
+    """``count`` plain TCP connections to ``node`` (a flood), closed on exit."""
+    address = node.config.address
+    streams: list[trio.SocketStream] = []
+    try:
+        for _ in range(count):
+            streams.append(await trio.open_tcp_stream(address.host, address.port))
+        yield streams
+    finally:
+        for stream in streams:
+            await stream.aclose()

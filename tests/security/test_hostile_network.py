@@ -31,6 +31,7 @@ from tests.security.support import (
     client_hello,
     closed_by_node,
     greet,
+    many,
     peer_hello,
     raw,
     rss_bytes,
@@ -109,11 +110,7 @@ async def test_connections_beyond_the_per_address_cap_are_refused(tmp_path: Path
         leader = leader_of(nodes)
         assert leader is not None
         held = leader.server.connections_from("127.0.0.1")  # the peers' own connections
-        async with trio.open_nursery() as nursery:
-            streams: list[trio.SocketStream] = []
-            for _ in range(40):
-                address = leader.config.address
-                streams.append(await trio.open_tcp_stream(address.host, address.port))
+        async with many(leader, 40) as streams:
             refused = 0
             for stream in streams:
                 with trio.move_on_after(0.5):
@@ -123,9 +120,6 @@ async def test_connections_beyond_the_per_address_cap_are_refused(tmp_path: Path
             assert leader.counters["connections.refused"] == refused
             # The node keeps committing over the connections it already had.
             assert await leader.propose(kv.put(b"k", b"v")) == kv.OK
-            for stream in streams:
-                await stream.aclose()
-            nursery.cancel_scope.cancel()
         # Once the flood is gone, new clients get in again.
         members = {i: n.config.address for i, n in nodes.items()}
         async with open_client(members, "test") as client:
@@ -193,6 +187,8 @@ async def test_a_malformed_snapshot_is_refused_never_installed_never_fatal(
         assert leader is not None
         assert await leader.propose(kv.put(b"kept", b"yes")) == kv.OK
         follower = next(n for n in nodes.values() if n is not leader)
+        commit = leader.status().commit_index
+        await wait_for(lambda: follower.status().applied_index >= commit)
         # Raft: the leader's id, to a follower; Paxos: a follower's, to the leader.
         target, src = (
             (follower, leader.node_id) if protocol == "raft" else (leader, follower.node_id)
@@ -252,18 +248,10 @@ async def test_a_refused_handshake_names_the_limit(tmp_path: Path) -> None:
     transport = TransportConfig(max_connections=8)
     async with running_cluster(tmp_path, transport=transport) as nodes:
         node = nodes[1]
-        async with trio.open_nursery() as nursery:
-            streams = []
-            for _ in range(12):
-                address = node.config.address
-                streams.append(await trio.open_tcp_stream(address.host, address.port))
-            answers = []
-            for stream in streams[-3:]:
-                answers.append(await greet(stream, client_hello()))
+        async with many(node, 12) as streams:
+            answers = [await greet(stream, client_hello()) for stream in streams[-3:]]
             assert any(isinstance(a, Refused) and "connections" in a.reason for a in answers)
-            for stream in streams:
-                await stream.aclose()
-            nursery.cancel_scope.cancel()
+        assert node.counters["connections.refused"] >= 3
 
 
 async def test_large_frames_dribbled_over_many_connections_fit_the_receive_budget(
@@ -275,20 +263,13 @@ async def test_large_frames_dribbled_over_many_connections_fit_the_receive_budge
     transport = TransportConfig(max_frame_bytes=MiB, receive_budget_bytes=2 * MiB)
     async with running_cluster(tmp_path, transport=transport) as nodes:
         node = nodes[1]
-        async with trio.open_nursery() as nursery:
-            streams = []
-            for _ in range(5):
-                address = node.config.address
-                stream = await trio.open_tcp_stream(address.host, address.port)
+        async with many(node, 5) as streams:
+            for stream in streams:
                 assert isinstance(await greet(stream, client_hello()), Welcome)
                 await stream.send_all(struct.pack(">I", MiB - 16) + b"x" * 1000)
-                streams.append(stream)
             closed = [await closed_by_node(s, within=1.0) for s in streams]
             assert closed.count(True) == 3
             assert node.server.budget.used == 2 * (MiB - 16)
-            for stream in streams:
-                await stream.aclose()
-            nursery.cancel_scope.cancel()
         await wait_for(lambda: node.server.budget.used == 0)
         assert node.counters["frames.oversized"] == 3
         await _still_serving(nodes)

@@ -16,24 +16,9 @@ import trio
 
 from pyconsensus.adapters.trio import NodeConfig, open_client, open_node
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.rsm import ApplyError, KVStateMachine, StateMachineFailed, kv
+from pyconsensus.rsm import ApplyError, StateMachineFailed, kv
+from tests.rsm.picky import Picky
 from tests.trio.support import TICK, members, running_cluster, wait_for
-
-
-class Picky(KVStateMachine):
-    """Refuses ``b"bad"`` values in ``apply``, ``b"never"`` before logging, and
-    has a bug on ``b"bug"``."""
-
-    def apply(self, command: bytes) -> bytes:
-        if command.endswith(b"bad"):
-            raise ApplyError("values may not be bad")
-        if command.endswith(b"bug"):
-            raise RuntimeError("a bug in apply")
-        return super().apply(command)
-
-    def validate_command(self, command: bytes) -> None:
-        if command.endswith(b"never"):
-            raise ApplyError("never is refused before it is logged")
 
 
 async def test_an_apply_error_reaches_the_client_from_every_replica(tmp_path: Path) -> None:
