@@ -10,6 +10,7 @@ counted way, that the cluster still commits, and that memory came back.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
 
@@ -272,4 +273,24 @@ async def test_large_frames_dribbled_over_many_connections_fit_the_receive_budge
             assert node.server.budget.used == 2 * (MiB - 16)
         await wait_for(lambda: node.server.budget.used == 0)
         assert node.counters["frames.oversized"] == 3
+        await _still_serving(nodes)
+
+
+async def test_a_client_that_never_reads_its_replies_loses_its_connection(
+    tmp_path: Path,
+) -> None:
+    """Replies wait in a bounded queue; a client that lets it fill is cut off
+    rather than held in memory."""
+    transport = TransportConfig(send_queue_frames=64, send_queue_bytes=1 << 20)
+    async with running_cluster(tmp_path, transport=transport) as nodes:
+        leader = leader_of(nodes)
+        assert leader is not None
+        async with raw(leader) as stream:
+            assert isinstance(await greet(stream, client_hello()), Welcome)
+            query = prefixed(encode(Query(0, kv.get(b"k" * 4096), False)))
+            with trio.move_on_after(BOUND_S), contextlib.suppress(trio.BrokenResourceError):
+                while not leader.counters["connections.slow_readers"]:
+                    await stream.send_all(query * 256)  # and never read a reply
+        assert leader.counters["connections.slow_readers"] == 1
+        assert leader.counters["requests.outstanding"] == 0
         await _still_serving(nodes)
