@@ -211,6 +211,7 @@ class Server:
         deliver = self.handler.deliver
         service_types = self.service_types
         counters = self.counters
+        bytes_in = f"peer.{peer_id}.bytes_in"
         with trio.CancelScope() as scope:
             older = self._peers.get(peer_id)
             if older is not None:
@@ -232,6 +233,7 @@ class Server:
                             continue
                         messages.append(message)
                     counters["frames.received"] += len(frames)
+                    counters[bytes_in] += sum(map(len, frames)) + 4 * len(frames)
                     deliver(messages)
             finally:
                 if self._peers.get(peer_id) is scope:

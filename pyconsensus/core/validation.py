@@ -9,7 +9,9 @@ entry of a batch is checked, not just the first and the last.
 
 from __future__ import annotations
 
-from pyconsensus.core.types import Entry, EntryKind, Snapshot
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, EntryKind
 
 
 def is_index(value: object) -> bool:
@@ -69,11 +71,16 @@ def snapshot_problem(
     min_index: int = 0,
     term_reason: str = "bad_index",
 ) -> str | None:
-    """Why ``snapshot`` (as received) is unacceptable, or ``None``: it must be a
-    ``Snapshot`` with ``bytes`` data (else ``"malformed"``), an index of at
-    least ``min_index`` and a non-negative term (else ``"bad_index"``), and a
-    term of at most ``max_term`` (else ``term_reason``)."""
-    if type(snapshot) is not Snapshot or type(snapshot.data) is not bytes:
+    """Why ``snapshot`` (a ``SnapshotMeta`` as received) is unacceptable, or
+    ``None``: it must be a ``SnapshotMeta`` with a membership or ``None``, a
+    size and a ``str`` checksum (else ``"malformed"``), an index of at least
+    ``min_index`` and a non-negative term (else ``"bad_index"``), and a term of
+    at most ``max_term`` (else ``term_reason``)."""
+    if type(snapshot) is not SnapshotMeta:
+        return "malformed"
+    if snapshot.membership is not None and type(snapshot.membership) is not Membership:
+        return "malformed"
+    if not is_index(snapshot.size) or type(snapshot.checksum) is not str:
         return "malformed"
     if not (is_index(snapshot.index) and is_index(snapshot.term)):
         return "bad_index"
@@ -84,22 +91,15 @@ def snapshot_problem(
     return None
 
 
-def snapshots_in(message: object) -> list[Snapshot]:
-    """Every ``Snapshot`` a decoded message carries: a field of the message, or
-    of a record it holds (ZAB's ``Snap`` inside its sync message). A driver
-    checks their bytes against the state machine's format before the core
-    sees the message: a snapshot is installed only if it can be restored."""
-    found: list[Snapshot] = []
-    _collect_snapshots(message, found, depth=2)
-    return found
-
-
-def _collect_snapshots(value: object, found: list[Snapshot], depth: int) -> None:
-    if type(value) is Snapshot:
-        found.append(value)
-        return
-    fields = getattr(type(value), "__attrs_attrs__", None)
-    if fields is None or depth == 0 or type(value) is Entry:
-        return
-    for field in fields:
-        _collect_snapshots(getattr(value, field.name, None), found, depth - 1)
+def chunk_problem(meta: SnapshotMeta, offset: object, data: object, done: object) -> str | None:
+    """Why a chunk of the (already checked) snapshot ``meta`` is unacceptable,
+    or ``None``: ``data`` must be ``bytes`` at an ``offset`` inside the
+    snapshot, and ``done`` must say whether it ends it."""
+    if type(data) is not bytes or type(done) is not bool:
+        return "malformed"
+    if type(offset) is not int or offset < 0:
+        return "malformed"
+    end = offset + len(data)
+    if end > meta.size or done != (end == meta.size):
+        return "bad_chunk"
+    return None

@@ -22,9 +22,7 @@ from pyconsensus.raft import (
     RequestVoteResponse,
 )
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY
-from tests.raft.support import cluster, elected, raft_factory
-
-PAPER = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, cluster, elected, raft_factory
 
 
 def test_servers_start_as_followers_in_term_zero() -> None:
