@@ -166,7 +166,9 @@ class RequestRunner:
             if reply.error in RETRYABLE_CODES:
                 await self._pause(tried, deadline)
                 continue
-            raise error  # RequestRejected (Forbidden for a role's refusal)
+            # RequestRejected; Forbidden for a role's refusal; the state
+            # machine's own ApplyError as it raised it.
+            raise error
         if maybe_applied:
             raise IndeterminateResult(
                 f"no answer before the deadline; the command may or may not have taken effect "
@@ -302,7 +304,9 @@ class Client:
         with trio.fail_after(self.timeout):
             reply = await self.pool.call(node_id, lambda rid: StatusRequest(rid, detail))
         if isinstance(reply, Reply) and reply.status != ReplyStatus.OK:
-            raise reply_error(reply)  # Forbidden: status details need the admin role
+            # Forbidden (details need the admin role), or reply_too_large
+            # (the state exceeds a frame).
+            raise reply_error(reply)
         if not isinstance(reply, StatusReply):
             raise ConnectionLost(f"node {node_id} answered a status request with {reply!r}")
         return reply

@@ -26,7 +26,7 @@ is told its own id::
     election_ticks = 10
 
     [transport]                  # optional; the defaults suit a LAN
-    max_frame_bytes = 16777216
+    max_frame_bytes = 16777216   # see docs/security.md for every limit
 
     [observe]                    # optional: logs, metrics and health (docs/operations.md)
     log_format = "json"          # text | json (what `pyconsensus node` writes)
@@ -125,9 +125,30 @@ class TransportConfig:
     """...up to this cap; each delay is jittered (half fixed, half random)."""
     handshake_timeout_s: float = attrs.field(default=5.0, validator=_positive_number)
     """How long either side waits for the other's handshake frame."""
-    max_client_requests: int = attrs.field(default=100_000, validator=_positive_number)
+    max_client_requests: int = attrs.field(default=1024, validator=_positive_number)
     """Requests one client connection may have outstanding; more are refused
-    with ``overloaded``."""
+    with ``overloaded`` (the node-wide cap is ``max_pending_requests``)."""
+    handshake_frame_bytes: int = attrs.field(default=4096, validator=_positive_number)
+    """Largest first frame (the ``Hello``) a listener reads; ``max_frame_bytes``
+    applies only once the handshake succeeded."""
+    max_connections: int = attrs.field(default=1024, validator=_positive_number)
+    """Open connections a node's listener holds at most; more are refused."""
+    max_connections_per_address: int = attrs.field(default=256, validator=_positive_number)
+    """Open connections from one remote IP address at most; more are refused."""
+    idle_timeout_s: float = attrs.field(default=60.0, validator=_positive_number)
+    """A client connection with no request outstanding that sends nothing for
+    this long is closed (peers are bounded by one connection per member)."""
+    receive_budget_bytes: int = attrs.field(default=256 << 20, validator=_positive_number)
+    """Bytes that large frames (64 KiB and more) still arriving may hold over
+    all of a node's connections; a frame that does not fit closes its
+    connection. At least ``max_frame_bytes``."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.receive_budget_bytes < self.max_frame_bytes:
+            raise ConfigError(
+                f"receive_budget_bytes ({self.receive_budget_bytes}) must be at least "
+                f"max_frame_bytes ({self.max_frame_bytes})"
+            )
 
 
 LOG_FORMATS = ("text", "json")

@@ -4,7 +4,8 @@ A request ends in one of three ways, and the errors say which:
 
 - it took effect: the call returns the state machine's answer;
 - it definitely did not: ``NotLeader``, ``Unavailable``, ``RequestRejected``,
-  ``NodeStopped`` (for a request that was never handed to the core);
+  ``NodeStopped`` (for a request that was never handed to the core), and
+  ``ApplyError`` (the state machine refused it, on every replica alike);
 - nobody can tell: ``IndeterminateResult`` - it may have taken effect, or may
   still; retrying the same session command is safe (it is de-duplicated).
 """
@@ -18,7 +19,7 @@ from pyconsensus.core.errors import (
     ProposalDropped,
     ProposalTooLarge,
 )
-from pyconsensus.rsm import MalformedCommand, SessionExpired, StaleRequest
+from pyconsensus.rsm import ApplyError, MalformedCommand, SessionExpired, StaleRequest
 from pyconsensus.rsm.replicated import Completed, Failed, Indeterminate, Outcome
 from pyconsensus.service.messages import Reply, ReplyStatus
 
@@ -82,6 +83,7 @@ _CODES: dict[type[ConsensusError], str] = {
     SessionExpired: "session_expired",
     StaleRequest: "stale",
     MalformedCommand: "malformed",
+    ApplyError: "apply_error",
     NodeStopped: "stopping",
     BadRequest: "bad_request",
     Unavailable: "unavailable",
@@ -154,4 +156,6 @@ def reply_error(reply: Reply) -> ConsensusError:
         return IndeterminateResult(reply.message, reply.message)
     if code == "forbidden":
         return Forbidden(reply.message)
+    if code == "apply_error":
+        return ApplyError(reply.message, reply.index)
     return RequestRejected(code, reply.message)

@@ -44,14 +44,58 @@ def prefixed(frame: bytes) -> bytes:
     return PREFIX.pack(len(frame)) + frame
 
 
-class FrameReader:
-    """Reads whole frames (without their prefix) from ``stream``."""
+class ReceiveBudget:
+    """The bytes that large frames still arriving may hold, over all of a
+    node's connections: without it, every connection could park a frame
+    just under ``max_frame_bytes`` and dribble its body, and memory would
+    grow with the number of connections."""
 
-    def __init__(self, stream: trio.abc.ReceiveStream, max_frame_bytes: int) -> None:
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
+
+
+LARGE_FRAME: Final = 1 << 16
+"""Frames from this size on are reserved in a ``ReceiveBudget`` while they arrive."""
+
+
+class FrameReader:
+    """Reads whole frames (without their prefix) from ``stream``.
+
+    With a ``budget``, a large frame reserves its length there before its
+    body is read (``FrameTooLarge`` if the node has no room left); call
+    ``release`` when the connection ends.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.ReceiveStream,
+        max_frame_bytes: int,
+        budget: ReceiveBudget | None = None,
+    ) -> None:
         self.stream = stream
         self.max_frame_bytes = max_frame_bytes
+        self.budget = budget
+        self._reserved = 0
         self._buffer = bytearray()
         self._ready: deque[bytes] = deque()
+
+    def release(self) -> None:
+        """Give back what a frame still arriving reserved (the connection ended)."""
+        if self._reserved and self.budget is not None:
+            self.budget.give(self._reserved)
+        self._reserved = 0
 
     async def receive(self) -> list[bytes]:
         """Every complete frame available now (waiting for at least one).
@@ -88,11 +132,28 @@ class FrameReader:
                 raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {limit}")
             end = pos + 4 + length
             if end > size:
+                if length >= LARGE_FRAME and not self._reserved:
+                    self._reserve(length)
                 break
             self._ready.append(bytes(buffer[pos + 4 : end]))
             pos = end
-        if pos:
+            if self._reserved:
+                self.release()
+        if pos == size:
+            self._buffer = bytearray()  # a fresh buffer: a burst's capacity is returned
+        elif pos:
             del buffer[:pos]
+
+    def _reserve(self, length: int) -> None:
+        budget = self.budget
+        if budget is None:
+            return
+        if not budget.take(length):
+            raise FrameTooLarge(
+                f"a frame of {length} bytes does not fit the node's receive budget "
+                f"({budget.used} of {budget.limit} bytes held by frames still arriving)"
+            )
+        self._reserved = length
 
 
 class Flusher:

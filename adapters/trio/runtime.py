@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 import trio
 
-from pyconsensus.adapters.cbor import Codec, Limits, default_codec
+from pyconsensus.adapters.cbor import Codec, EncodeError, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
 from pyconsensus.adapters.trio import groups
@@ -70,7 +70,7 @@ from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.startup import claim_storage
 from pyconsensus.adapters.trio.tls import Tls
-from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
+from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, describe, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
@@ -79,8 +79,8 @@ from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role, Status
 from pyconsensus.protocols import Protocol as ProtocolSpec
 from pyconsensus.protocols import get_protocol
-from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
-from pyconsensus.rsm.replicated import Failed, Outcome
+from pyconsensus.rsm import ApplyError, ReplicatedStateMachine, SessionCommand, StateMachine
+from pyconsensus.rsm.replicated import Completed, Failed, Outcome
 from pyconsensus.rsm.sessions import ClientSession
 from pyconsensus.service import messages as service
 from pyconsensus.service.messages import (
@@ -230,6 +230,8 @@ class Node:
         self._writer = StorageWriter(self._timed, f"pyconsensus-storage-{config.node_id}")
         self._in_flight: deque[_InFlight] = deque()
         self._write_error: BaseException | None = None
+        self.failure: Exception | None = None
+        """Why the node stopped by itself (``open_node`` raises it)."""
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
@@ -412,7 +414,7 @@ class Node:
         )
         self._runner = RequestRunner(nodes, self._attempt, policy, self.rng)
         self._runner.leader = self.node_id
-        nursery.start_soon(self._pump)
+        nursery.start_soon(self._drive)
         self.port = await nursery.start(self.server.run)
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
@@ -483,6 +485,19 @@ class Node:
         self.observer.watch(status, self.clock())
         if self.metrics is not None:
             self.metrics.loop_lag_seconds.observe(late)
+
+    async def _drive(self) -> None:
+        """Run the pump; if it fails (the state machine raised something other
+        than ``ApplyError``, storage failed), stop the node: one line in the
+        log, and ``open_node`` raises the error itself (``failure``)."""
+        try:
+            await self._pump()
+        except Exception as exc:
+            self.failure = exc
+            log.critical("node %d stopped: %s", self.node_id, describe(exc).replace("\n", " "))
+            assert self._nursery is not None
+            self._nursery.cancel_scope.cancel()  # first: the block sees Cancelled...
+            self._stop()  # ...not its waiting requests' IndeterminateResult
 
     async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
         core = self.core
@@ -626,6 +641,9 @@ class Node:
             except ValueError as exc:  # inconsistent session numbers
                 done(Failed(0, BadRequest(str(exc))))
                 continue
+            except ApplyError as exc:  # the machine's validate_command: never logged
+                done(Failed(0, exc))
+                continue
             waiters[rid] = done
 
     async def _attempt(self, node: int, request: Submit | Query, state: AttemptState) -> Reply:
@@ -670,12 +688,10 @@ class Node:
 
     async def serve_client(self, stream: Stream, reader: FrameReader, who: Principal) -> None:
         transport = self.config.transport
-        sender = FrameSender(
-            transport.max_client_requests, transport.send_queue_bytes, self.flusher
-        )
-        connection = _ClientState(sender, self.codec, who)
+        sender = FrameSender(transport.send_queue_frames, transport.send_queue_bytes, self.flusher)
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
+            connection = _ClientState(sender, self.codec, who, self.counters, nursery.cancel_scope)
             nursery.start_soon(self._write_replies, sender, stream, nursery.cancel_scope)
             try:
                 await self._read_requests(reader, connection)
@@ -684,7 +700,7 @@ class Node:
                     raise
                 error = exc
             finally:
-                connection.closed = True
+                connection.close()
                 sender.close()
                 nursery.cancel_scope.cancel()
         if error is not None:
@@ -702,9 +718,17 @@ class Node:
 
     async def _read_requests(self, reader: FrameReader, connection: _ClientState) -> None:
         limit = self.config.transport.max_client_requests
+        idle = self.config.transport.idle_timeout_s
         helping = self.config.requests_per_batch
         while True:
-            frames = await reader.receive()
+            frames: list[bytes] = []
+            with trio.move_on_after(idle):
+                frames = await reader.receive()
+            if not frames:
+                if connection.outstanding:
+                    continue  # waiting for its answers is not idling
+                self.counters["connections.idle_closed"] += 1
+                return
             for start in range(0, len(frames), helping):
                 if start:
                     # A burst of requests is client work too: ticks and peer
@@ -714,6 +738,8 @@ class Node:
 
     def _read_helping(self, frames: list[bytes], connection: _ClientState, limit: int) -> None:
         decode = self.codec.decode
+        counters = self.counters
+        total = self.config.max_pending_requests
         for frame in frames:
             request = decode(frame)
             refusal = forbidden(connection.who, request)
@@ -724,14 +750,17 @@ class Node:
                 if self.stopping:
                     connection.send(_refusal(request.request_id, "stopping", "node stopping"))
                 elif connection.outstanding >= limit:
-                    self.counters["requests.overloaded"] += 1
+                    counters["requests.overloaded"] += 1
                     connection.send(_refusal(request.request_id, "overloaded", "too many requests"))
+                elif counters["requests.outstanding"] >= total:
+                    self.admission.refused += 1  # ``requests.busy``, as if admission said no
+                    connection.send(_refusal(request.request_id, "busy", "node busy, retry later"))
                 else:
                     self._serve_request(request, connection)
             elif isinstance(request, StatusRequest):
                 connection.send(self._status_reply(request))
             else:
-                self.counters["frames.unexpected"] += 1
+                counters["frames.unexpected"] += 1
 
     def _serve_request(self, request: Submit | Query, connection: _ClientState) -> None:
         if isinstance(request, Submit) and connection.who.client:
@@ -739,10 +768,12 @@ class Node:
             request = attrs.evolve(
                 request, client_id=bound_client_id(connection.who, request.client_id)
             )
-        connection.outstanding += 1
+        connection.start()
         self.counters["requests.served"] += 1
 
         def done(outcome: Outcome | None) -> None:
+            if connection.closed:
+                return
             if outcome is None:
                 connection.answer(_refusal(request.request_id, "stopping", "node stopping"))
                 return
@@ -758,7 +789,8 @@ class Node:
             ):
                 self._nursery.start_soon(self._forward, request, error.leader_hint, connection)
                 return
-            connection.answer(outcome_to_reply(outcome, request.request_id))
+            effect = isinstance(outcome, Completed) and isinstance(request, Submit)
+            connection.answer(outcome_to_reply(outcome, request.request_id), took_effect=effect)
 
         if not self._admit(request, done):
             connection.answer(_refusal(request.request_id, "busy", "node busy, retry later"))
@@ -790,7 +822,10 @@ class Node:
             )
         elif reply.status == ReplyStatus.OK and reply.leader_hint is None:
             reply = attrs.evolve(reply, leader_hint=leader)  # tell the client who leads
-        connection.answer(attrs.evolve(reply, request_id=request.request_id))
+        if connection.closed:
+            return
+        effect = reply.status == ReplyStatus.OK and isinstance(request, Submit)
+        connection.answer(attrs.evolve(reply, request_id=request.request_id), took_effect=effect)
 
     def _status_reply(self, request: StatusRequest) -> StatusReply:
         status = self.core.status()
@@ -839,24 +874,65 @@ def _protocol_spec(config: NodeConfig) -> ProtocolSpec:
 
 
 class _ClientState:
-    """One client connection as the node serves it."""
+    """One client connection as the node serves it.
 
-    __slots__ = ("closed", "encode", "outstanding", "sender", "who")
+    ``outstanding`` counts its requests not answered yet; the node-wide sum is
+    the ``requests.outstanding`` gauge in ``counters``. A reply that cannot be
+    encoded (over the frame limit) becomes a typed ``reply_too_large`` error;
+    a client that does not read its replies (the bounded queue is full) loses
+    its connection.
+    """
 
-    def __init__(self, sender: FrameSender, codec: Codec, who: Principal) -> None:
+    __slots__ = ("closed", "counters", "encode", "outstanding", "scope", "sender", "who")
+
+    def __init__(
+        self,
+        sender: FrameSender,
+        codec: Codec,
+        who: Principal,
+        counters: Counter[str],
+        scope: trio.CancelScope,
+    ) -> None:
         self.sender = sender
         self.who = who
         self.encode = codec.encode
+        self.counters = counters
+        self.scope = scope
         self.outstanding = 0
         self.closed = False
 
-    def send(self, message: object) -> None:
-        if not self.closed:
-            self.sender.put(prefixed(self.encode(message)))
+    def start(self) -> None:
+        self.outstanding += 1
+        self.counters["requests.outstanding"] += 1
 
-    def answer(self, reply: Reply) -> None:
+    def send(self, message: Reply | StatusReply, *, took_effect: bool = False) -> None:
+        if self.closed:
+            return
+        try:
+            frame = self.encode(message)
+        except EncodeError as exc:
+            self.counters["replies.unencodable"] += 1
+            log.warning("cannot send a %s: %s", type(message).__name__, exc)
+            # The request took effect or it did not; only its answer is lost.
+            status = ReplyStatus.INDETERMINATE if took_effect else ReplyStatus.FAILED
+            frame = self.encode(
+                Reply(message.request_id, status, b"", 0, "reply_too_large", str(exc), None)
+            )
+        if not self.sender.put(prefixed(frame)):
+            self.counters["connections.slow_readers"] += 1
+            self.scope.cancel()  # it does not read its answers: let it go
+            self.closed = True
+
+    def answer(self, reply: Reply, *, took_effect: bool = False) -> None:
         self.outstanding -= 1
-        self.send(reply)
+        self.counters["requests.outstanding"] -= 1
+        self.send(reply, took_effect=took_effect)
+
+    def close(self) -> None:
+        """The connection ended: its answers yet to come count no more."""
+        self.closed = True
+        self.counters["requests.outstanding"] -= self.outstanding
+        self.outstanding = 0
 
 
 def _refusal(request_id: int, code: str, message: str) -> Reply:
@@ -879,6 +955,10 @@ async def open_node(
     (promptly: a write in flight completes first, so that storage is never
     closed under it). ``seed`` seeds the core's randomness (for tests).
 
+    If the node stops by itself - its state machine raised something other
+    than ``ApplyError`` (``StateMachineFailed``, naming the entry), or its
+    storage failed - the block is cancelled and that error is raised here.
+
     A node that cannot start raises before the block runs: ``AddressUnavailable``
     (the port is taken, the host not this machine's), ``DataDirectoryError``,
     ``StorageMismatch`` (another cluster's or protocol's state: the first start
@@ -897,13 +977,20 @@ async def open_node(
         claim_storage(storage, config, str(config.data_dir) if own_storage else repr(storage))
         node = Node(config, state_machine, storage, rng=random.Random(seed))
         try:
-            async with groups.open_nursery() as nursery:
-                await node._start(nursery)
-                try:
-                    yield node
-                finally:
-                    node._stop()
-                    nursery.cancel_scope.cancel()
+            try:
+                async with groups.open_nursery() as nursery:
+                    await node._start(nursery)
+                    try:
+                        yield node
+                    finally:
+                        node._stop()
+                        nursery.cancel_scope.cancel()
+            except Exception:
+                if node.failure is None:
+                    raise
+                # What the block raised follows from the failure; report the cause.
+            if node.failure is not None:
+                raise node.failure  # alone, not in a group: it names its cause in one line
         finally:
             node._writer.close()  # writes in flight finish first: storage never closes under one
     finally:

@@ -9,6 +9,14 @@ certificate must name it (``identity.py``): a peer only in its own member id
 client of this cluster or as a current member. A frame over the size limit or
 one that does not decode closes its connection (counted in
 ``frames.oversized`` / ``frames.undecodable``); the node keeps running.
+
+Limits (``TransportConfig``, docs/security.md): connections beyond
+``max_connections`` in all or ``max_connections_per_address`` from one IP are
+refused at once; the first frame may be at most ``handshake_frame_bytes``; a
+member has at most one live connection - a newer completed handshake in its
+name replaces the older one. Whatever else one connection's handling raises
+ends that connection only: counted in ``connections.failed`` and logged in one
+line.
 """
 
 from __future__ import annotations
@@ -23,10 +31,10 @@ import trio
 
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import NodeConfig
-from pyconsensus.adapters.trio.framing import FrameReader, FrameTooLarge, prefixed
+from pyconsensus.adapters.trio.framing import FrameReader, FrameTooLarge, ReceiveBudget, prefixed
 from pyconsensus.adapters.trio.identity import ANONYMOUS, IdentityError, Principal
 from pyconsensus.adapters.trio.tls import Tls, principal
-from pyconsensus.adapters.trio.transport import Stream, close, listen, remote
+from pyconsensus.adapters.trio.transport import Stream, close, describe, listen, remote
 from pyconsensus.service.messages import (
     WIRE_VERSION,
     ConnectionKind,
@@ -79,7 +87,10 @@ class Server:
         self.service_types = service_types
         self.isolated = False
         self.port: int | None = None
-        self._peer_scopes: dict[trio.CancelScope, int] = {}
+        self._peers: dict[int, trio.CancelScope] = {}  # the live connection of each member
+        self._open: Counter[str] = Counter()  # open connections by remote host
+        self._refusing = False  # the last connection was refused for a limit
+        self.budget = ReceiveBudget(config.transport.receive_budget_bytes)
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on the node's address; reports the bound port once listening."""
@@ -98,21 +109,61 @@ class Server:
         """While isolated, refuse peers' handshakes and drop their connections."""
         self.isolated = isolated
         if isolated:
-            for scope in list(self._peer_scopes):
+            for scope in list(self._peers.values()):
                 scope.cancel()
 
     def drop_peer(self, peer_id: int) -> None:
-        """Close the connections ``peer_id`` dialled (it is no longer a peer)."""
-        for scope, owner in list(self._peer_scopes.items()):
-            if owner == peer_id:
-                scope.cancel()
+        """Close the connection ``peer_id`` dialled (it is no longer a peer)."""
+        scope = self._peers.get(peer_id)
+        if scope is not None:
+            scope.cancel()
+
+    def connections_from(self, host: str) -> int:
+        """Open connections from ``host`` (an IP address)."""
+        return self._open[host]
 
     async def _handle(self, stream: Stream) -> None:
         self.counters["connections.accepted"] += 1
-        reader = FrameReader(stream, self.config.transport.max_frame_bytes)
         where = remote(stream)
+        host = where.rpartition(":")[0]
+        limits = self.config.transport
+        if sum(self._open.values()) >= limits.max_connections:
+            await self._refuse_over_limit(stream, where, f"{limits.max_connections} connections")
+            return
+        if self._open[host] >= limits.max_connections_per_address:
+            reason = f"{limits.max_connections_per_address} connections from {host}"
+            await self._refuse_over_limit(stream, where, reason)
+            return
+        self._open[host] += 1
+        self._refusing = False
         try:
-            with trio.fail_after(self.config.transport.handshake_timeout_s):
+            await self._serve(stream, where)
+        except Exception as exc:  # a bug or an input nobody foresaw: this connection only
+            self.counters["connections.failed"] += 1
+            log.error("closed the connection from %s after an error: %s", where, _one_line(exc))
+        finally:
+            self._open[host] -= 1
+            if not self._open[host]:
+                del self._open[host]
+            await close(stream)
+
+    async def _refuse_over_limit(self, stream: Stream, where: str, limit: str) -> None:
+        self.counters["connections.refused"] += 1
+        # A flood would repeat this line thousands of times: once loud, then quiet.
+        level = logging.DEBUG if self._refusing else logging.WARNING
+        log.log(level, "refused a connection from %s: at the limit of %s", where, limit)
+        self._refusing = True
+        with trio.move_on_after(0.1):  # a courtesy to a real client; floods get no more
+            await stream.send_all(
+                prefixed(self.codec.encode(Refused(f"too many connections ({limit})")))
+            )
+        await close(stream)
+
+    async def _serve(self, stream: Stream, where: str) -> None:
+        limits = self.config.transport
+        reader = FrameReader(stream, limits.handshake_frame_bytes, self.budget)
+        try:
+            with trio.fail_after(limits.handshake_timeout_s):
                 first = self.codec.decode(await reader.receive_one())
             if not isinstance(first, Hello):
                 await self._refuse(stream, where, f"expected a Hello, got {type(first).__name__}")
@@ -124,6 +175,7 @@ class Server:
                 return
             welcome = Welcome(self.config.node_id, self.config.protocol, self.handler.leader_hint())
             await stream.send_all(prefixed(self.codec.encode(welcome)))
+            reader.max_frame_bytes = limits.max_frame_bytes
             if first.kind == ConnectionKind.PEER:
                 assert first.node_id is not None
                 await self._serve_peer(first.node_id, reader)
@@ -142,7 +194,7 @@ class Server:
         except (EOFError, OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            await close(stream)
+            reader.release()
 
     def _check(self, hello: Hello) -> str | None:
         """Why ``hello`` is refused, or None."""
@@ -200,7 +252,14 @@ class Server:
         counters = self.counters
         bytes_in = f"peer.{peer_id}.bytes_in"
         with trio.CancelScope() as scope:
-            self._peer_scopes[scope] = peer_id
+            older = self._peers.get(peer_id)
+            if older is not None:
+                # One live connection per member: the newer handshake wins (a
+                # restarted peer redials before its old connection times out).
+                self.counters["connections.replaced"] += 1
+                log.info("node %d connected again: its older connection is closed", peer_id)
+                older.cancel()
+            self._peers[peer_id] = scope
             try:
                 while True:
                     frames = await reader.receive()
@@ -216,7 +275,15 @@ class Server:
                     counters[bytes_in] += sum(map(len, frames)) + 4 * len(frames)
                     deliver(messages)
             finally:
-                self._peer_scopes.pop(scope, None)
+                if self._peers.get(peer_id) is scope:
+                    del self._peers[peer_id]
+
+
+def _one_line(exc: BaseException) -> str:
+    """``describe`` of the first leaf of an exception group (a nursery's wrapping)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return describe(exc).replace("\n", " ")
 
 
 def _from(message: object, peer_id: int) -> bool:

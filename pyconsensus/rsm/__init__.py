@@ -9,7 +9,13 @@
 """
 
 from pyconsensus.rsm.envelope import SessionCommand
-from pyconsensus.rsm.errors import MalformedCommand, SessionExpired, StaleRequest
+from pyconsensus.rsm.errors import (
+    ApplyError,
+    MalformedCommand,
+    SessionExpired,
+    StaleRequest,
+    StateMachineFailed,
+)
 from pyconsensus.rsm.kv import KVStateMachine
 from pyconsensus.rsm.machine import StateMachine
 from pyconsensus.rsm.replicated import (
@@ -22,6 +28,7 @@ from pyconsensus.rsm.replicated import (
 from pyconsensus.rsm.sessions import ClientSession, SessionTable
 
 __all__ = [
+    "ApplyError",
     "ClientSession",
     "Completed",
     "Failed",
@@ -34,5 +41,6 @@ __all__ = [
     "SessionExpired",
     "SessionTable",
     "StaleRequest",
+    "StateMachineFailed",
     "StateMachine",
 ]

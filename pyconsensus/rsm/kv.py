@@ -319,6 +319,18 @@ class KVStateMachine:
         return b"".join(parts)
 
     def restore(self, data: bytes) -> None:
+        self.data = _parse_snapshot(data)
+        self._ordered = None
+        self._added = set()
+        self._removed = False
+
+    def verify_snapshot(self, data: bytes) -> None:
+        """Raise ``ValueError`` unless ``restore`` would accept ``data``."""
+        _parse_snapshot(data)
+
+
+def _parse_snapshot(data: bytes) -> dict[bytes, bytes]:
+    try:
         (count,) = _U32.unpack_from(data, 0)
         offset = 4
         restored: dict[bytes, bytes] = {}
@@ -329,12 +341,11 @@ class KVStateMachine:
             (vlen,) = _U32.unpack_from(data, offset)
             restored[key] = data[offset + 4 : offset + 4 + vlen]
             offset += 4 + vlen
-        if offset != len(data):
-            raise ValueError("trailing bytes after the key-value snapshot")
-        self.data = restored
-        self._ordered = None
-        self._added = set()
-        self._removed = False
+    except struct.error as exc:
+        raise ValueError(f"truncated key-value snapshot: {exc}") from exc
+    if offset != len(data):
+        raise ValueError("truncated key-value snapshot, or trailing bytes after it")
+    return restored
 
 
 def _error(reason: str) -> bytes:

@@ -10,13 +10,22 @@ class StateMachine(Protocol):
 
     Every replica applies the same commands in the same order, so ``apply``
     must depend only on the current state and the command: no clocks, no
-    randomness, no I/O. It must not raise on bad input either - a malformed
-    command reaches every replica, and each must answer it the same way
-    (return an error result instead).
+    randomness, no I/O. A malformed command reaches every replica, and each
+    must answer it the same way: return an error result, or raise
+    ``ApplyError`` (``pyconsensus.rsm.errors``), which becomes the command's
+    replicated answer. Any other exception stops the node
+    (``StateMachineFailed``, naming the entry).
+
+    Two optional methods are used when present: ``validate_command(command)``
+    raises ``ApplyError`` to refuse a command before it is logged, and
+    ``verify_snapshot(data)`` raises ``ValueError`` for bytes that
+    ``restore`` would not accept (a received snapshot is checked before it
+    is installed).
     """
 
     def apply(self, command: bytes) -> bytes:
-        """Apply a committed command and return its result for the client."""
+        """Apply a committed command and return its result for the client
+        (or raise ``ApplyError``, leaving the state unchanged)."""
         ...
 
     def query(self, query: bytes) -> bytes:

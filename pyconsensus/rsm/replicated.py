@@ -50,7 +50,13 @@ from pyconsensus.rsm.envelope import (
     encode_stamped,
     valid_coordinates,
 )
-from pyconsensus.rsm.errors import MalformedCommand, SessionExpired, StaleRequest
+from pyconsensus.rsm.errors import (
+    ApplyError,
+    MalformedCommand,
+    SessionExpired,
+    StaleRequest,
+    StateMachineFailed,
+)
 from pyconsensus.rsm.machine import StateMachine
 from pyconsensus.rsm.sessions import Session, SessionTable, Verdict
 
@@ -139,8 +145,8 @@ class ReplicatedStateMachine:
         self._commits_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
         self._reads_waiting: list[tuple[int, RequestId]] = []  # (index, rid) heap
         # Answers of our pending commands whose sessions expired before the
-        # outcome was told: (result, index applied at).
-        self._orphaned: dict[RequestId, tuple[bytes, int]] = {}
+        # outcome was told: (result, index applied at, refused by ApplyError).
+        self._orphaned: dict[RequestId, tuple[bytes, int, bool]] = {}
 
     # ------------------------------------------------------------------
     # Requests
@@ -150,13 +156,18 @@ class ReplicatedStateMachine:
 
         ``now_ms``: this node's clock in milliseconds, required when sessions
         expire by time (ignored otherwise). Raises ``ValueError`` for bad
-        session numbers or a missing or negative ``now_ms``.
+        session numbers or a missing or negative ``now_ms``, and the machine's
+        ``ApplyError`` if its optional ``validate_command`` refuses the
+        payload (then nothing is logged).
         """
         if not valid_coordinates(command.client_id, command.seq, command.first_unacked):
             raise ValueError(
                 f"bad session coordinates: client {command.client_id}, seq {command.seq}, "
                 f"first_unacked {command.first_unacked}"
             )
+        validate = getattr(self.machine, "validate_command", None)
+        if validate is not None:
+            validate(command.payload)
         if self.session_timeout_ms:
             if now_ms is None:
                 raise ValueError("sessions expire by time here: submit needs now_ms")
@@ -244,37 +255,63 @@ class ReplicatedStateMachine:
         return writer.finish()
 
     def _install(self, meta: SnapshotMeta) -> None:
-        """Install (if received) and restore ``meta``; tell the node how it went."""
+        """Install (if received) and restore ``meta``; tell the node how it went.
+        A snapshot whose bytes this layer could not restore is refused
+        (``snapshots.refused``), never restored and never fatal."""
         try:
             data = read_all(install_and_open(self.snapshots, meta))
         except SnapshotRejected as exc:
             self.counters["snapshots.rejected"] += 1
             self.node.snapshot_rejected(meta, exc.reason)
             return
+        problem = self.snapshot_problem(meta.index, data)
+        if problem is not None:
+            self.counters["snapshots.refused"] += 1
+            self.node.snapshot_rejected(meta, f"malformed: {problem}")
+            return
         self._restore(meta, data)
         self.node.snapshot_installed(meta)
 
+    def snapshot_problem(self, index: int, data: bytes) -> str | None:
+        """Why ``data``, as the snapshot at ``index``, could not be restored
+        here, or ``None``: it must be a snapshot of this layer labelled with
+        its own index, and the state machine's part must pass the machine's
+        ``verify_snapshot`` (an optional method: ``data -> None``, raising
+        ``ValueError``)."""
+        try:
+            _, machine = self._parse(index, data)
+            verify = getattr(self.machine, "verify_snapshot", None)
+            if verify is not None:
+                verify(machine)
+        except (ValueError, struct.error) as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _parse(self, index: int, data: bytes) -> tuple[SessionTable, bytes]:
+        """The session table and the machine's part of the snapshot ``data``;
+        ``ValueError`` (or ``struct.error``) if it is not one of this layer's."""
+        tag = data[:4]
+        if tag not in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
+            raise ValueError("not a replicated-state-machine snapshot")
+        (applied,) = _U64.unpack_from(data, 4)
+        timed = tag == _TIMED_SNAPSHOT_TAG
+        table, offset = SessionTable.decode(data, 12, self.max_sessions, timed=timed)
+        (length,) = _U64.unpack_from(data, offset)
+        offset += _U64.size
+        machine = data[offset : offset + length]
+        if len(machine) != length or offset + length != len(data):
+            raise ValueError("machine snapshot truncated or followed by junk")
+        if applied != index:
+            raise ValueError(f"snapshot labelled index {index} holds the state at {applied}")
+        return table, machine
+
     def _restore(self, snapshot: SnapshotMeta, data: bytes) -> None:
         try:
-            tag = data[:4]
-            if tag not in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
-                raise ValueError("not a replicated-state-machine snapshot")
-            (applied,) = _U64.unpack_from(data, 4)
-            timed = tag == _TIMED_SNAPSHOT_TAG
-            table, offset = SessionTable.decode(data, 12, self.max_sessions, timed=timed)
-            (length,) = _U64.unpack_from(data, offset)
-            offset += _U64.size
-            machine = data[offset : offset + length]
-            if len(machine) != length:
-                raise ValueError("machine snapshot truncated")
+            table, machine = self._parse(snapshot.index, data)
         except (ValueError, struct.error) as exc:
             # A snapshot is written by a replica of this very layer; garbage means
             # corruption, and serving from a half-restored state would be worse.
             raise MalformedCommand(f"cannot restore snapshot at {snapshot.index}: {exc}") from exc
-        if applied != snapshot.index:
-            raise MalformedCommand(
-                f"snapshot labelled index {snapshot.index} holds the state at {applied}"
-            )
         self.machine.restore(machine)
         self.sessions = table
         self.applied = self.snapshot_index = snapshot.index
@@ -295,12 +332,13 @@ class ReplicatedStateMachine:
                     counters["entries.replayed"] += 1
                     continue
                 raise MalformedCommand(f"entry {index} applied right after {self.applied}")
-            self.applied = index
             self.applied_term = entry.term
             if entry.kind is not EntryKind.NORMAL:
+                self.applied = index
                 continue
             decoded = decode_entry(entry.data)
             if decoded is None:
+                self.applied = index
                 counters["entries.malformed"] += 1
                 continue
             command, stamp = decoded
@@ -310,10 +348,17 @@ class ReplicatedStateMachine:
                     self._on_expired(forgotten)
             verdict, _ = sessions.admit(command, index)
             if verdict == Verdict.APPLY:
-                sessions.record(command, machine.apply(command.payload), index)
-                counters["commands.applied"] += 1
+                try:
+                    sessions.record(command, machine.apply(command.payload), index)
+                    counters["commands.applied"] += 1
+                except ApplyError as exc:  # refused alike everywhere: the answer is the error
+                    sessions.record(command, str(exc).encode(), index, refused=True)
+                    counters["commands.refused"] += 1
+                except Exception as exc:
+                    raise StateMachineFailed(index, _one_line(exc)) from exc
             else:
                 counters["commands." + verdict] += 1
+            self.applied = index
 
     def _on_expired(self, forgotten: list[tuple[int, Session]]) -> None:
         """Keep the answers our pending commands would have found in the
@@ -326,7 +371,8 @@ class ReplicatedStateMachine:
             session = by_client.get(command.client_id)
             if session is not None and command.seq in session.results:
                 applied_at = session.applied_at.get(command.seq, 0)
-                self._orphaned[rid] = (session.results[command.seq], applied_at)
+                refused = command.seq in session.refused
+                self._orphaned[rid] = (session.results[command.seq], applied_at, refused)
 
     # ------------------------------------------------------------------
     # Replies
@@ -345,11 +391,12 @@ class ReplicatedStateMachine:
         command = self._commands.pop(rid)
         orphaned = self._orphaned.pop(rid, None) if self._orphaned else None
         if orphaned is not None:
-            return Completed(rid, orphaned[0], orphaned[1] or index)
+            return _answered(rid, orphaned[0], orphaned[1] or index, refused=orphaned[2])
         result = self.sessions.answer(command.client_id, command.seq)
         if result is not None:
             applied = self.sessions.applied_index(command.client_id, command.seq)
-            return Completed(rid, result, applied if applied else index)
+            refused = self.sessions.failed(command.client_id, command.seq)
+            return _answered(rid, result, applied if applied else index, refused=refused)
         if command.client_id not in self.sessions.sessions:
             if (command.first_unacked or command.seq) > 1:
                 return Failed(rid, SessionExpired(command.client_id))
@@ -394,3 +441,16 @@ class ReplicatedStateMachine:
             query = self._queries.pop(rid, None)
             if query is not None:
                 outcomes.append(Completed(rid, self.machine.query(query), applied))
+
+
+def _answered(rid: RequestId, result: bytes, index: int, *, refused: bool) -> Outcome:
+    """The outcome of a command answered at ``index``: ``Completed``, or
+    ``Failed(ApplyError)`` if the machine refused it."""
+    if refused:
+        return Failed(rid, ApplyError(result.decode(errors="replace"), index))
+    return Completed(rid, result, index)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -29,6 +29,9 @@ _U64 = struct.Struct(">Q")
 _SESSION = struct.Struct(">QQQI")  # client_id, first_unacked, last_active, results
 _TIMED_SESSION = struct.Struct(">QQQQI")  # ... and last_seen_ms before results
 _RESULT = struct.Struct(">QQI")  # seq, index applied at, length
+# The top bit of a result's index marks an ``ApplyError`` answer (a log index
+# never reaches it), so tables without refusals encode as they always did.
+_REFUSED_BIT = 1 << 63
 
 
 class Verdict:
@@ -53,6 +56,8 @@ class Session:
     """Index at which each answered command took effect."""
     last_seen_ms: int = 0
     """The table's clock at this client's last entry (when timed)."""
+    refused: set[int] = attrs.field(factory=set)
+    """Answered commands whose answer is an ``ApplyError`` message."""
 
 
 class SessionTable:
@@ -135,6 +140,7 @@ class SessionTable:
             for seq in [s for s in results if s < first]:
                 del results[seq]
                 session.applied_at.pop(seq, None)
+                session.refused.discard(seq)
         if command.seq < session.first_unacked:
             return Verdict.STALE, None
         saved = session.results.get(command.seq)
@@ -142,11 +148,21 @@ class SessionTable:
             return Verdict.DUPLICATE, saved
         return Verdict.APPLY, None
 
-    def record(self, command: SessionCommand, result: bytes, index: int = 0) -> None:
-        """Save the answer of a command that ``admit`` told to apply (at ``index``)."""
+    def record(
+        self, command: SessionCommand, result: bytes, index: int = 0, *, refused: bool = False
+    ) -> None:
+        """Save the answer of a command that ``admit`` told to apply (at
+        ``index``); ``refused``: the answer is an ``ApplyError`` message."""
         session = self.sessions[command.client_id]
         session.results[command.seq] = result
         session.applied_at[command.seq] = index
+        if refused:
+            session.refused.add(command.seq)
+
+    def failed(self, client_id: int, seq: int) -> bool:
+        """Whether the saved answer to ``(client_id, seq)`` is an ``ApplyError``'s."""
+        session = self.sessions.get(client_id)
+        return session is not None and seq in session.refused
 
     def answer(self, client_id: int, seq: int) -> bytes | None:
         """The saved answer to ``(client_id, seq)``, if it is still held."""
@@ -202,6 +218,8 @@ class SessionTable:
             for seq in sorted(session.results):
                 result = session.results[seq]
                 index = session.applied_at.get(seq, 0)
+                if seq in session.refused:
+                    index |= _REFUSED_BIT
                 parts.append(_RESULT.pack(seq, index, len(result)))
                 parts.append(result)
         return b"".join(parts)
@@ -232,6 +250,9 @@ class SessionTable:
                 if offset + length > len(data):
                     raise ValueError("session table truncated")
                 session.results[seq] = data[offset : offset + length]
+                if index & _REFUSED_BIT:
+                    session.refused.add(seq)
+                    index &= ~_REFUSED_BIT
                 session.applied_at[seq] = index
                 offset += length
             sessions.append((client_id, session))

@@ -24,7 +24,8 @@ from pyconsensus.core.snapshots import write_snapshot
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import NodeId, RequestId, Role
 from pyconsensus.rsm.envelope import SessionCommand
-from pyconsensus.rsm.replicated import Outcome, ReplicatedStateMachine
+from pyconsensus.rsm.errors import ApplyError
+from pyconsensus.rsm.replicated import Failed, Outcome, ReplicatedStateMachine
 from pyconsensus.sim.checker import Checker, CommittedLog, InvariantViolation, encode_snapshot
 from pyconsensus.sim.faults import (
     Bridge,
@@ -271,7 +272,11 @@ class Simulation:
         app = self._app(node_id)
         if app is None:
             return False
-        rid = app.submit(command, now_ms=self.now)
+        try:
+            rid = app.submit(command, now_ms=self.now)
+        except ApplyError as exc:  # refused by the machine's validate_command: never logged
+            on_outcome(Failed(0, exc))
+            return True
         self._outcome_handlers[(node_id, self.incarnation[node_id], rid)] = on_outcome
         self._flush(node_id)
         return True

@@ -25,6 +25,7 @@ from pyconsensus.raft.messages import (
     RequestVote,
     RequestVoteResponse,
 )
+from tests.fuzz.corpus import write_seed_corpus
 
 TARGET = Path(__file__).resolve().parents[1] / "fuzz" / "fuzz_codec.py"
 RUNS = 300_000
@@ -39,8 +40,8 @@ META = SnapshotMeta(3, 1, Membership({1, 2, 3}), 5, checksum(b"state"))
 
 
 def seed_corpus(directory: Path) -> None:
-    """One valid frame per Raft message and value type, so mutations start from
-    frames that get past the header checks."""
+    """Valid frames - Raft's messages by hand, then one of every registered
+    type - so that mutations start from frames that get past the header checks."""
     entries = tuple(Entry(i + 1, 1, bytes([i]) * 3) for i in range(10))
     samples: list[object] = [
         Entry(1, 1, b"x"),
@@ -58,6 +59,9 @@ def seed_corpus(directory: Path) -> None:
     codec = default_codec()
     for i, sample in enumerate(samples):
         (directory / f"seed-{i}").write_bytes(codec.encode(sample))
+    # And one of every registered type: the handshake, the service messages,
+    # every protocol's messages (issue 16: the fuzzing covers them all).
+    write_seed_corpus(codec, directory)
 
 
 def test_fuzz_target_finds_nothing_in_a_short_run(tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from pyconsensus.rsm import (
     Failed,
     Indeterminate,
     KVStateMachine,
-    MalformedCommand,
     Outcome,
     ReplicatedStateMachine,
     SessionCommand,
@@ -328,8 +327,11 @@ def restored_from(data: bytes, index: int, node: FakeNode | None = None) -> Repl
 
 
 def test_a_snapshot_that_is_not_ours_is_refused() -> None:
-    with pytest.raises(MalformedCommand):
-        restored_from(b"garbage", 3)
+    """Refused, never restored and never fatal (issue 16): the node is told."""
+    node = FakeNode()
+    copy = restored_from(b"garbage", 3, node)
+    assert node.installed == [] and len(node.rejected) == 1
+    assert copy.applied == 0 and copy.counters["snapshots.refused"] == 1
 
 
 def test_a_received_snapshot_that_fails_its_checksum_is_rejected_not_restored() -> None:

@@ -14,7 +14,7 @@ from pyconsensus.adapters.trio import Address, Node, NodeConfig, open_node
 from pyconsensus.adapters.trio.localcluster import free_ports
 from pyconsensus.core.storage import MemoryStorage, Storage
 from pyconsensus.core.types import Role
-from pyconsensus.rsm import KVStateMachine
+from pyconsensus.rsm import KVStateMachine, StateMachine
 
 TICK = 0.02
 """Seconds per tick in tests: elections take 200-400 ms, so that a loaded
@@ -77,12 +77,13 @@ async def running_cluster(
     size: int = 3,
     durable: bool = False,
     elsewhere: dict[int, Address] | None = None,
+    machine: Callable[[], StateMachine] = KVStateMachine,
     **overrides: Any,
 ) -> AsyncIterator[dict[int, Node]]:
     """``size`` nodes in this process (one trio loop), each with its own port;
     LMDB storage if ``durable``, else ``MemoryStorage``. Members listed in
     ``elsewhere`` are not started: their address is given (a test's fake).
-    Yields once a leader is elected."""
+    ``machine`` builds each node's state machine. Yields once a leader is elected."""
     addresses = members(size)
     addresses.update(elsewhere or {})
     nodes: dict[int, Node] = {}
@@ -104,8 +105,7 @@ async def running_cluster(
                 else MemoryStorage()
             )
             try:
-                machine = KVStateMachine()
-                async with open_node(config, machine, storage=storage, seed=node_id) as node:
+                async with open_node(config, machine(), storage=storage, seed=node_id) as node:
                     nodes[node_id] = node
                     task_status.started()
                     await trio.sleep_forever()
