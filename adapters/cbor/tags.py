@@ -45,6 +45,8 @@ RAFT: Final[Mapping[int, type]] = {
     0x14: raft.Heartbeat,
     0x15: raft.HeartbeatResponse,
     0x16: raft.InstallSnapshot,
+    0x17: raft.TimeoutNow,
+    0x18: raft.TransferVote,
 }
 
 ZAB: Final[Mapping[int, type]] = {

@@ -66,6 +66,15 @@ class RaftConfig:
     """How long the leader waits for a snapshot to be acknowledged before
     sending it again."""
 
+    max_promotion_lag: int = attrs.field(default=100, validator=_positive)
+    """A learner is promoted to voter only if its log is at most this many
+    entries behind the leader's; a learner further behind would leave the new
+    configuration without a working quorum until it caught up."""
+
+    transfer_timeout_ticks: int = attrs.field(default=20, validator=_positive)
+    """How long a leader waits for a leadership transfer to finish before it
+    gives up and takes proposals again."""
+
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_ticks >= self.election_ticks:
             raise ConfigError(

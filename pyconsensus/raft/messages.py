@@ -96,6 +96,27 @@ class InstallSnapshot:
     dst: NodeId
     term: int
     snapshot: Snapshot
+    membership: str = ""
+    """The configuration in force at the snapshot's index, as
+    ``Membership.encode()`` text; empty while the cluster's membership never
+    changed (the configured members apply)."""
+
+
+@attrs.frozen(slots=True)
+class TimeoutNow:
+    """Leadership transfer (thesis section 3.10): the leader, having brought
+    the recipient's log up to date, tells it to start an election at once."""
+
+    src: NodeId
+    dst: NodeId
+    term: int
+
+
+@attrs.frozen(slots=True)
+class TransferVote(RequestVote):
+    """A ``RequestVote`` from a candidate that the leader told to campaign
+    (``TimeoutNow``): voters grant it even while they hear from that leader,
+    and it skips PreVote. A class of its own keeps ``RequestVote``'s shape."""
 
 
 RaftMessage = (
@@ -106,6 +127,7 @@ RaftMessage = (
     | Heartbeat
     | HeartbeatResponse
     | InstallSnapshot
+    | TimeoutNow
 )
 
 MESSAGE_TYPES: tuple[type, ...] = (
@@ -116,4 +138,6 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
+    TimeoutNow,
+    TransferVote,
 )

@@ -113,7 +113,7 @@ def test_entries_travel_as_one_flat_array() -> None:
 
 def test_nested_record_travels_as_array_of_its_fields() -> None:
     frame = encode(InstallSnapshot(1, 2, 3, Snapshot(7, 2, b"s")))
-    assert body(frame) == [1, 2, 3, [7, 2, b"s"]]
+    assert body(frame) == [1, 2, 3, [7, 2, b"s"], ""]
 
 
 @pytest.mark.parametrize("n", [0, 1, SMALL_BATCH, SMALL_BATCH + 1, 300])

@@ -1,0 +1,134 @@
+"""Membership changes as typed values, shared by every protocol's core.
+
+A core takes a change with ``change_membership(change) -> RequestId`` and
+answers like any proposal: ``ProposalCommitted`` once the configuration entry
+that carries the change committed, or ``RequestFailed`` with the reason
+(``MembershipChangeRefused``, ``NotLeader``, ``ProposalDropped``...).
+
+``target`` turns a change into the configuration it asks for; ``transition``
+decides how to get there from the current one: directly when at most one
+voter changes (the single-server shortcut of the Raft thesis, section 4.1),
+otherwise through a joint configuration that is left automatically once it
+committed (section 4.3; etcd raft's ``confchange`` is the model).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from pyconsensus.core.errors import MembershipChangeRefused
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.types import MemberRole, NodeId, Roles
+
+
+@attrs.frozen(slots=True)
+class AddVoter:
+    """Make ``node`` a voter (a new node, or a learner promoted at once)."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class AddLearner:
+    """Make ``node`` a learner: it receives the log and never votes or counts."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class PromoteLearner:
+    """Turn the learner ``node`` into a voter; refused if it lags too far behind."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class RemoveMember:
+    """Take ``node`` (voter or learner) out of the cluster."""
+
+    node: NodeId
+
+
+@attrs.frozen(slots=True)
+class ReplaceMember:
+    """Swap the voter ``old`` for the new voter ``new`` in one change (two voters
+    change, so it goes through a joint configuration)."""
+
+    old: NodeId
+    new: NodeId
+
+
+MembershipChange = AddVoter | AddLearner | PromoteLearner | RemoveMember | ReplaceMember
+
+
+def roles(membership: Membership) -> Roles:
+    """Every member of ``membership`` with its role, in ascending order of id."""
+    return tuple((node, _role(membership, node)) for node in membership.ordered())
+
+
+def _role(m: Membership, node: NodeId) -> MemberRole:
+    if node in m.learners:
+        return MemberRole.LEARNER
+    if not m.is_joint or (node in m.voters and node in m.voters_outgoing):
+        return MemberRole.VOTER
+    if node in m.voters:
+        return MemberRole.JOINING_VOTER
+    if node in m.learners_next:
+        return MemberRole.DEMOTING_VOTER
+    return MemberRole.LEAVING_VOTER
+
+
+def target(current: Membership, change: MembershipChange) -> Membership:
+    """The (simple) configuration ``change`` asks for, starting from ``current``.
+    Raises ``MembershipChangeRefused`` for a change that makes no sense here."""
+    if current.is_joint:
+        raise MembershipChangeRefused("a joint configuration is still being left")
+    voters, learners = set(current.voters), set(current.learners)
+    if isinstance(change, ReplaceMember):
+        _require(change.old in voters, f"node {change.old} is not a voter")
+        _require(change.new not in current.members, f"node {change.new} is already a member")
+        voters.discard(change.old)
+        voters.add(change.new)
+    elif isinstance(change, RemoveMember):
+        _require(change.node in current.members, f"node {change.node} is not a member")
+        voters.discard(change.node)
+        learners.discard(change.node)
+    elif isinstance(change, PromoteLearner):
+        _require(change.node in learners, f"node {change.node} is not a learner")
+        learners.discard(change.node)
+        voters.add(change.node)
+    elif isinstance(change, AddVoter):
+        _require(change.node not in voters, f"node {change.node} is already a voter")
+        learners.discard(change.node)
+        voters.add(change.node)
+    elif isinstance(change, AddLearner):
+        _require(change.node not in current.members, f"node {change.node} is already a member")
+        learners.add(change.node)
+    else:
+        raise TypeError(f"not a membership change: {change!r}")
+    _require(bool(voters), "the last voter cannot be removed")
+    _require(all(type(n) is int and n >= 0 for n in voters | learners), "bad member id")
+    return Membership(voters, learners=learners)
+
+
+def transition(current: Membership, wanted: Membership) -> Membership:
+    """The configuration to append on the way from ``current`` to ``wanted``:
+    ``wanted`` itself when at most one voter changes, else the joint
+    configuration of both (left automatically once committed)."""
+    if len(current.voters ^ wanted.voters) <= 1:
+        return wanted
+    # Outgoing voters that stay as learners keep voting in the outgoing half
+    # until the joint configuration is left (etcd's LearnersNext).
+    demoted = wanted.learners & current.voters
+    return Membership(
+        wanted.voters,
+        voters_outgoing=current.voters,
+        learners=wanted.learners - demoted,
+        learners_next=demoted,
+        auto_leave=True,
+    )
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise MembershipChangeRefused(reason)
