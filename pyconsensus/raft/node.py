@@ -293,7 +293,7 @@ class RaftNode:
 
     def status(self) -> Status:
         committed = self._configs.at(self.commit, self.log)
-        pending = self.membership if self.membership is not committed else None
+        pending = self.membership if self._configs.index > self.commit else None
         return Status(
             id=self._id,
             role=self.role,

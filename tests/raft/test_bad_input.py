@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.types import Entry, EntryKind, Snapshot
 from pyconsensus.raft import (
     MESSAGE_TYPES,
     AppendEntries,
@@ -23,7 +23,10 @@ from pyconsensus.raft import (
     RaftNode,
     RequestVote,
 )
+from pyconsensus.raft.messages import TransferVote
 from tests.raft.support import elected
+
+BAD_CONFIG = Entry(2, 1, b"voters=", EntryKind.CONFIG)  # a configuration entry that does not decode
 
 
 def _state(node: RaftNode) -> tuple[Any, ...]:
@@ -52,6 +55,12 @@ def _state(node: RaftNode) -> tuple[Any, ...]:
         (AppendEntriesResponse(1, 2, 1, True, -2), "bad_index"),
         (InstallSnapshot(1, 2, 1, Snapshot(3, 9, b"")), "bad_index"),
         (InstallSnapshot(1, 2, 1, "snapshot"), "malformed"),  # type: ignore[arg-type]
+        (
+            AppendEntries(1, 2, 1, 1, 1, (Entry(2, 1, b"voters=", EntryKind.CONFIG),), 1),
+            "bad_config",
+        ),
+        (InstallSnapshot(1, 2, 1, Snapshot(3, 1, b""), "voters=x"), "bad_config"),
+        (TransferVote(3, 2, 2, 1, 1, pre_vote=True), "bad_transfer"),
         ("hello", "unknown_type"),
         (None, "unknown_type"),
         (Entry(1, 1), "unknown_type"),
