@@ -132,3 +132,31 @@ def transition(current: Membership, wanted: Membership) -> Membership:
 def _require(condition: bool, reason: str) -> None:
     if not condition:
         raise MembershipChangeRefused(reason)
+
+
+_BY_NAME: dict[str, type[AddVoter | AddLearner | PromoteLearner | RemoveMember]] = {
+    "add-voter": AddVoter,
+    "add-learner": AddLearner,
+    "promote": PromoteLearner,
+    "remove": RemoveMember,
+}
+
+CHANGE_NAMES = (*_BY_NAME, "replace")
+"""The names ``parse_change`` knows, as an operator types them."""
+
+
+def parse_change(words: list[str]) -> MembershipChange:
+    """A change from words such as ``["add-learner", "4"]`` or
+    ``["replace", "3", "4"]``; ``ValueError`` naming the problem otherwise."""
+    if not words or words[0] not in CHANGE_NAMES:
+        raise ValueError(f"a membership change is one of {', '.join(CHANGE_NAMES)}; got {words}")
+    name, ids = words[0], words[1:]
+    if not all(w.isascii() and w.isdigit() for w in ids):
+        raise ValueError(f"member ids must be decimal numbers, got {ids}")
+    if name == "replace":
+        if len(ids) != 2:
+            raise ValueError("replace takes the old and the new member: replace 3 4")
+        return ReplaceMember(int(ids[0]), int(ids[1]))
+    if len(ids) != 1:
+        raise ValueError(f"{name} takes one member id")
+    return _BY_NAME[name](int(ids[0]))

@@ -12,6 +12,13 @@ def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> 
         raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
+def _id_list(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or (
+        value and not all(p.isascii() and p.isdigit() for p in value.split(","))
+    ):
+        raise ConfigError(f"{attribute.name} must list node ids like 1,2,3, got {value!r}")
+
+
 @attrs.frozen(slots=True)
 class RaftConfig:
     """Tuning of a Raft node. The defaults suit a LAN with a 10 ms tick.
@@ -65,6 +72,13 @@ class RaftConfig:
     snapshot_retry_ticks: int = attrs.field(default=20, validator=_positive)
     """How long the leader waits for a snapshot to be acknowledged before
     sending it again."""
+
+    voters: str = attrs.field(default="", validator=_id_list)
+    """The voters a new cluster starts with, as ``"1,2,3"``; empty: all the
+    configured members. The other members start as spares - empty, outside
+    the configuration, waiting for a membership change to add them (the
+    simulator's membership nemesis draws on them). Ignored once the
+    membership has changed: the configuration in the log applies."""
 
     max_promotion_lag: int = attrs.field(default=100, validator=_positive)
     """A learner is promoted to voter only if its log is at most this many

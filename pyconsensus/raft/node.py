@@ -98,9 +98,14 @@ class RaftNode:
         *,
         join: bool = False,
     ) -> None:
-        configured = Membership(members) if join else cluster_membership(node_id, members)
         self._id = node_id
         self.config = config if config is not None else RaftConfig()
+        if self.config.voters:
+            # A cluster that starts smaller than its members: the rest are spares.
+            cluster_membership(node_id, members)  # the usual checks of the members
+            members = [int(v) for v in self.config.voters.split(",")]
+            join = node_id not in members
+        configured = Membership(members) if join else cluster_membership(node_id, members)
         self._rng = rng
         self.counters: Counter[str] = Counter()
         self._outbox = Outbox()
