@@ -183,8 +183,9 @@ class RaftNode:
             self._outbox.reply(RequestFailed(rid, error))
             return rid
         if self._transfer_target is not None:
-            # Thesis 3.10: proposals stop while leadership is handed over.
-            self._outbox.reply(RequestFailed(rid, NotLeader(self._transfer_target)))
+            # Thesis 3.10: proposals stop while leadership is handed over. No
+            # hint: the target is no leader yet and would send the client back.
+            self._outbox.reply(RequestFailed(rid, NotLeader(None)))
             return rid
         index = self._append_own(Entry(self.log.last_index + 1, self.term, data))
         self._fates.placed(index, self.term, rid)
@@ -310,6 +311,12 @@ class RaftNode:
             configuration=self._roles(committed),
             pending_configuration=self._roles(pending) if pending is not None else (),
         )
+
+    @property
+    def snapshot_membership(self) -> Membership:
+        """The configuration in force at the snapshot's index (the configured
+        members without a snapshot, or while the membership never changed)."""
+        return self._configs.snapshot
 
     @property
     def snapshot(self) -> Snapshot | None:

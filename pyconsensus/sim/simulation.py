@@ -27,6 +27,7 @@ from pyconsensus.rsm.replicated import Outcome, ReplicatedStateMachine
 from pyconsensus.sim.checker import Checker, CommittedLog, InvariantViolation, encode_snapshot
 from pyconsensus.sim.faults import (
     Bridge,
+    ChangeMembership,
     ClockJump,
     Crash,
     CrashLeader,
@@ -42,6 +43,7 @@ from pyconsensus.sim.faults import (
     SetNetwork,
     Skew,
 )
+from pyconsensus.sim.membership import change_membership
 from pyconsensus.sim.network import Network, NetworkConfig
 from pyconsensus.sim.specs import ProtocolSpec
 
@@ -374,6 +376,10 @@ class Simulation:
             self.stats.clock_jumps += 1
             for node_id in fault.nodes:
                 self._jump(node_id, fault.ticks)
+        elif isinstance(fault, ChangeMembership):
+            asked = change_membership(self, fault)
+            if asked is not None:
+                self._flush(asked)
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"unknown fault {fault!r}")
 
