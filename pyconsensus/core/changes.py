@@ -22,31 +22,34 @@ from pyconsensus.core.types import MemberRole, NodeId, Roles
 
 
 @attrs.frozen(slots=True)
-class AddVoter:
+class OneMemberChange:
+    """A change that concerns one member, ``node`` (the base of the next four)."""
+
+    node: NodeId
+
+
+class AddVoter(OneMemberChange):
     """Make ``node`` a voter (a new node, or a learner promoted at once)."""
 
-    node: NodeId
+    __slots__ = ()
 
 
-@attrs.frozen(slots=True)
-class AddLearner:
+class AddLearner(OneMemberChange):
     """Make ``node`` a learner: it receives the log and never votes or counts."""
 
-    node: NodeId
+    __slots__ = ()
 
 
-@attrs.frozen(slots=True)
-class PromoteLearner:
+class PromoteLearner(OneMemberChange):
     """Turn the learner ``node`` into a voter; refused if it lags too far behind."""
 
-    node: NodeId
+    __slots__ = ()
 
 
-@attrs.frozen(slots=True)
-class RemoveMember:
+class RemoveMember(OneMemberChange):
     """Take ``node`` (voter or learner) out of the cluster."""
 
-    node: NodeId
+    __slots__ = ()
 
 
 @attrs.frozen(slots=True)

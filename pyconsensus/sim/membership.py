@@ -11,6 +11,7 @@ change already in flight, a learner too far behind): that is part of the test.
 from __future__ import annotations
 
 from random import Random
+from typing import Protocol
 
 from pyconsensus.core.changes import (
     AddLearner,
@@ -22,18 +23,27 @@ from pyconsensus.core.changes import (
 )
 from pyconsensus.core.errors import ConsensusError
 from pyconsensus.core.membership import Membership
-from pyconsensus.core.types import NodeId, Role
+from pyconsensus.core.types import NodeId
 from pyconsensus.sim.checker import ClusterView
 from pyconsensus.sim.faults import ChangeMembership
+
+
+class LeaderView(ClusterView, Protocol):
+    """A cluster view that can name its leader (``Simulation`` is one)."""
+
+    def leader(self) -> NodeId | None:
+        """The live leader with the highest term, if any."""
+        ...
+
 
 MIN_VOTERS = 2
 """Removals stop at this many voters (fewer would leave no fault tolerance at all)."""
 
 
-def change_membership(sim: ClusterView, fault: ChangeMembership) -> NodeId | None:
+def change_membership(sim: LeaderView, fault: ChangeMembership) -> NodeId | None:
     """Ask the leader for the change ``fault`` stands for; the leader's id if
     it was asked (its output is then due), ``None`` if nothing fitted."""
-    leader = _leader(sim)
+    leader = sim.leader()
     if leader is None:
         return None
     node = sim.nodes[leader]
@@ -74,22 +84,12 @@ def _pick(kind: str, m: Membership, nodes: list[NodeId], rng: Random) -> Members
     return None
 
 
-def _leader(sim: ClusterView) -> NodeId | None:
-    best: tuple[int, NodeId] | None = None
-    for node_id, node in sim.nodes.items():
-        if node is not None:
-            status = node.status()
-            if status.role is Role.LEADER and (best is None or status.term > best[0]):
-                best = (status.term, node_id)
-    return best[1] if best is not None else None
-
-
-def expected_members(sim: ClusterView) -> list[NodeId]:
+def expected_members(sim: LeaderView) -> list[NodeId]:
     """The nodes that must catch up at the end of a run: the members of the
     leader's configuration (spares and removed nodes are not), or every node
     of a protocol without membership change."""
     live = [node for node in sim.nodes.values() if node is not None]
-    leader = _leader(sim)
+    leader = sim.leader()
     leading = sim.nodes[leader] if leader is not None else None
     if leading is not None:
         live.insert(0, leading)
