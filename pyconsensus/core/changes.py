@@ -14,11 +14,13 @@ committed (section 4.3; etcd raft's ``confchange`` is the model).
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import attrs
 
 from pyconsensus.core.errors import MembershipChangeRefused
 from pyconsensus.core.membership import Membership
-from pyconsensus.core.types import MemberRole, NodeId, Roles
+from pyconsensus.core.types import MemberRole, NodeId, RequestId, Roles
 
 
 @attrs.frozen(slots=True)
@@ -62,6 +64,25 @@ class ReplaceMember:
 
 
 MembershipChange = AddVoter | AddLearner | PromoteLearner | RemoveMember | ReplaceMember
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """What a core that can change its membership offers besides the
+    ``ConsensusNode`` contract (Raft today; ZAB and Paxos are to follow)."""
+
+    @property
+    def membership(self) -> Membership:
+        """The configuration in force (perhaps not committed yet)."""
+        ...
+
+    def change_membership(self, change: MembershipChange) -> RequestId:
+        """Propose ``change``; the reply comes like a proposal's."""
+        ...
+
+    def transfer_leadership(self, target: NodeId) -> None:
+        """Hand leadership to the voter ``target`` (leader only)."""
+        ...
 
 
 def roles(membership: Membership) -> Roles:

@@ -18,6 +18,7 @@ from pyconsensus.core.changes import (
     AddVoter,
     MembershipChange,
     PromoteLearner,
+    Reconfigurable,
     RemoveMember,
     ReplaceMember,
 )
@@ -46,24 +47,24 @@ def change_membership(sim: LeaderView, fault: ChangeMembership) -> NodeId | None
     leader = sim.leader()
     if leader is None:
         return None
-    node = sim.nodes[leader]
-    membership = getattr(node, "membership", None)
-    if not isinstance(membership, Membership):
+    node = _reconfigurable(sim.nodes[leader])
+    if node is None:
         return None  # a protocol without membership change
+    membership = node.membership
     rng = Random(f"{fault.kind}:{fault.pick}")
     if fault.kind == "transfer":
         voters = sorted(membership.voters - {leader})
         if not voters:
             return None
         try:
-            node.transfer_leadership(rng.choice(voters))  # type: ignore[union-attr]
+            node.transfer_leadership(rng.choice(voters))
         except ConsensusError:
             return None
         return leader
     change = _pick(fault.kind, membership, sorted(sim.members), rng)
     if change is None:
         return None
-    node.change_membership(change)  # type: ignore[union-attr]
+    node.change_membership(change)
     return leader
 
 
@@ -95,7 +96,11 @@ def expected_members(sim: LeaderView) -> list[NodeId]:
         live.insert(0, leading)
     elif live:  # no leader now: the node that knows most
         live.insert(0, max(live, key=lambda node: node.status().commit_index))
-    membership = getattr(live[0], "membership", None) if live else None
-    if not isinstance(membership, Membership):
+    node = _reconfigurable(live[0]) if live else None
+    if node is None:
         return list(sim.members)
-    return [m for m in sim.members if m in membership.members]
+    return [m for m in sim.members if m in node.membership.members]
+
+
+def _reconfigurable(node: object) -> Reconfigurable | None:
+    return node if isinstance(node, Reconfigurable) else None
