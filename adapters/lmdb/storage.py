@@ -21,8 +21,15 @@ from typing import Any, Final
 import lmdb
 
 from pyconsensus.adapters.lmdb import records
-from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMismatch
+from pyconsensus.adapters.lmdb.snapshot_store import LmdbSnapshotStore
+from pyconsensus.core.errors import (
+    SnapshotRejected,
+    StorageCorruption,
+    StorageError,
+    StorageMismatch,
+)
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshots import SnapshotMeta, describe
 from pyconsensus.core.types import Entry, MetaValue, NodeId, Snapshot
 
 FORMAT_VERSION: Final = 2
@@ -58,6 +65,11 @@ class StorageFull(StorageError):
     writes (see ``LmdbStorage.failure``); reopen it with a larger ``map_size``
     or after freeing disk space. Everything written before is intact.
     """
+
+
+class DataDirectoryError(StorageError):
+    """The directory cannot be created or written: a file is in its way, its
+    parent or itself is read-only, or the filesystem is. Nothing was stored."""
 
 
 class DurabilityWarning(UserWarning):
@@ -127,7 +139,12 @@ class LmdbStorage:
             warnings.warn(DurabilityWarning(message), stacklevel=2)
             log.warning(message)
         if create:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DataDirectoryError(
+                    f"cannot create the data directory {self.path}: {_reason(exc)}"
+                ) from exc
         elif not self.path.is_dir():
             raise StorageError(f"{self.path} does not exist (pass create=True to create it)")
         self._lock_fd = _lock(self.path)
@@ -188,6 +205,10 @@ class LmdbStorage:
             self._incarnation = self._load_incarnation(txn)
             self._metadata = self._load_metadata(txn)
             snapshot = self._load_snapshot(txn)
+            self._current = (describe(snapshot), snapshot.data) if snapshot is not None else None
+            self._store = LmdbSnapshotStore(
+                lambda write: self._env.begin(write=write), self._snap, lambda: self._current
+            )
             self._floor = snapshot.index if snapshot is not None else 0
             self._floor_term = snapshot.term if snapshot is not None else 0
             self._first, self._last, self._count = self._check_log_state(txn)
@@ -294,14 +315,18 @@ class LmdbStorage:
         hex); it never changes while the directory lives."""
         return self._incarnation
 
+    @property
+    def snapshots(self) -> LmdbSnapshotStore:
+        """This storage's snapshot store (a PLACEHOLDER: see its module)."""
+        return self._store
+
     def metadata(self) -> Mapping[str, MetaValue]:
         self._check_open()
         return dict(self._metadata)
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         self._check_open()
-        with _lmdb_errors("read the snapshot"), self._env.begin(buffers=True) as txn:
-            return self._load_snapshot(txn)
+        return self._current[0] if self._current is not None else None
 
     def first_index(self) -> int:
         self._check_open()
@@ -365,11 +390,14 @@ class LmdbStorage:
             )
         if write.is_empty():
             return
+        if write.stage is not None:
+            self._store.stage(write.stage)
         snapshot = write.snapshot
         if write.truncate_from is not None and type(write.truncate_from) is not int:
             raise StorageError(f"truncate_from must be an int, got {write.truncate_from!r}")
         floor = snapshot.index if snapshot is not None else self._floor
-        snapshot_record = records.encode_snapshot(snapshot) if snapshot is not None else None
+        current = self._snapshot_to_record(snapshot)
+        snapshot_record = current[1] if current is not None else None
         items, ascending = _encode_entries(write.entries, floor)
         metadata = [
             (_meta_key(key), records.encode_value(value, f"metadata {key!r}"))
@@ -388,6 +416,7 @@ class LmdbStorage:
                 cursor = txn.cursor(db=self._log)
                 if snapshot_record is not None:
                     txn.put(_SNAPSHOT_KEY, snapshot_record, db=self._snap)
+                    self._store.forget_pending(txn)
                     above = records.index_key(floor + 1) if floor < records.MAX_U64 else None
                     _delete_range(cursor, None, above)
                 if write.truncate_from is not None:
@@ -413,7 +442,18 @@ class LmdbStorage:
         self._first, self._last, self._count = first, last, count
         if snapshot is not None:
             self._floor, self._floor_term = snapshot.index, snapshot.term
+            self._current = (snapshot, current[0]) if current is not None else None
         self._metadata.update(write.metadata)
+
+    def _snapshot_to_record(self, snapshot: SnapshotMeta | None) -> tuple[bytes, bytes] | None:
+        """The bytes of ``snapshot`` (complete in the store) and its record."""
+        if snapshot is None:
+            return None
+        try:
+            data = self._store.bytes_of(snapshot)
+        except SnapshotRejected as exc:
+            raise StorageError(f"{self.path}: cannot make {snapshot} current: {exc}") from None
+        return data, records.encode_snapshot(Snapshot(snapshot.index, snapshot.term, data))
 
     def close(self) -> None:
         """Close the environment (flushing first when ``sync=False``) and release
@@ -512,7 +552,12 @@ def _put_new_incarnation(txn: Any, meta: Any) -> None:
 
 
 def _lock(path: Path) -> int:
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DataDirectoryError(
+            f"cannot write in the data directory {path}: {_reason(exc)}"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
@@ -522,6 +567,12 @@ def _lock(path: Path) -> int:
             "storage must have exactly one user"
         ) from exc
     return fd
+
+
+def _reason(error: OSError) -> str:
+    """``error`` as a short phrase ("permission denied"), without errno noise."""
+    text = error.strerror or str(error)
+    return text[:1].lower() + text[1:]
 
 
 def _open_env(path: Path, *, map_size: int, sync: bool) -> Any:

@@ -14,7 +14,9 @@ from typing import Final, Protocol
 
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
-from pyconsensus.core.types import Entry, MetaValue, Snapshot
+from pyconsensus.core.snapshot_store import MemorySnapshotStore, StoreOp
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStore
+from pyconsensus.core.types import Entry, MetaValue
 
 DEFAULT_INCARNATION: Final = "memory"
 """The incarnation of a ``MemoryStorage`` whose creator named none."""
@@ -39,8 +41,14 @@ class Storage(Protocol):
         """All metadata keys and values."""
         ...
 
-    def snapshot(self) -> Snapshot | None:
-        """The stored snapshot, if any."""
+    def snapshot(self) -> SnapshotMeta | None:
+        """The current snapshot, if any (the same as ``snapshots.latest()``)."""
+        ...
+
+    @property
+    def snapshots(self) -> SnapshotStore:
+        """Where this node's snapshot bytes live (complete and being received);
+        the ``stage`` part of a ``write`` goes there atomically with the rest."""
         ...
 
     def first_index(self) -> int:
@@ -71,7 +79,7 @@ class _State:
 
     def __init__(self) -> None:
         self.metadata: dict[str, MetaValue] = {}
-        self.snapshot: Snapshot | None = None
+        self.snapshot: SnapshotMeta | None = None
         self.entries: dict[int, Entry] = {}
         self.first = 0  # lowest stored index, meaningful only if entries is non-empty
         self.last = 0  # highest stored index, meaningful only if entries is non-empty
@@ -152,6 +160,7 @@ class MemoryStorage:
         self._durable = _State()
         self._visible: _State | None = None  # None while nothing is staged
         self._staged: list[Write] = []
+        self._snapshots = MemorySnapshotStore()
         self.writes = 0
         self.syncs = 0
 
@@ -165,10 +174,16 @@ class MemoryStorage:
     def incarnation(self) -> str:
         return self._incarnation
 
+    @property
+    def snapshots(self) -> MemorySnapshotStore:
+        """This storage's snapshot store: the ``stage`` parts of its writes
+        go there, staged and synced with the rest of each write."""
+        return self._snapshots
+
     def metadata(self) -> Mapping[str, MetaValue]:
         return dict(self._view.metadata)
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         return self._view.snapshot
 
     def first_index(self) -> int:
@@ -197,12 +212,19 @@ class MemoryStorage:
             return
         self.writes += 1
         self.syncs += 1
-        self._durable.apply(write)
+        self._snapshots.apply(_store_ops(write))
+        try:
+            self._durable.apply(write)
+        except StorageError:
+            self._snapshots.crash()  # nothing else is pending: undo this write's part
+            raise
+        self._snapshots.sync()
 
     def stage(self, write: Write) -> None:
         """Apply ``write`` so reads see it, without making it durable."""
         if self._visible is None:
             self._visible = self._durable.copy()
+        self._snapshots.apply(_store_ops(write))
         self._visible.apply(write)
         self._staged.append(write)
         self.writes += 1
@@ -214,6 +236,7 @@ class MemoryStorage:
         done = self._staged if count is None else self._staged[:count]
         for write in done:
             self._durable.apply(write)
+        self._snapshots.sync(sum(len(_store_ops(write)) for write in done))
         del self._staged[: len(done)]
         # The visible state stays (now equal to the durable one when nothing is
         # staged): copying the durable state for every staged write would cost
@@ -233,12 +256,24 @@ class MemoryStorage:
         this storage's durable state: never write through it)."""
         view = MemoryStorage(self._incarnation)
         view._durable = self._durable
+        view._snapshots = self._snapshots
         return view
 
     def crash(self) -> None:
         """Lose everything that was staged but not synced."""
         self._staged.clear()
         self._visible = None
+        self._snapshots.crash()
 
     def close(self) -> None:
         pass
+
+
+def _store_ops(write: Write) -> list[StoreOp]:
+    """The parts of ``write`` that its snapshot store applies."""
+    ops: list[StoreOp] = []
+    if write.snapshot is not None:
+        ops.append(write.snapshot)
+    if write.stage is not None:
+        ops.append(write.stage)
+    return ops

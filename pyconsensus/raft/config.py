@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import attrs
 
+from pyconsensus.core.config import positive as _positive
+from pyconsensus.core.config import require_below
 from pyconsensus.core.errors import ConfigError
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
+from pyconsensus.core.transfer import TransferConfig
 
 
 def _id_list(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -69,6 +67,10 @@ class RaftConfig:
     costs half the messages - two appends and two answers instead of four
     of each. Either way a write is acknowledged when the leader commits it."""
 
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of outgoing snapshot transfers
+    (see ``pyconsensus.core.transfer``)."""
+
     snapshot_retry_ticks: int = attrs.field(default=20, validator=_positive)
     """How long the leader waits for a snapshot to be acknowledged before
     sending it again."""
@@ -90,8 +92,4 @@ class RaftConfig:
     gives up and takes proposals again."""
 
     def __attrs_post_init__(self) -> None:
-        if self.heartbeat_ticks >= self.election_ticks:
-            raise ConfigError(
-                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
-                f"election_ticks ({self.election_ticks})"
-            )
+        require_below(self, "heartbeat_ticks", "election_ticks")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.types import Entry, NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, NodeId
 
 
 @attrs.frozen(slots=True)
@@ -90,16 +91,30 @@ class HeartbeatResponse:
 
 @attrs.frozen(slots=True)
 class InstallSnapshot:
-    """Replace a lagging follower's log prefix with the leader's snapshot."""
+    """One chunk of the leader's snapshot ``meta`` for a lagging follower:
+    ``data`` starts at byte ``offset``; ``done`` marks the last chunk. The
+    follower installs the snapshot once every byte is staged and verified, and
+    then answers with an ``AppendEntriesResponse`` at ``meta.index``."""
 
     src: NodeId
     dst: NodeId
     term: int
-    snapshot: Snapshot
-    membership: str = ""
-    """The configuration in force at the snapshot's index, as
-    ``Membership.encode()`` text; empty while the cluster's membership never
-    changed (the configured members apply)."""
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
+
+
+@attrs.frozen(slots=True)
+class InstallSnapshotResponse:
+    """The follower has durably staged ``offset`` bytes of ``meta``: the leader
+    sends on from there (0: start again)."""
+
+    src: NodeId
+    dst: NodeId
+    term: int
+    meta: SnapshotMeta
+    offset: int
 
 
 @attrs.frozen(slots=True)
@@ -127,6 +142,7 @@ RaftMessage = (
     | Heartbeat
     | HeartbeatResponse
     | InstallSnapshot
+    | InstallSnapshotResponse
     | TimeoutNow
 )
 
@@ -138,6 +154,7 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
+    InstallSnapshotResponse,
     TimeoutNow,
     TransferVote,
 )

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.errors import ConfigError
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+from pyconsensus.core.config import non_negative as _non_negative
+from pyconsensus.core.config import positive as _positive
+from pyconsensus.core.config import require_at_most, require_below
+from pyconsensus.core.transfer import TransferConfig
 
 
 @attrs.frozen(slots=True)
@@ -32,6 +25,11 @@ class ZabConfig:
     finalize_ticks: int = attrs.field(default=2, validator=_non_negative)
     """Once a quorum agrees with its vote, a LOOKING server waits this long for a
     better vote before it decides (it decides at once if every server agrees)."""
+
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of SNAP transfers (see
+    ``pyconsensus.core.transfer``). A follower receiving a snapshot restarts
+    its handshake timers whenever a chunk arrives in order."""
 
     init_ticks: int = attrs.field(default=20, validator=_positive)
     """How long discovery and synchronization may take: a prospective leader that
@@ -74,12 +72,5 @@ class ZabConfig:
     leader never counts itself."""
 
     def __attrs_post_init__(self) -> None:
-        if self.heartbeat_ticks >= self.sync_ticks:
-            raise ConfigError(
-                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
-                f"sync_ticks ({self.sync_ticks})"
-            )
-        if self.sync_ticks > self.init_ticks:
-            raise ConfigError(
-                f"sync_ticks ({self.sync_ticks}) must not exceed init_ticks ({self.init_ticks})"
-            )
+        require_below(self, "heartbeat_ticks", "sync_ticks")
+        require_at_most(self, "sync_ticks", "init_ticks")

@@ -30,6 +30,7 @@ from pyconsensus.paxos import (
     PaxosConfig,
     Prepare,
     Promise,
+    SnapshotAck,
 )
 from pyconsensus.sim import (
     Harness,
@@ -52,6 +53,16 @@ from tests.paxos.support import (
 )
 
 # -- acceptors ---------------------------------------------------------------
+
+
+def leader_1_proposes_abc(config: PaxosConfig | None = None) -> Harness[MultiPaxosNode]:
+    """Three nodes; node 1 leads and proposes a, b and c (slots 1-3), whose
+    Accepts are still in flight."""
+    h = cluster(config=config)
+    h.elect(1)
+    for data in (b"a", b"b", b"c"):
+        h.propose(1, data)
+    return h
 
 
 def test_acceptor_never_accepts_below_its_promise() -> None:
@@ -96,10 +107,7 @@ def test_acceptor_persists_accepted_values_before_acknowledging_them() -> None:
 
 
 def test_acceptor_accepts_slots_out_of_order_leaving_holes() -> None:
-    h = cluster()
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc()
     deliver_where(h, accept_for(3, to=2))
     node2 = h.node(2)
     assert accepted(node2, 1) is None
@@ -146,10 +154,7 @@ def test_proposer_adopts_the_highest_ballot_value_from_its_promise_quorum() -> N
 
 
 def test_new_leader_fills_holes_with_noops() -> None:
-    h = cluster(config=NO_LEASE)
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc(NO_LEASE)
     deliver_where(h, accept_for(1, to=2))
     deliver_where(h, accept_for(3, to=2))  # slot 2 reaches nobody but the leader
     h.crash(1)
@@ -165,10 +170,7 @@ def test_new_leader_fills_holes_with_noops() -> None:
 
 
 def test_promises_fill_the_new_leaders_own_holes() -> None:
-    h = cluster(config=NO_LEASE)
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc(NO_LEASE)
     deliver_where(h, accept_for(1, to=2))
     deliver_where(h, accept_for(3, to=2))
     deliver_where(h, accept_for(2, to=3))  # only node 3 holds slot 2
@@ -248,10 +250,7 @@ def test_two_duelling_proposers_eventually_make_progress(seed: int) -> None:
 
 
 def test_learners_learn_chosen_values_in_slot_order_each_once() -> None:
-    h = cluster()
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc()
     deliver_where(h, accept_for(3, to=2))
     deliver_where(h, accept_for(3, to=3))
     h.deliver(types=Accepted)  # slot 3 is chosen, but 1 and 2 are not yet
@@ -316,7 +315,7 @@ def test_lagging_replica_catches_up_from_the_leader() -> None:
 def test_lagging_replica_catches_up_through_a_snapshot_of_compacted_slots() -> None:
     h = _values_chosen_while_node_3_is_cut_off(6)
     leader = h.node(1)
-    leader.compact(4, b"state@4")
+    h.compact(1, 4, b"state@4")
     h.flush(1)
     h.heal()
     h.tick(1)
@@ -334,7 +333,7 @@ def test_new_leader_behind_a_compaction_point_recovers_through_a_promised_snapsh
     h = _values_chosen_while_node_3_is_cut_off(4, NO_LEASE)
     h.tick(1)
     h.stabilize()
-    h.node(2).compact(4, b"state@4")
+    h.compact(2, 4, b"state@4")
     h.flush(2)
     h.crash(1)
     h.heal()
@@ -343,6 +342,10 @@ def test_new_leader_behind_a_compaction_point_recovers_through_a_promised_snapsh
     h.deliver(types=Prepare)
     h.deliver(types=Promise)
     node3 = h.node(3)
+    # It leads only once it holds the snapshot: it asks node 2 for its bytes.
+    assert node3.status().role is Role.CANDIDATE
+    while h.deliver(types=(SnapshotAck, InstallSnapshot)):
+        pass
     assert node3.role is Role.LEADER
     assert node3.learned == 4
     h.propose(3, b"after")

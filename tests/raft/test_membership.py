@@ -299,7 +299,7 @@ def test_a_snapshot_carries_the_configuration_to_a_node_that_catches_up_from_it(
     h.propose(1, b"x")
     _settle(h)
     for node in (1, 2, 3, 4):
-        h.node(node).compact(h.node(node).applied, b"state")
+        h.compact(node, h.node(node).applied, b"state")
     _change(h, AddLearner(5))
     five = h.node(5)
     assert five.log.snapshot_index > 0  # caught up from the snapshot

@@ -16,12 +16,7 @@ from pyconsensus.raft import (
 )
 from pyconsensus.raft.node import TERM_KEY
 from pyconsensus.sim.harness import Harness
-from tests.raft.support import cluster, elected, terms
-
-# Scenarios that change leaders by hand use the paper's rules: with PreVote and
-# CheckQuorum, followers that still hear from a leader would (rightly) refuse
-# the elections these tests stage. Those mechanisms have their own tests.
-PAPER = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, cluster, elected, terms
 
 
 def test_new_leader_appends_a_noop_of_its_term() -> None:

@@ -8,9 +8,7 @@ import pytest
 from pyconsensus.core.errors import NotLeader, ProposalDropped, ProposalTooLarge
 from pyconsensus.core.ready import ProposalCommitted, RequestFailed
 from pyconsensus.raft import AppendEntries
-from tests.raft.support import elected
-
-PAPER = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, elected
 
 
 def test_a_follower_refuses_proposals_with_a_leader_hint() -> None:
