@@ -30,7 +30,7 @@ TABLE = {
     # A replacement appended as one configuration: two voters change at once.
     "two-voters-changed-without-joint-consensus-break-the-change-rule": (
         TwoAtOnceRaft,
-        range(1, 2),
+        range(2, 3),
         frozenset({"Change Rule"}),
     ),
     # A follower keeps the configuration of an entry a new leader truncated.
