@@ -50,6 +50,8 @@ RAFT: Final[Mapping[int, type]] = {
     0x15: raft.HeartbeatResponse,
     0x16: raft.InstallSnapshot,
     0x17: raft.InstallSnapshotResponse,
+    0x18: raft.TimeoutNow,
+    0x19: raft.TransferVote,
 }
 
 ZAB: Final[Mapping[int, type]] = {

@@ -92,6 +92,19 @@ class StorageMismatch(StorageError):
     """Stored data belongs to another cluster, node, or format version."""
 
 
+class MembershipChangeRefused(ConsensusError):
+    """A membership change was refused before anything was appended; ``reason``
+    says why (another change in flight, an unknown member, a learner too far
+    behind to promote...). Nothing changed: fix the cause and retry."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"membership change refused: {reason}")
+
+    def __reduce__(self) -> tuple[type[MembershipChangeRefused], tuple[str]]:
+        return (type(self), (self.reason,))
+
+
 class SnapshotRejected(ConsensusError):
     """A received snapshot cannot be installed: it is not (or no longer) the
     one staged, or it is incomplete. Nothing was installed; the transfer starts

@@ -66,6 +66,24 @@ class Role(enum.Enum):
     OBSERVER = "observer"
 
 
+class MemberRole(enum.Enum):
+    """What a member is in a configuration (see ``core.changes.roles``)."""
+
+    VOTER = "voter"
+    LEARNER = "learner"
+    JOINING_VOTER = "joining-voter"
+    """A voter of the incoming half of a joint configuration only."""
+    LEAVING_VOTER = "leaving-voter"
+    """A voter of the outgoing half only; it leaves with the joint configuration."""
+    DEMOTING_VOTER = "demoting-voter"
+    """A voter of the outgoing half that becomes a learner when the joint
+    configuration is left."""
+
+
+Roles = tuple[tuple[NodeId, MemberRole], ...]
+"""Each member of a configuration with its role, in ascending order of id."""
+
+
 @attrs.frozen(slots=True)
 class Status:
     """A point-in-time summary of one node, for operators and tests."""
@@ -77,3 +95,9 @@ class Status:
     commit_index: int
     applied_index: int
     last_index: int
+    configuration: Roles = ()
+    """The last committed configuration, each member with its role (empty for
+    cores that do not report membership)."""
+    pending_configuration: Roles = ()
+    """The configuration appended but not yet committed, if a change is in
+    flight (empty otherwise)."""

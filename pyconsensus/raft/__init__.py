@@ -1,4 +1,5 @@
-"""Raft: leader election, log replication, PreVote, CheckQuorum, ReadIndex and snapshots."""
+"""Raft: leader election, log replication, PreVote, CheckQuorum, ReadIndex, snapshots,
+membership change and leadership transfer."""
 
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.log import RaftLog
@@ -13,6 +14,8 @@ from pyconsensus.raft.messages import (
     RaftMessage,
     RequestVote,
     RequestVoteResponse,
+    TimeoutNow,
+    TransferVote,
 )
 from pyconsensus.raft.node import RaftNode
 from pyconsensus.raft.progress import Progress, ProgressState
@@ -33,4 +36,6 @@ __all__ = [
     "RaftNode",
     "RequestVote",
     "RequestVoteResponse",
+    "TimeoutNow",
+    "TransferVote",
 ]

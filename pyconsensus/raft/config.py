@@ -6,7 +6,15 @@ import attrs
 
 from pyconsensus.core.config import positive as _positive
 from pyconsensus.core.config import require_below
+from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.transfer import TransferConfig
+
+
+def _id_list(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or (
+        value and not all(p.isascii() and p.isdigit() for p in value.split(","))
+    ):
+        raise ConfigError(f"{attribute.name} must list node ids like 1,2,3, got {value!r}")
 
 
 @attrs.frozen(slots=True)
@@ -66,6 +74,22 @@ class RaftConfig:
     snapshot_retry_ticks: int = attrs.field(default=20, validator=_positive)
     """How long the leader waits for a snapshot to be acknowledged before
     sending it again."""
+
+    voters: str = attrs.field(default="", validator=_id_list)
+    """The voters a new cluster starts with, as ``"1,2,3"``; empty: all the
+    configured members. The other members start as spares - empty, outside
+    the configuration, waiting for a membership change to add them (the
+    simulator's membership nemesis draws on them). Ignored once the
+    membership has changed: the configuration in the log applies."""
+
+    max_promotion_lag: int = attrs.field(default=100, validator=_positive)
+    """A learner is promoted to voter only if its log is at most this many
+    entries behind the leader's; a learner further behind would leave the new
+    configuration without a working quorum until it caught up."""
+
+    transfer_timeout_ticks: int = attrs.field(default=20, validator=_positive)
+    """How long a leader waits for a leadership transfer to finish before it
+    gives up and takes proposals again."""
 
     def __attrs_post_init__(self) -> None:
         require_below(self, "heartbeat_ticks", "election_ticks")

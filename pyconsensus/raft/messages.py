@@ -117,6 +117,23 @@ class InstallSnapshotResponse:
     offset: int
 
 
+@attrs.frozen(slots=True)
+class TimeoutNow:
+    """Leadership transfer (thesis section 3.10): the leader, having brought
+    the recipient's log up to date, tells it to start an election at once."""
+
+    src: NodeId
+    dst: NodeId
+    term: int
+
+
+@attrs.frozen(slots=True)
+class TransferVote(RequestVote):
+    """A ``RequestVote`` from a candidate that the leader told to campaign
+    (``TimeoutNow``): voters grant it even while they hear from that leader,
+    and it skips PreVote. A class of its own keeps ``RequestVote``'s shape."""
+
+
 RaftMessage = (
     RequestVote
     | RequestVoteResponse
@@ -126,6 +143,7 @@ RaftMessage = (
     | HeartbeatResponse
     | InstallSnapshot
     | InstallSnapshotResponse
+    | TimeoutNow
 )
 
 MESSAGE_TYPES: tuple[type, ...] = (
@@ -137,4 +155,6 @@ MESSAGE_TYPES: tuple[type, ...] = (
     HeartbeatResponse,
     InstallSnapshot,
     InstallSnapshotResponse,
+    TimeoutNow,
+    TransferVote,
 )

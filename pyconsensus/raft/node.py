@@ -12,13 +12,23 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any, Final
 
+from pyconsensus.core.changes import (
+    AddVoter,
+    MembershipChange,
+    PromoteLearner,
+    roles,
+    target,
+    transition,
+)
 from pyconsensus.core.errors import (
+    ConfigError,
+    MembershipChangeRefused,
     NotLeader,
     ProposalTooLarge,
     StorageCorruption,
 )
 from pyconsensus.core.fates import ProposalFates
-from pyconsensus.core.membership import cluster_membership
+from pyconsensus.core.membership import Membership, cluster_membership
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.quorum import VoteResult
 from pyconsensus.core.reads import ReadIndexQueue
@@ -33,6 +43,7 @@ from pyconsensus.core.types import (
     NodeId,
     RequestId,
     Role,
+    Roles,
     Status,
 )
 from pyconsensus.core.validation import (
@@ -40,6 +51,13 @@ from pyconsensus.core.validation import (
     entries_problem,
     is_index,
     snapshot_problem,
+)
+from pyconsensus.raft.confchange import (
+    MEMBERSHIP_KEY,
+    SNAPSHOT_MEMBERSHIP_KEY,
+    Configurations,
+    config_entry,
+    config_problem,
 )
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.log import RaftLog
@@ -53,22 +71,28 @@ from pyconsensus.raft.messages import (
     RaftMessage,
     RequestVote,
     RequestVoteResponse,
+    TimeoutNow,
+    TransferVote,
 )
 from pyconsensus.raft.progress import Progress, ProgressState
 
 TERM_KEY: Final = "raft.term"
 VOTE_KEY: Final = "raft.vote"
 
-_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
+_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow)
 _STALL_LIMIT: Final = 3  # heartbeat answers without an append answer before re-probing
 
 
 class RaftNode:
     """One Raft participant.
 
-    ``members`` lists every voter, this node included. ``storage`` is read once,
-    here, to recover the durable state; afterwards every change to it comes out
-    of ``ready()`` as a ``Write`` for the driver to persist.
+    ``members`` lists the voters the cluster was created with, this node
+    included - unless ``join`` is set: then this node is not (yet) a member and
+    waits for a leader to add it (a new node, started empty). Once the
+    membership has changed, the configuration in the node's log or snapshot
+    applies instead (see ``raft.confchange``). ``storage`` is read once, here,
+    to recover the durable state; afterwards every change to it comes out of
+    ``ready()`` as a ``Write`` for the driver to persist.
     """
 
     def __init__(
@@ -78,14 +102,17 @@ class RaftNode:
         storage: Storage,
         rng: Random,
         config: RaftConfig | None = None,
+        *,
+        join: bool = False,
     ) -> None:
-        self.membership = cluster_membership(node_id, members)
         self._id = node_id
-        self.members = self.membership.ordered()
-        self.peers = self.membership.peers_of(node_id)
-        self._peer_set = frozenset(self.peers)
-        self.quorum = self.membership.quorum()
         self.config = config if config is not None else RaftConfig()
+        if self.config.voters:
+            # A cluster that starts smaller than its members: the rest are spares.
+            cluster_membership(node_id, members)  # the usual checks of the members
+            members = [int(v) for v in self.config.voters.split(",")]
+            join = node_id not in members
+        configured = Membership(members) if join else cluster_membership(node_id, members)
         self._rng = rng
         self.counters: Counter[str] = Counter()
         self._outbox = Outbox()
@@ -122,6 +149,12 @@ class RaftNode:
         # ReadIndex: reads deferred until an entry of this term commits, then
         # waiting for a quorum to confirm a heartbeat round.
         self._reads: ReadIndexQueue[RequestId] = ReadIndexQueue()
+        # Leadership transfer (thesis 3.10): the voter we hand over to, and for how long.
+        self._transfer_target: NodeId | None = None
+        self._transfer_elapsed = 0
+        self._roles_cache: tuple[Membership, Roles] | None = None
+        self._configs = Configurations(configured, storage, self.log)
+        self._use_membership(self._configs.current)
 
     # ------------------------------------------------------------------
     # The contract
@@ -141,6 +174,11 @@ class RaftNode:
         if handler is None:
             return
         msg: RaftMessage = message  # type: ignore[assignment]
+        if msg.src not in self._peer_set and not self._hear_stranger(msg):
+            # Not a member of our configuration (removed, or never added): its
+            # vote requests and answers may not disturb us, whatever its term.
+            self._drop("unknown_sender")
+            return
         if self._admit_term(msg):
             handler(self, msg)
 
@@ -155,13 +193,51 @@ class RaftNode:
             error = ProposalTooLarge(len(data), self.config.max_entry_bytes)
             self._outbox.reply(RequestFailed(rid, error))
             return rid
-        index = self.log.last_index + 1
-        entry = Entry(index, self.term, data)
-        self.log.entries.append(entry)
-        self._outbox.put_one(entry)
+        if self._transfer_target is not None:
+            # Thesis 3.10: proposals stop while leadership is handed over. No
+            # hint: the target is no leader yet and would send the client back.
+            self._outbox.reply(RequestFailed(rid, NotLeader(None)))
+            return rid
+        index = self._append_own(Entry(self.log.last_index + 1, self.term, data))
         self._fates.placed(index, self.term, rid)
-        self._broadcast = True
         return rid
+
+    def change_membership(self, change: MembershipChange) -> RequestId:
+        """Propose a membership change. Its fate arrives as a reply like a
+        proposal's: ``ProposalCommitted`` once the configuration entry committed
+        (for a change through a joint configuration: once the joint one did;
+        it is then left automatically), ``RequestFailed(MembershipChangeRefused)``
+        at once if the change cannot be made now, ``NotLeader`` off the leader."""
+        rid = self._new_request()
+        if self.role is not Role.LEADER:
+            self._outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
+            return rid
+        try:
+            membership = self._plan_change(change)
+        except MembershipChangeRefused as error:
+            self.counters["membership.refused"] += 1
+            self._outbox.reply(RequestFailed(rid, error))
+            return rid
+        index = self._append_config(membership)
+        self._fates.placed(index, self.term, rid)
+        return rid
+
+    def transfer_leadership(self, target: NodeId) -> None:
+        """Hand leadership to the voter ``target`` (thesis 3.10): stop taking
+        proposals, bring ``target``'s log up to date, then tell it to campaign at
+        once (``TimeoutNow``). After ``transfer_timeout_ticks`` without a new
+        leader the transfer is abandoned and proposals are taken again. Raises
+        ``NotLeader`` off the leader and ``ConfigError`` if ``target`` is no voter."""
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if target not in self.quorum.voters:
+            raise ConfigError(f"node {target} is not a voter and cannot lead")
+        if target == self._id:
+            return
+        self._transfer_target = target
+        self._transfer_elapsed = 0
+        self.counters["transfer.started"] += 1
+        self._maybe_send_timeout_now()
 
     def read(self) -> RequestId:
         rid = self._new_request()
@@ -176,10 +252,13 @@ class RaftNode:
         return rid
 
     def compact(self, index: int, meta: SnapshotMeta) -> None:
+        membership = self._configs.at(min(index, self.log.last_index), self.log)
         if not self.log.snapshot_to(index, self.applied, meta):
             return
         self._snapshot = meta
         self._outbox.snapshot(meta, discard_log=False, restore=False)
+        self._configs.snapshotted(membership, index, reset=False)
+        self._persist_snapshot_membership()
         self.counters["snapshots.taken"] += 1
 
     def snapshot_installed(self, meta: SnapshotMeta) -> None:
@@ -187,12 +266,15 @@ class RaftNode:
         state machine from it (``SnapshotEvents``)."""
         if not self._receiver.finished(meta):
             return
+        membership = meta.membership or self._configs.configured
         if self.log.term_at(meta.index) == meta.term:
             # Our log holds the snapshot's last entry: keep what follows (7).
             self._fates.unknown_through(meta.index, self._outbox.reply)
             self.log.compact_to(meta.index, meta.term)
             self._outbox.snapshot(meta, discard_log=False, restore=False)
+            self._configs.snapshotted(membership, meta.index, reset=False)
         else:
+            self._configs.snapshotted(membership, meta.index, reset=True)
             self._discard_pending_through(meta.index)
             self.log.reset(meta.index, meta.term)
             self.durable = min(self.durable, meta.index)
@@ -200,6 +282,9 @@ class RaftNode:
         self.commit = max(self.commit, meta.index)
         self.applied = meta.index
         self._snapshot = meta
+        self._persist_snapshot_membership()
+        if self._configs.current != self.membership:
+            self._set_membership(self._configs.current)
         self.counters["snapshots.installed"] += 1
         if self.leader is not None and self.role is Role.FOLLOWER:
             self._respond_append(self.leader, True, self.log.last_index)
@@ -253,6 +338,9 @@ class RaftNode:
                 self._broadcast_heartbeat()
             for chunk in self._sender.chunks():
                 self._send_leader(chunk.message(InstallSnapshot, self._id, self.term))
+            if self._removed_by_committed_change():
+                self.counters["leader.removed"] += 1
+                self._become_follower(self.term, None)
         committed: Sequence[Entry] = ()
         # While a received snapshot is being installed, nothing below it may be applied.
         if self.commit > self.applied and self._receiver.installing is None:
@@ -263,6 +351,8 @@ class RaftNode:
         return self._outbox.take(committed)
 
     def status(self) -> Status:
+        committed = self._configs.at(self.commit, self.log)
+        pending = self.membership if self._configs.index > self.commit else None
         return Status(
             id=self._id,
             role=self.role,
@@ -271,7 +361,20 @@ class RaftNode:
             commit_index=self.commit,
             applied_index=self.applied,
             last_index=self.log.last_index,
+            configuration=self._roles(committed),
+            pending_configuration=self._roles(pending) if pending is not None else (),
         )
+
+    def membership_at(self, index: int) -> Membership | None:
+        """The configuration in force at ``index`` (for the snapshot taken
+        there), or ``None`` while the membership never changed."""
+        return self._configs.at(index, self.log) if self._configs.changed else None
+
+    @property
+    def snapshot_membership(self) -> Membership:
+        """The configuration in force at the snapshot's index (the configured
+        members without a snapshot, or while the membership never changed)."""
+        return self._configs.snapshot
 
     @property
     def snapshot(self) -> SnapshotMeta | None:
@@ -297,6 +400,11 @@ class RaftNode:
 
     def _tick_leader(self) -> None:
         self._sender.tick()
+        if self._transfer_target is not None:
+            self._transfer_elapsed += 1
+            if self._transfer_elapsed >= self.config.transfer_timeout_ticks:
+                self.counters["transfer.timed_out"] += 1
+                self._transfer_target = None
         self._heartbeat_elapsed += 1
         self._election_elapsed += 1
         if self._election_elapsed >= self.config.election_ticks:
@@ -342,8 +450,9 @@ class RaftNode:
         self.progress = {}
         self._sender.abandon_all()
         self._broadcast = False
+        self._transfer_target = None
 
-    def _campaign(self, *, pre_vote: bool) -> None:
+    def _campaign(self, *, pre_vote: bool, transfer: bool = False) -> None:
         if self._id not in self.quorum.voters:
             return
         if pre_vote:
@@ -364,10 +473,9 @@ class RaftNode:
             self._won_vote(pre_vote)
             return
         last_index, last_term = self.log.last_index, self.log.last_term
+        request = TransferVote if transfer else RequestVote
         for peer in self.peers:
-            self._outbox.send(
-                RequestVote(self._id, peer, vote_term, last_index, last_term, pre_vote)
-            )
+            self._outbox.send(request(self._id, peer, vote_term, last_index, last_term, pre_vote))
 
     def _won_vote(self, pre_vote: bool) -> None:
         if pre_vote:
@@ -384,10 +492,7 @@ class RaftNode:
         self.progress = {peer: Progress(next_index) for peer in self.peers}
         # Section 8: a no-op of the new term lets the leader learn which entries
         # are committed (older-term entries commit only indirectly, 5.4.2).
-        noop = Entry(next_index, self.term, b"", EntryKind.NOOP)
-        self.log.entries.append(noop)
-        self._outbox.put_one(noop)
-        self._broadcast = True
+        self._append_own(Entry(next_index, self.term, b"", EntryKind.NOOP))
         self.counters["elections.won"] += 1
 
     # ------------------------------------------------------------------
@@ -400,18 +505,15 @@ class RaftNode:
         """Reject what no correct peer sends; the reason names a counter."""
         if msg.dst != self._id:
             return "wrong_destination"
-        if msg.src not in self._peer_set:
+        if msg.src == self._id or not is_index(msg.src):
             return "unknown_sender"
         if not is_index(msg.term):
             return "bad_term"
         if isinstance(msg, AppendEntries):
             return _validate_append(msg)
         if isinstance(msg, RequestVote):
-            if not (is_index(msg.last_index) and is_index(msg.last_term)):
-                return "bad_index"
-            if msg.last_term > msg.term:
-                return "bad_term"
-        elif isinstance(msg, AppendEntriesResponse):
+            return _validate_vote(msg)
+        if isinstance(msg, AppendEntriesResponse):
             if not (
                 is_index(msg.index) and is_index(msg.conflict_index) and is_index(msg.conflict_term)
             ):
@@ -426,12 +528,20 @@ class RaftNode:
             return _validate_snapshot_message(msg)
         return None
 
+    def _hear_stranger(self, msg: RaftMessage) -> bool:
+        """Whether a message from outside our configuration is from a leader we
+        must hear: one that may have added us (or a voter we have not learnt
+        of yet) - of a newer term, or of ours while we know no other leader."""
+        if not isinstance(msg, _FROM_LEADER):
+            return False
+        return msg.term > self.term or (msg.term == self.term and self.leader in (None, msg.src))
+
     def _admit_term(self, msg: RaftMessage) -> bool:
         """Apply the term rules common to every message (Figure 2, "All Servers");
         False when the message must go no further."""
         if msg.term > self.term:
             if isinstance(msg, RequestVote):
-                if self._in_lease(msg.pre_vote):
+                if self._in_lease(msg.pre_vote) and not isinstance(msg, TransferVote):
                     self.counters["ignored.vote_in_lease"] += 1
                     return False
                 if msg.pre_vote:
@@ -534,6 +644,9 @@ class RaftNode:
                 new = entries[skip:]
                 self.log.append(new)
                 self._outbox.put(new)
+                membership = self._configs.appended(new)
+                if membership is not None:
+                    self._set_membership(membership)
         last_new = msg.prev_index + len(entries)
         if msg.commit > self.commit:
             self.commit = min(msg.commit, last_new)
@@ -566,6 +679,8 @@ class RaftNode:
                 self._sender.finish(msg.src)
             self._maybe_commit()
             self._broadcast = True
+            if msg.src == self._transfer_target:
+                self._maybe_send_timeout_now()
         elif progress.state is ProgressState.PROBE:
             self._broadcast = True  # the probe may go again
 
@@ -704,6 +819,7 @@ class RaftNode:
             self._broadcast = True
             for rid in self._reads.take_deferred():
                 self._start_read(rid)
+            self._maybe_leave_joint()
 
     def _broadcast_heartbeat(self) -> None:
         for peer, progress in self.progress.items():
@@ -714,7 +830,7 @@ class RaftNode:
     # Reads (thesis section 6.4, ReadIndex)
 
     def _start_read(self, rid: RequestId) -> None:
-        if len(self.quorum.voters) == 1:
+        if self.quorum.is_quorum((self._id,)):
             self._outbox.reply(ReadReady(rid, self.commit))
             return
         self._reads.start(rid, self.commit)
@@ -730,6 +846,111 @@ class RaftNode:
             self._outbox.reply(RequestFailed(rid, error))
 
     # ------------------------------------------------------------------
+    # Membership (thesis chapter 4; see raft.confchange)
+
+    def _use_membership(self, membership: Membership) -> None:
+        self.membership = membership
+        self.members = membership.ordered()
+        self.peers = membership.peers_of(self._id)
+        self._peer_set = frozenset(self.peers)
+        self.quorum = membership.quorum()
+        if self.role is Role.LEADER:
+            next_index = self.log.last_index + 1
+            progress = self.progress
+            self.progress = {p: progress.get(p) or Progress(next_index) for p in self.peers}
+
+    def _roles(self, membership: Membership) -> Roles:
+        # status() runs after every simulator step: remember the last answer.
+        cached = self._roles_cache
+        if cached is None or cached[0] is not membership:
+            cached = self._roles_cache = (membership, roles(membership))
+        return cached[1]
+
+    def _set_membership(self, membership: Membership) -> None:
+        """``membership`` is in force from now on (appended, rolled back or
+        installed): recorded durably with the write that brought it."""
+        self._use_membership(membership)
+        self.counters["membership.changed"] += 1
+        if self._configs.changed:
+            self._outbox.set_metadata(MEMBERSHIP_KEY, membership.encode())
+
+    def _persist_snapshot_membership(self) -> None:
+        if self._configs.changed:
+            self._outbox.set_metadata(SNAPSHOT_MEMBERSHIP_KEY, self._configs.snapshot.encode())
+
+    def _append_own(self, entry: Entry) -> int:
+        """Append a leader's new ``entry``; returns its index."""
+        self.log.entries.append(entry)
+        self._outbox.put_one(entry)
+        self._broadcast = True
+        return entry.index
+
+    def _append_config(self, membership: Membership) -> int:
+        entry = config_entry(self.log.last_index + 1, self.term, membership)
+        self._append_own(entry)
+        self._configs.appended((entry,))
+        self._set_membership(membership)
+        return entry.index
+
+    def _plan_change(self, change: MembershipChange) -> Membership:
+        """The configuration to append for ``change``, or ``MembershipChangeRefused``."""
+        if self._transfer_target is not None:
+            raise MembershipChangeRefused("a leadership transfer is in progress")
+        if self.log.term_at(self.commit) != self.term:
+            # The single-server change bug (raft-dev, 2015): a change appended
+            # before an entry of this term committed can overlap one that an
+            # earlier leader appended, and two disjoint majorities follow.
+            raise MembershipChangeRefused("the leader has not committed an entry of its term yet")
+        if self.commit < self._configs.index:
+            raise MembershipChangeRefused("the previous configuration change is not committed yet")
+        wanted = target(self.membership, change)
+        if (
+            isinstance(change, (PromoteLearner, AddVoter))
+            and change.node in self.membership.learners
+        ):
+            self._check_caught_up(change.node)
+        return transition(self.membership, wanted)
+
+    def _check_caught_up(self, learner: NodeId) -> None:
+        progress = self.progress.get(learner)
+        lag = self.log.last_index - (progress.match if progress is not None else 0)
+        if lag > self.config.max_promotion_lag:
+            raise MembershipChangeRefused(
+                f"learner {learner} is {lag} entries behind "
+                f"(at most {self.config.max_promotion_lag} to be promoted)"
+            )
+
+    def _maybe_leave_joint(self) -> None:
+        """Leader: once a joint configuration committed, leave it (also a leader
+        elected while the joint configuration was in force, 4.3)."""
+        membership = self.membership
+        if membership.is_joint and membership.auto_leave and self.commit >= self._configs.index:
+            self.counters["membership.auto_leave"] += 1
+            self._append_config(membership.left_joint())
+
+    def _removed_by_committed_change(self) -> bool:
+        """Leader: a committed configuration no longer counts us as a voter (4.2.2)."""
+        return self._id not in self.quorum.voters and self.commit >= self._configs.index
+
+    def _maybe_send_timeout_now(self) -> None:
+        target_id = self._transfer_target
+        progress = self.progress.get(target_id) if target_id is not None else None
+        if target_id is None or progress is None:
+            return
+        if progress.match >= self.log.last_index:
+            self._outbox.send(TimeoutNow(self._id, target_id, self.term))
+            self.counters["transfer.timeout_now"] += 1
+        else:
+            self._broadcast = True  # catch the target up first
+
+    def _on_timeout_now(self, msg: TimeoutNow) -> None:
+        if self._id not in self.quorum.voters or self.role is Role.LEADER:
+            self.counters["ignored.timeout_now"] += 1
+            return
+        self.counters["transfer.campaigns"] += 1
+        self._campaign(pre_vote=False, transfer=True)
+
+    # ------------------------------------------------------------------
     # Proposals' fate
 
     def _new_request(self) -> RequestId:
@@ -742,6 +963,12 @@ class RaftNode:
         self.log.truncate_from(from_index)
         self._outbox.truncate(from_index)
         self.durable = min(self.durable, from_index - 1)
+        membership = self._configs.truncated(self.log)
+        if membership is not None:
+            # The configuration entry in force went with the suffix: the one
+            # before it applies again (a configuration takes effect when appended).
+            self.counters["membership.rolled_back"] += 1
+            self._set_membership(membership)
 
     def _discard_pending_through(self, index: int) -> None:
         """Our log is about to be replaced by a snapshot at ``index``."""
@@ -762,6 +989,8 @@ _HANDLERS: dict[type, Callable[[RaftNode, Any], None]] = {
     HeartbeatResponse: RaftNode._on_heartbeat_response,
     InstallSnapshot: RaftNode._on_install_snapshot,
     InstallSnapshotResponse: RaftNode._on_install_snapshot_response,
+    TimeoutNow: RaftNode._on_timeout_now,
+    TransferVote: RaftNode._on_request_vote,
 }
 
 
@@ -770,9 +999,20 @@ def _validate_append(msg: AppendEntries) -> str | None:
         return "bad_index"
     if msg.prev_term > msg.term:
         return "bad_term"
-    return entries_problem(
+    problem = entries_problem(
         msg.entries, msg.prev_index + 1, min_term=msg.prev_term, max_term=msg.term
     )
+    return problem if problem is not None else config_problem(msg.entries)
+
+
+def _validate_vote(msg: RequestVote) -> str | None:
+    if isinstance(msg, TransferVote) and msg.pre_vote:
+        return "bad_transfer"
+    if not (is_index(msg.last_index) and is_index(msg.last_term)):
+        return "bad_index"
+    if msg.last_term > msg.term:
+        return "bad_term"
+    return None
 
 
 def _validate_snapshot_message(msg: InstallSnapshot | InstallSnapshotResponse) -> str | None:

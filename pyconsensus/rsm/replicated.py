@@ -241,7 +241,11 @@ class ReplicatedStateMachine:
     def take_snapshot(self) -> SnapshotMeta:
         """Write ``snapshot()`` into the store, in pieces, as the snapshot at
         ``applied``; its metadata is what ``node.compact`` takes."""
-        writer = self.snapshots.create(self.applied, self.applied_term, None)
+        # The configuration at ``applied`` travels with the snapshot (cores
+        # that change membership offer membership_at; None: never changed).
+        membership_at = getattr(self.node, "membership_at", None)
+        membership = membership_at(self.applied) if membership_at is not None else None
+        writer = self.snapshots.create(self.applied, self.applied_term, membership)
         try:
             machine = self.machine.snapshot()
             writer.write(_TIMED_SNAPSHOT_TAG if self.sessions.timed else _SNAPSHOT_TAG)

@@ -113,6 +113,17 @@ class ClockJump:
     ticks: int
 
 
+@attrs.frozen(slots=True)
+class ChangeMembership:
+    """Ask the current leader for a membership change of ``kind`` (``add-learner``,
+    ``add-voter``, ``promote``, ``remove``, ``replace``) or a leadership
+    ``transfer``; ``pick`` chooses the nodes it concerns among those that fit
+    at that moment (see ``pyconsensus.sim.membership``)."""
+
+    kind: str
+    pick: int
+
+
 Fault = (
     Partition
     | IsolateLeader
@@ -127,6 +138,7 @@ Fault = (
     | RestartAll
     | SetNetwork
     | Skew
+    | ChangeMembership
 )
 
 
@@ -233,6 +245,7 @@ FAULT_TYPES: dict[str, type] = {
         RestartAll,
         SetNetwork,
         Skew,
+        ChangeMembership,
     )
 }
 

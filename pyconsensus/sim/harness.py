@@ -107,8 +107,12 @@ class Harness(Generic[N]):
         storage = self.storages[node_id]
         entries = storage.entries(index, index + 1)
         term = entries[0].term if entries else 0
-        meta = write_snapshot(storage.snapshots, index, term, data)
-        self.node(node_id).compact(index, meta)
+        node = self.node(node_id)
+        # Cores that change membership say which configuration the snapshot records.
+        membership_at = getattr(node, "membership_at", None)
+        membership = membership_at(index) if membership_at is not None else None
+        meta = write_snapshot(storage.snapshots, index, term, data, membership)
+        node.compact(index, meta)
         return meta
 
     def _install(self, node_id: NodeId, node: N, meta: SnapshotMeta) -> None:

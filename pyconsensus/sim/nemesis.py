@@ -14,6 +14,11 @@ Names can be single nemeses or families::
     loss        storm (loss, duplication, reordering)
     skew        slow (one node's clock runs fast or slow)
     elections   clock-jump (every node's timers expire at once: contested elections)
+
+and, chosen only by name (``all`` does not include it, since only some
+protocols can change their membership)::
+
+    membership  add, remove, replace, promote members and transfer leadership
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.types import NodeId
 from pyconsensus.sim.faults import (
     Bridge,
+    ChangeMembership,
     ClockJump,
     Crash,
     CrashLeader,
@@ -131,6 +137,17 @@ def _clock_jump(rng: Random, members: list[NodeId], start: int, length: int) -> 
     return [Scheduled(start, ClockJump(tuple(members), rng.randint(20, 40)))]
 
 
+MEMBERSHIP_KINDS = ("add-learner", "add-voter", "promote", "remove", "replace", "transfer")
+
+
+def _membership(rng: Random, members: list[NodeId], start: int, length: int) -> list[Scheduled]:
+    """A few membership changes or leadership transfers during the episode."""
+    return [
+        Scheduled(start + rng.randint(0, length), ChangeMembership(kind, rng.randrange(1 << 16)))
+        for kind in rng.choices(MEMBERSHIP_KINDS, k=rng.randint(2, 6))
+    ]
+
+
 NEMESES: dict[str, Episode] = {
     "split": _split,
     "bridge": _bridge,
@@ -145,6 +162,9 @@ NEMESES: dict[str, Episode] = {
     "clock-jump": _clock_jump,
 }
 """Every single nemesis, by name."""
+
+OPT_IN: dict[str, Episode] = {"membership": _membership}
+"""Nemeses that only a name selects (not ``all``)."""
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "partitions": ("split", "bridge", "one-way", "isolate-leader"),
@@ -165,12 +185,12 @@ def expand(names: Collection[str]) -> tuple[str, ...]:
             chosen.update(NEMESES)
         elif name in FAMILIES:
             chosen.update(FAMILIES[name])
-        elif name in NEMESES:
+        elif name in NEMESES or name in OPT_IN:
             chosen.add(name)
         elif name != "none":
-            known = ", ".join([*FAMILIES, *NEMESES])
+            known = ", ".join([*FAMILIES, *NEMESES, *OPT_IN])
             raise ConfigError(f"unknown nemesis {name!r}; choose from all, none, {known}")
-    return tuple(n for n in NEMESES if n in chosen)
+    return tuple(n for n in [*NEMESES, *OPT_IN] if n in chosen)
 
 
 def parse(text: str) -> tuple[str, ...]:
@@ -221,7 +241,8 @@ def nemesis_schedule(
             name = rng.choice(chosen)
             length = rng.randint(mean_gap_ms // 2, mean_gap_ms * 3)
             length = max(1, min(length, calm - t))
-            for item in NEMESES[name](rng, members, t, length):
+            episode = NEMESES[name] if name in NEMESES else OPT_IN[name]
+            for item in episode(rng, members, t, length):
                 events.append(item if item.at_ms <= calm else Scheduled(calm, item.fault))
             t += rng.randint(mean_gap_ms // 2, mean_gap_ms * 3 // 2)
     events = [e for e in events if e.at_ms < duration_ms]
@@ -261,4 +282,6 @@ def describe(fault: Fault) -> str:
         return f"storm loss {fault.loss:.0%} dup {fault.duplicate:.0%}{reorder}"
     if isinstance(fault, Skew):
         return f"clock {fault.node} at {fault.percent}%"
+    if isinstance(fault, ChangeMembership):
+        return f"membership {fault.kind}"
     return f"clock jump {','.join(map(str, fault.nodes))} +{fault.ticks} ticks"

@@ -29,6 +29,7 @@ from pyconsensus.rsm.replicated import Failed, Outcome, ReplicatedStateMachine
 from pyconsensus.sim.checker import Checker, CommittedLog, InvariantViolation, encode_snapshot
 from pyconsensus.sim.faults import (
     Bridge,
+    ChangeMembership,
     ClockJump,
     Crash,
     CrashLeader,
@@ -44,6 +45,7 @@ from pyconsensus.sim.faults import (
     SetNetwork,
     Skew,
 )
+from pyconsensus.sim.membership import change_membership
 from pyconsensus.sim.network import Network, NetworkConfig
 from pyconsensus.sim.snapshots import SnapshotIntegrity, corrupt_chunk
 from pyconsensus.sim.specs import ProtocolSpec
@@ -384,6 +386,10 @@ class Simulation:
             self.stats.clock_jumps += 1
             for node_id in fault.nodes:
                 self._jump(node_id, fault.ticks)
+        elif isinstance(fault, ChangeMembership):
+            asked = change_membership(self, fault)
+            if asked is not None:
+                self._flush(asked)
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"unknown fault {fault!r}")
 
@@ -648,7 +654,9 @@ class Simulation:
         if applied - last >= self.config.compact_every:
             term = self.committed_log.terms.get(node_id, 0)
             data = encode_snapshot(applied, digest)
-            meta = write_snapshot(self.storages[node_id].snapshots, applied, term, data)
+            membership_at = getattr(node, "membership_at", None)
+            membership = membership_at(applied) if membership_at is not None else None
+            meta = write_snapshot(self.storages[node_id].snapshots, applied, term, data, membership)
             node.compact(applied, meta)
             self._compacted[node_id] = applied
 

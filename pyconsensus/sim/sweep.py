@@ -14,6 +14,7 @@ from pyconsensus.sim.checker import InvariantViolation, Violation
 from pyconsensus.sim.faults import FAULT_KINDS, Scheduled
 from pyconsensus.sim.history import FAIL, INFO, OK, History, Operation, counts
 from pyconsensus.sim.linearizability import LinearizabilityResult, check
+from pyconsensus.sim.membership import expected_members
 from pyconsensus.sim.nemesis import expand, nemesis_schedule
 from pyconsensus.sim.proposal_client import ClientConfig, ProposalClient
 from pyconsensus.sim.seeded import (
@@ -196,7 +197,8 @@ def _lin_summary(result: LinearizabilityResult) -> str:
 
 
 def _check_liveness(sim: Simulation, deadline_ms: int) -> None:
-    """After healing: a proposal must commit and every node must apply it."""
+    """After healing: a proposal must commit and every member must apply it
+    (after membership changes: every member of the leader's configuration)."""
     probe = ProposalClient(sim, 0, ClientConfig(think_min_ms=1, think_max_ms=1, timeout_ms=200))
     probe.start()
     while not probe.acked and sim.now < deadline_ms:
@@ -211,10 +213,10 @@ def _check_liveness(sim: Simulation, deadline_ms: int) -> None:
     probe.stop()
     index = max(probe.acked.values())
     while sim.now < deadline_ms:
-        if all(sim.committed_log.state_of(m)[0] >= index for m in sim.members):
+        if all(sim.committed_log.state_of(m)[0] >= index for m in expected_members(sim)):
             return
         sim.run_for(10)
-    behind = [m for m in sim.members if sim.committed_log.state_of(m)[0] < index]
+    behind = [m for m in expected_members(sim) if sim.committed_log.state_of(m)[0] < index]
     raise InvariantViolation(
         "Liveness", f"nodes {behind} did not apply index {index} before the deadline"
     )

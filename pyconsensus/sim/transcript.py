@@ -34,6 +34,11 @@ seed=S key=value...``            pairs are protocol options (``pre_vote=false``)
 ``pending``                      list the messages waiting to be delivered
 ``status [NODE...]``             role, term, leader, commit and applied index
 ``log NODE``                     the entries in the node's storage
+``change NODE CHANGE``           a membership change on NODE (``add-voter 4``,
+                                 ``add-learner 4``, ``promote 4``, ``remove 3``,
+                                 ``replace 3 4``)
+``transfer NODE TARGET``         leadership transfer from NODE to TARGET
+``members NODE``                 the node's committed and pending configuration
 ==============================  =====================================================
 
 Any command may end with ``quiet``: it runs, but its batches are not shown
@@ -59,10 +64,11 @@ from typing import Any, ClassVar
 
 import attrs
 
+from pyconsensus.core.changes import parse_change
 from pyconsensus.core.errors import ConsensusError
 from pyconsensus.core.ready import Message, Ready
 from pyconsensus.core.snapshots import SnapshotMeta
-from pyconsensus.core.types import Entry, EntryKind, NodeId
+from pyconsensus.core.types import Entry, EntryKind, NodeId, Roles
 from pyconsensus.sim.harness import Harness
 from pyconsensus.sim.specs import get_spec
 
@@ -281,6 +287,34 @@ class _Runner:
         base = f"snapshot {_snap(snapshot)}, " if snapshot is not None else ""
         return [f"{node}: {base}log {_entries(entries) if entries else '(empty)'}"]
 
+    def _change(self, h: Harness[Any], args: list[str]) -> list[str]:
+        if not args:
+            raise TranscriptError("change needs a node and a change, like: change 1 add-learner 4")
+        try:
+            change = parse_change(args[1:])
+        except ValueError as exc:
+            raise TranscriptError(str(exc)) from None
+        node = _node(args[0])
+        rid = h.node(node).change_membership(change)
+        h.flush(node)
+        return [f"request {rid}"]
+
+    def _transfer(self, h: Harness[Any], args: list[str]) -> list[str]:
+        if len(args) != 2:
+            raise TranscriptError("transfer needs a node and a target")
+        node = _node(args[0])
+        h.node(node).transfer_leadership(_node(args[1]))
+        h.flush(node)
+        return []
+
+    def _members(self, h: Harness[Any], args: list[str]) -> list[str]:
+        node = _node(_one(args))
+        s = h.node(node).status()
+        lines = [f"{node}: committed " + _roles(s.configuration)]
+        if s.pending_configuration:
+            lines.append(f"{node}: pending " + _roles(s.pending_configuration))
+        return lines
+
     COMMANDS: ClassVar[dict[str, Callable[[_Runner, Harness[Any], list[str]], list[str]]]] = {
         "tick": _tick,
         "deliver": _deliver,
@@ -299,6 +333,9 @@ class _Runner:
         "pending": _pending,
         "status": _status,
         "log": _log,
+        "change": _change,
+        "transfer": _transfer,
+        "members": _members,
     }
 
     # -- helpers -----------------------------------------------------------
@@ -374,6 +411,10 @@ def _one(args: list[str]) -> str:
     if len(args) != 1:
         raise TranscriptError(f"expected one node, got {args}")
     return args[0]
+
+
+def _roles(roles: Roles) -> str:
+    return " ".join(f"{node}={role.value}" for node, role in roles)
 
 
 def _bytes(data: bytes) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyconsensus.core.errors import SnapshotRejected
+from pyconsensus.core.changes import MembershipChange, target, transition
+from pyconsensus.core.errors import MembershipChangeRefused, SnapshotRejected
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.snapshot_store import MemorySnapshotStore
 from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.transfer import Received, SnapshotReceiver
@@ -43,6 +46,42 @@ class UnsyncedSelfRaft(RaftNode):
     def _maybe_commit(self) -> None:
         with durable_up_to(self, self.log.last_index):
             super()._maybe_commit()
+
+
+class NoRollbackRaft(RaftNode):
+    """Keeps a configuration whose entry was truncated from its log, instead of
+    falling back to the previous one."""
+
+    def _truncate(self, from_index: int) -> None:
+        kept = self.membership
+        super()._truncate(from_index)
+        self._use_membership(kept)
+
+
+class EarlyChangeRaft(RaftNode):
+    """Appends a configuration change before an entry of its own term has
+    committed - the single-server change bug of 2015."""
+
+    def _plan_change(self, change: MembershipChange) -> Membership:
+        if self.commit < self._configs.index:
+            raise MembershipChangeRefused("the previous change is not committed yet")
+        return transition(self.membership, target(self.membership, change))
+
+
+class NewMajorityOnlyRaft(RaftNode):
+    """During a joint configuration counts only the incoming voters' majority."""
+
+    def _use_membership(self, membership: Membership) -> None:
+        super()._use_membership(membership)
+        self.quorum = MajorityQuorum(membership.voters)
+
+
+class TwoAtOnceRaft(RaftNode):
+    """Changes two voters at once (a replacement) without a joint configuration."""
+
+    def _plan_change(self, change: MembershipChange) -> Membership:
+        membership = super()._plan_change(change)
+        return membership.left_joint() if membership.is_joint else membership
 
 
 class _EagerReceiver(SnapshotReceiver):

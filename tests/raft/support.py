@@ -44,3 +44,18 @@ def elected(size: int = 3, leader: NodeId = 1, **config: Any) -> Harness[RaftNod
 def terms(node: RaftNode) -> list[int]:
     """The terms of a node's log, index 1 first (a compact picture of the log)."""
     return [entry.term for entry in node.log.entries]
+
+
+def growable(
+    voters: Sequence[NodeId] = (1, 2, 3), spares: Sequence[NodeId] = (4, 5), **config: Any
+) -> Harness[RaftNode]:
+    """A hand-driven cluster created with ``voters``, plus ``spares``: started
+    empty with ``join``, they wait to be added by a membership change."""
+    settings = RaftConfig(**config)
+
+    def build(
+        node_id: NodeId, members: Sequence[NodeId], storage: Storage, rng: Random
+    ) -> RaftNode:
+        return RaftNode(node_id, voters, storage, rng, settings, join=node_id not in voters)
+
+    return Harness(build, [*voters, *spares])

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pyconsensus.core.snapshots import SnapshotMeta, checksum
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry
+from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.raft import (
     MESSAGE_TYPES,
     AppendEntries,
@@ -25,7 +25,10 @@ from pyconsensus.raft import (
     RaftNode,
     RequestVote,
 )
+from pyconsensus.raft.messages import TransferVote
 from tests.raft.support import elected
+
+BAD_CONFIG = Entry(2, 1, b"voters=", EntryKind.CONFIG)  # a configuration entry that does not decode
 
 
 def _state(node: RaftNode) -> tuple[Any, ...]:
@@ -62,6 +65,11 @@ META = SnapshotMeta(3, 1, None, 3, checksum(b"abc"))
         (InstallSnapshot(1, 2, 1, META, -1, b"a", False), "malformed"),
         (InstallSnapshot(1, 2, 1, META, 0, "abc", True), "malformed"),  # type: ignore[arg-type]
         (InstallSnapshotResponse(1, 2, 1, META, 4), "bad_index"),
+        (
+            AppendEntries(1, 2, 1, 1, 1, (Entry(2, 1, b"voters=", EntryKind.CONFIG),), 1),
+            "bad_config",
+        ),
+        (TransferVote(3, 2, 2, 1, 1, pre_vote=True), "bad_transfer"),
         ("hello", "unknown_type"),
         (None, "unknown_type"),
         (Entry(1, 1), "unknown_type"),

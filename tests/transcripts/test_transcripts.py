@@ -47,6 +47,8 @@ def test_the_transcripts_cover_the_tricky_raft_scenarios() -> None:
         "raft_old_term_entries",
         "raft_divergent_follower",
         "raft_prevote_checkquorum",
+        "raft_joint_consensus",
+        "raft_leadership_transfer",
     } <= names
 
 

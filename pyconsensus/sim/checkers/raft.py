@@ -18,8 +18,6 @@ node never votes for two candidates in one term - even across crashes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, NodeId, Role
@@ -28,6 +26,7 @@ from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY, RaftNode
 from pyconsensus.sim.checker import ClusterView, InvariantViolation
 from pyconsensus.sim.checkers.durable import DurableWrites
+from pyconsensus.sim.checkers.raft_membership import RaftMembershipSafety, log_view
 from pyconsensus.sim.specs import ProtocolSpec, spec_of
 
 
@@ -79,7 +78,7 @@ class RaftSafety:
             last = ready.committed[-1]
             if last.index > self.checked_commit:
                 self.checked_commit = last.index
-                self._check_commitment(sim, last.index, last.term)
+                self._check_commitment(sim, raft, last.index, last.term)
 
     def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         raft = _raft(node)
@@ -157,49 +156,21 @@ class RaftSafety:
                     f"(term {entry.term}), committed in term {self.commit_term[index]}",
                 )
 
-    def _check_commitment(self, sim: ClusterView, index: int, term: int) -> None:
-        views = {m: _log_view(sim, m) for m in sim.members}
-        majority = len(sim.members) // 2 + 1
+    def _check_commitment(self, sim: ClusterView, raft: RaftNode, index: int, term: int) -> None:
+        # The voters are those of the committing leader's configuration (all
+        # members, unless the membership changed).
+        quorum = raft.quorum
+        views = {m: log_view(sim, m) for m in sim.members}
         for node_id, (last, holds) in views.items():
-            if holds(index, term):
+            if node_id not in quorum.voters or holds(index, term):
                 continue
             electors = [m for m, (other_last, _) in views.items() if other_last <= last]
-            if len(electors) >= majority:
+            if quorum.is_quorum(electors):
                 raise InvariantViolation(
                     "Commitment Safety",
                     f"index {index} (term {term}) committed although node {node_id}, which "
                     f"lacks it, could still be elected by nodes {sorted(electors)}",
                 )
-
-
-def _log_view(
-    sim: ClusterView, node_id: NodeId
-) -> tuple[tuple[int, int], Callable[[int, int], bool]]:
-    """``((last_term, last_index), holds(index, term))`` of the log a node would
-    have after a crash now: what its storage holds durably. For a node whose
-    writes are done (every node, unless it pipelines its writes) that is its
-    live log; a write in flight does not count - a crash would lose it."""
-    node = sim.nodes[node_id]
-    storage = sim.storages[node_id]
-    if node is not None and not storage.has_staged():
-        log = _raft(node).log
-
-        def holds_live(index: int, term: int) -> bool:
-            return index <= log.snapshot_index or log.term_at(index) == term
-
-        return (log.last_term, log.last_index), holds_live
-    storage = storage.durable()
-    snapshot = storage.snapshot()
-    floor = snapshot.index if snapshot is not None else 0
-    last_index = storage.last_index()
-    tail = storage.entries(last_index, last_index + 1)
-    last_term = tail[0].term if tail else (snapshot.term if snapshot is not None else 0)
-
-    def holds_stored(index: int, term: int) -> bool:
-        stored = storage.entries(index, index + 1)
-        return index <= floor or (bool(stored) and stored[0].term == term)
-
-    return (last_term, last_index), holds_stored
 
 
 def _raft(node: ConsensusNode) -> RaftNode:
@@ -214,7 +185,11 @@ def make_spec(
     """Raft as the simulator runs it, checked by ``RaftSafety``; ``node_class``
     lets tests plug in broken variants."""
     protocol = get_protocol("raft", config, node_class)
-    return spec_of(protocol, lambda: (RaftSafety(),), RaftSafety.PROPERTIES)
+    return spec_of(
+        protocol,
+        lambda: (RaftSafety(), RaftMembershipSafety()),
+        RaftSafety.PROPERTIES + RaftMembershipSafety.PROPERTIES,
+    )
 
 
 SPEC = make_spec()
