@@ -23,6 +23,7 @@ import lmdb
 from pyconsensus.adapters.lmdb import records
 from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMismatch
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshot_store import MemorySnapshotStore
 from pyconsensus.core.types import Entry, MetaValue, NodeId, Snapshot
 
 FORMAT_VERSION: Final = 2
@@ -294,6 +295,16 @@ class LmdbStorage:
         hex); it never changes while the directory lives."""
         return self._incarnation
 
+    @property
+    def snapshots(self) -> MemorySnapshotStore:
+        """PLACEHOLDER until the durable LMDB/file snapshot store (issue 15, I/O
+        side) replaces it: staged and received snapshot bytes are kept in
+        memory only and are lost when the process ends."""
+        store: MemorySnapshotStore | None = getattr(self, "_snapshot_store", None)
+        if store is None:
+            store = self._snapshot_store = MemorySnapshotStore()
+        return store
+
     def metadata(self) -> Mapping[str, MetaValue]:
         self._check_open()
         return dict(self._metadata)
@@ -365,6 +376,9 @@ class LmdbStorage:
             )
         if write.is_empty():
             return
+        if write.stage is not None:  # PLACEHOLDER: see ``snapshots``
+            self.snapshots.apply([write.stage])
+            self.snapshots.sync()
         snapshot = write.snapshot
         if write.truncate_from is not None and type(write.truncate_from) is not int:
             raise StorageError(f"truncate_from must be an int, got {write.truncate_from!r}")

@@ -90,3 +90,21 @@ class StorageCorruption(StorageError):
 
 class StorageMismatch(StorageError):
     """Stored data belongs to another cluster, node, or format version."""
+
+
+class SnapshotRejected(ConsensusError):
+    """A received snapshot cannot be installed: it is not (or no longer) the
+    one staged, or it is incomplete. Nothing was installed; the transfer starts
+    again. ``index`` names the snapshot, ``reason`` says why."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        self.index = index
+        self.reason = reason
+        super().__init__(f"snapshot at index {index} rejected: {reason}")
+
+    def __reduce__(self) -> tuple[type[SnapshotRejected], tuple[int, str]]:
+        return (type(self), (self.index, self.reason))
+
+
+class CorruptSnapshot(SnapshotRejected):
+    """The staged bytes of a snapshot do not match its size or checksum."""

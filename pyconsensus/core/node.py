@@ -25,6 +25,7 @@ from random import Random
 from typing import Protocol, runtime_checkable
 
 from pyconsensus.core.ready import Ready, Write
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId, RequestId, Status
 
@@ -116,6 +117,29 @@ class PipelinedNode(ConsensusNode, Protocol):
 def pipelined(node: ConsensusNode) -> bool:
     """Whether ``node`` runs with pipelined writes (``PipelinedNode``)."""
     return isinstance(node, PipelinedNode) and node.pipelined_writes
+
+
+class SnapshotEvents(Protocol):
+    """How a driver answers a ``Ready.restore`` (issue 15, chunked snapshots).
+
+    ``Ready.restore`` names a snapshot the state machine must load. If it is
+    the one staged in the store (``store.staged()``), the driver first calls
+    ``store.install(meta)``; then it restores the state machine by streaming
+    ``store.open(meta)``, and tells the node ``snapshot_installed(meta)``.
+    If installing or restoring failed, it tells the node
+    ``snapshot_rejected(meta, reason)`` instead: the node counts it, installs
+    nothing, and the transfer starts again. A node not waiting for ``meta``
+    ignores either call (a restore at start-up needs no answer, but one does
+    no harm).
+    """
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """The snapshot ``meta`` is complete in the store and the state machine holds it."""
+        ...
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        """The snapshot ``meta`` could not be installed, for ``reason``."""
+        ...
 
 
 NodeFactory = Callable[[NodeId, Sequence[NodeId], Storage, Random], ConsensusNode]

@@ -19,6 +19,7 @@ from typing import Protocol
 import attrs
 
 from pyconsensus.core.errors import ConsensusError
+from pyconsensus.core.snapshots import SnapshotStage
 from pyconsensus.core.types import Entry, MetaValue, NodeId, RequestId, Snapshot
 
 
@@ -40,12 +41,15 @@ class Write:
     2. ``truncate_from``: entries at or above this index go.
     3. ``entries``: each is put at its index, replacing any entry there.
     4. ``metadata``: these keys are set (others keep their values).
+    5. ``stage``: bytes of a snapshot being received are staged in the
+       storage's ``SnapshotStore`` (see ``SnapshotStage``).
     """
 
     metadata: Mapping[str, MetaValue] = attrs.field(factory=dict)
     entries: Sequence[Entry] = ()
     truncate_from: int | None = None
     snapshot: Snapshot | None = None
+    stage: SnapshotStage | None = None
 
     def is_empty(self) -> bool:
         return (
@@ -53,6 +57,7 @@ class Write:
             and not self.entries
             and self.truncate_from is None
             and self.snapshot is None
+            and self.stage is None
         )
 
     def top(self) -> tuple[int, int] | None:

@@ -7,10 +7,10 @@ application's state, which may be far larger than a message or a buffer may
 be. Cores keep and send the metadata; the bytes stay behind a
 ``SnapshotReader`` and travel as ``SnapshotChunk``s - never whole.
 
-Today's cores still carry the whole ``Snapshot`` value (``types.Snapshot``);
-``describe`` and ``BytesReader`` let code written against the shapes here
-work with it until the transfer module replaces it (see docs/architecture.md,
-"Shapes for wave 2").
+Where the bytes live is a ``SnapshotStore`` (the protocol is here; the
+simulator's ``MemorySnapshotStore`` is in ``core/snapshot_store.py``, the
+durable one in ``adapters/lmdb``). ``types.Snapshot`` (whole bytes) stays as a
+convenience for tests; ``describe`` gives its metadata.
 """
 
 from __future__ import annotations
@@ -137,3 +137,84 @@ def describe(snapshot: Snapshot, membership: Membership | None = None) -> Snapsh
     return SnapshotMeta(
         snapshot.index, snapshot.term, membership, len(snapshot.data), checksum(snapshot.data)
     )
+
+
+@attrs.frozen(slots=True)
+class SnapshotStage:
+    """The ``stage`` part of a ``Write``: append ``data`` at byte ``offset`` of
+    the snapshot ``meta`` being received.
+
+    ``offset`` is where the bytes staged so far end (a core never leaves a
+    gap); a stage part for another ``meta`` at offset 0 discards whatever was
+    staged before (a superseded transfer). Staging is durable with the rest of
+    the write, so the receiver may acknowledge ``offset + len(data)`` once the
+    write is durable."""
+
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        """The offset just after this part's bytes."""
+        return self.offset + len(self.data)
+
+
+class SnapshotWriter(Protocol):
+    """Writes one local snapshot into a store, in pieces (the application's
+    state is streamed, never copied whole)."""
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` to the snapshot."""
+        ...
+
+    def finish(self) -> SnapshotMeta:
+        """Make the snapshot durable (bytes, then their directory) and return its
+        metadata (size and checksum computed while writing). It becomes the
+        node's current snapshot only through the core: the driver passes the
+        metadata to the node's ``compact``, whose ``Write.snapshot`` records it."""
+        ...
+
+    def abort(self) -> None:
+        """Forget the snapshot; nothing of it is kept."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    """Where a node's snapshots live: complete ones, and the one being received.
+
+    A store belongs to one ``Storage`` (``Storage.snapshots``): the ``snapshot``
+    and ``stage`` parts of a ``Write`` reach it atomically with the rest of
+    the write. Every method here that changes something is durable when it
+    returns.
+    """
+
+    def create(self, index: int, term: int, membership: Membership | None) -> SnapshotWriter:
+        """Start writing a local snapshot of the state at ``index``/``term``."""
+        ...
+
+    def latest(self) -> SnapshotMeta | None:
+        """The current snapshot: the last one a durable ``Write.snapshot``
+        recorded (``None`` if there is none)."""
+        ...
+
+    def open(self, meta: SnapshotMeta) -> SnapshotReader:
+        """A reader for a complete snapshot this store holds (the latest, or one
+        finished or installed since); ``SnapshotRejected`` if it holds none."""
+        ...
+
+    def staged(self) -> tuple[SnapshotMeta, int] | None:
+        """The snapshot being received and how many of its bytes are durably
+        staged, so that a transfer can resume after a restart or a reconnect."""
+        ...
+
+    def install(self, meta: SnapshotMeta) -> None:
+        """Check that the staged bytes are all of ``meta`` (size, checksum) and
+        keep them as a complete snapshot that ``open`` can read; the staging area
+        is then empty. Raises ``SnapshotRejected`` (nothing or another snapshot
+        is staged, or it is incomplete) or ``CorruptSnapshot`` (size or checksum
+        differ); then nothing is installed and the staging area is discarded.
+        Like ``finish``, installing does not make the snapshot current: the
+        core's following ``Write.snapshot`` does. Installing the snapshot that
+        is already complete in the store does nothing."""
+        ...

@@ -14,6 +14,8 @@ from typing import Final, Protocol
 
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshot_store import MemorySnapshotStore, StoreOp
+from pyconsensus.core.snapshots import SnapshotStore
 from pyconsensus.core.types import Entry, MetaValue, Snapshot
 
 DEFAULT_INCARNATION: Final = "memory"
@@ -41,6 +43,12 @@ class Storage(Protocol):
 
     def snapshot(self) -> Snapshot | None:
         """The stored snapshot, if any."""
+        ...
+
+    @property
+    def snapshots(self) -> SnapshotStore:
+        """Where this node's snapshot bytes live (complete and being received);
+        the ``stage`` part of a ``write`` goes there atomically with the rest."""
         ...
 
     def first_index(self) -> int:
@@ -152,6 +160,7 @@ class MemoryStorage:
         self._durable = _State()
         self._visible: _State | None = None  # None while nothing is staged
         self._staged: list[Write] = []
+        self._snapshots = MemorySnapshotStore()
         self.writes = 0
         self.syncs = 0
 
@@ -164,6 +173,12 @@ class MemoryStorage:
     @property
     def incarnation(self) -> str:
         return self._incarnation
+
+    @property
+    def snapshots(self) -> MemorySnapshotStore:
+        """This storage's snapshot store: the ``stage`` parts of its writes
+        go there, staged and synced with the rest of each write."""
+        return self._snapshots
 
     def metadata(self) -> Mapping[str, MetaValue]:
         return dict(self._view.metadata)
@@ -197,12 +212,19 @@ class MemoryStorage:
             return
         self.writes += 1
         self.syncs += 1
-        self._durable.apply(write)
+        self._snapshots.apply(_store_ops(write))
+        try:
+            self._durable.apply(write)
+        except StorageError:
+            self._snapshots.crash()  # nothing else is pending: undo this write's part
+            raise
+        self._snapshots.sync()
 
     def stage(self, write: Write) -> None:
         """Apply ``write`` so reads see it, without making it durable."""
         if self._visible is None:
             self._visible = self._durable.copy()
+        self._snapshots.apply(_store_ops(write))
         self._visible.apply(write)
         self._staged.append(write)
         self.writes += 1
@@ -214,6 +236,7 @@ class MemoryStorage:
         done = self._staged if count is None else self._staged[:count]
         for write in done:
             self._durable.apply(write)
+        self._snapshots.sync(sum(len(_store_ops(write)) for write in done))
         del self._staged[: len(done)]
         # The visible state stays (now equal to the durable one when nothing is
         # staged): copying the durable state for every staged write would cost
@@ -239,6 +262,12 @@ class MemoryStorage:
         """Lose everything that was staged but not synced."""
         self._staged.clear()
         self._visible = None
+        self._snapshots.crash()
 
     def close(self) -> None:
         pass
+
+
+def _store_ops(write: Write) -> list[StoreOp]:
+    """The parts of ``write`` that its snapshot store applies."""
+    return [write.stage] if write.stage is not None else []
