@@ -39,7 +39,12 @@ from pyconsensus.adapters.lmdb.snapshot_records import (
     encode_meta,
     encode_staged,
 )
-from pyconsensus.core.errors import StorageCorruption, StorageError
+from pyconsensus.core.errors import (
+    CorruptSnapshot,
+    SnapshotRejected,
+    StorageCorruption,
+    StorageError,
+)
 from pyconsensus.core.membership import Membership
 from pyconsensus.core.snapshots import Checksum, SnapshotMeta
 
@@ -49,18 +54,6 @@ READ_BLOCK: Final = 1 << 20
 STAGING: Final = "staging"
 
 log = logging.getLogger(__name__)
-
-
-class SnapshotRejected(StorageError):
-    """A received snapshot cannot be staged or installed as asked (a chunk
-    out of order, past the announced size, or an install of bytes not all
-    staged yet). Nothing is installed; the staging area is unchanged."""
-
-
-class CorruptSnapshot(SnapshotRejected):
-    """The staged bytes do not match the snapshot's size or checksum. The
-    staging area is discarded (the transfer must start again); nothing is
-    installed."""
 
 
 def _name(meta: SnapshotMeta) -> str:
@@ -167,14 +160,17 @@ class FileSnapshotWriter:
 class FileSnapshotStore:
     """Complete snapshots and one staging area, as files in ``path``.
 
+    The ``SnapshotStore`` of ``LmdbStorage`` (``storage.snapshots``).
     Writing a local snapshot: ``create(index, term, membership)`` ->
-    ``write``... -> ``finish()``. Reading: ``latest()``, ``open(meta)``.
+    ``write``... -> ``finish()``. Reading: ``latest()`` (the current one, as
+    the owner recorded it), ``open(meta)``.
     Receiving: ``stage(meta, offset, data)`` chunk by chunk (each durable when
     it returns, so the receiver may acknowledge it), ``staged()`` after a
     restart to resume, ``install(meta)`` once every byte is staged: it reads
     the staged bytes back, checks size and checksum, and only then makes
-    them a complete snapshot. ``retain(meta)`` removes older snapshots once
-    ``meta`` is the one the log was compacted to.
+    them a complete snapshot. ``make_current(meta)`` (the owner, once its
+    ``Write.snapshot`` is durable) removes older snapshots and a staging
+    area that ``meta`` supersedes.
 
     Not thread-safe: one driver uses it (the runtime calls it from one
     worker thread at a time).
@@ -187,15 +183,26 @@ class FileSnapshotStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self._complete: dict[str, SnapshotMeta] = {}
         self._staged: tuple[SnapshotMeta, int] | None = None
+        self.current: SnapshotMeta | None = None
+        """The current snapshot, set by the owning storage (``latest()``)."""
         self._recover()
 
     # -- reading -------------------------------------------------------
 
     def latest(self) -> SnapshotMeta | None:
+        """The current snapshot: the one the owner's last durable
+        ``Write.snapshot`` recorded (``current``), not merely the newest file."""
+        return self.current
+
+    def newest(self) -> SnapshotMeta | None:
         """The newest complete snapshot (by index, then term), if any."""
         if not self._complete:
             return None
         return max(self._complete.values(), key=_order)
+
+    def holds(self, meta: SnapshotMeta) -> bool:
+        """Whether ``meta`` is a complete snapshot here."""
+        return self._complete.get(_name(meta)) == meta
 
     def snapshots(self) -> list[SnapshotMeta]:
         """Every complete snapshot, oldest first."""
@@ -203,8 +210,8 @@ class FileSnapshotStore:
 
     def open(self, meta: SnapshotMeta) -> FileSnapshotReader:
         """A reader of the complete snapshot ``meta``."""
-        if self._complete.get(_name(meta)) != meta:
-            raise StorageError(f"no complete snapshot {meta!r} in {self.path}")
+        if not self.holds(meta):
+            raise SnapshotRejected(meta.index, f"{self.path} holds no complete snapshot {meta!r}")
         return FileSnapshotReader(self.path / f"{_name(meta)}.snap", meta)
 
     def verify(self, meta: SnapshotMeta) -> None:
@@ -222,6 +229,15 @@ class FileSnapshotStore:
                 f"a snapshot needs a non-negative index and term, got {index}, {term}"
             )
         return FileSnapshotWriter(self, index, term, membership)
+
+    def make_current(self, meta: SnapshotMeta) -> None:
+        """``meta`` is now the current snapshot (its ``Write.snapshot`` is
+        durable): older snapshots go, and so does a staging area at or below it."""
+        self.current = meta
+        self.retain(meta)
+        staged = self._staged
+        if staged is not None and staged[0].index <= meta.index:
+            self.discard_staging()
 
     def retain(self, meta: SnapshotMeta) -> int:
         """Remove the complete snapshots older than ``meta`` (the one the log
@@ -250,21 +266,14 @@ class FileSnapshotStore:
         already staged (a duplicate) changes nothing; a chunk beyond the staged
         end, or past ``meta.size``, raises ``SnapshotRejected``.
         """
+        self.check_stage(meta, offset, data)
         staged = self._staged
         if staged is None or staged[0] != meta:
-            if offset != 0:
-                raise SnapshotRejected(
-                    f"chunk at {offset} of snapshot {_name(meta)}, which is not being staged"
-                )
             self.discard_staging()
             self._begin_staging(meta)
             staged = (meta, 0)
         done = staged[1]
         end = offset + len(data)
-        if offset < 0 or offset > done:
-            raise SnapshotRejected(f"chunk at {offset} leaves a gap after {done} staged bytes")
-        if end > meta.size:
-            raise SnapshotRejected(f"chunk ends at {end}, past the snapshot's {meta.size} bytes")
         if end <= done:
             self.counters["chunks.duplicate"] += 1
             return done
@@ -275,20 +284,39 @@ class FileSnapshotStore:
         self.counters["bytes.staged"] += len(fresh)
         return end
 
-    def install(self, meta: SnapshotMeta) -> SnapshotMeta:
+    def check_stage(self, meta: SnapshotMeta, offset: int, data: bytes) -> None:
+        """``StorageError`` if ``stage(meta, offset, data)`` would be refused."""
+        staged = self._staged
+        done = staged[1] if staged is not None and staged[0] == meta else 0
+        if (staged is None or staged[0] != meta) and offset != 0:
+            raise StorageError(
+                f"chunk at {offset} of snapshot {_name(meta)}, which is not being staged"
+            )
+        if type(offset) is not int or offset < 0 or offset > done:
+            raise StorageError(f"chunk at {offset} leaves a gap after {done} staged bytes")
+        if offset + len(data) > meta.size:
+            raise StorageError(
+                f"chunk ends at {offset + len(data)}, past the snapshot's {meta.size} bytes"
+            )
+
+    def install(self, meta: SnapshotMeta) -> None:
         """Make the completely staged ``meta`` a complete snapshot, after
-        reading every byte back and checking size and checksum.
+        reading every byte back and checking size and checksum (it becomes
+        current only through the owner's ``Write.snapshot``). Installing one
+        already complete here does nothing.
 
         ``SnapshotRejected`` if ``meta`` is not what is staged or not all of
         it is; ``CorruptSnapshot`` (staging discarded) if the bytes do not match.
         """
+        if self.holds(meta):
+            return
         staged = self._staged
         if staged is None or staged[0] != meta:
-            raise SnapshotRejected(f"snapshot {_name(meta)} is not being staged")
+            self.counters["snapshots.rejected"] += 1
+            raise SnapshotRejected(meta.index, "it is not the snapshot being staged")
         if staged[1] != meta.size:
-            raise SnapshotRejected(
-                f"snapshot {_name(meta)} is staged up to {staged[1]} of {meta.size} bytes"
-            )
+            self.counters["snapshots.rejected"] += 1
+            raise SnapshotRejected(meta.index, f"staged up to {staged[1]} of {meta.size} bytes")
         try:
             self._check(self.path / f"{STAGING}.snap", meta)
         except CorruptSnapshot:
@@ -300,7 +328,6 @@ class FileSnapshotStore:
         self._sync_dir()
         self._staged = None
         self.counters["snapshots.installed"] += 1
-        return meta
 
     def discard_staging(self) -> None:
         """Forget the snapshot being received, if any (superseded or stale)."""
@@ -334,8 +361,9 @@ class FileSnapshotStore:
                 size += len(block)
         if size != meta.size or running.value() != meta.checksum:
             raise CorruptSnapshot(
-                f"snapshot {_name(meta)}: {size} bytes with {running.value()}, expected "
-                f"{meta.size} bytes with {meta.checksum}"
+                meta.index,
+                f"{size} bytes with {running.value()}, expected {meta.size} bytes with "
+                f"{meta.checksum}",
             )
 
     def _begin_staging(self, meta: SnapshotMeta) -> None:

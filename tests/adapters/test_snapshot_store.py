@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pyconsensus.adapters.lmdb.snapshots import (
+from pyconsensus.adapters.lmdb.snapshots import FileSnapshotStore
+from pyconsensus.core.errors import (
     CorruptSnapshot,
-    FileSnapshotStore,
     SnapshotRejected,
+    StorageCorruption,
+    StorageError,
 )
-from pyconsensus.core.errors import StorageCorruption
 from pyconsensus.core.membership import Membership
 from pyconsensus.core.snapshots import SnapshotMeta, checksum, chunks
 
@@ -51,9 +52,9 @@ def test_a_local_snapshot_written_in_pieces_reads_back_in_chunks_after_reopening
         writer.write(data[offset : offset + 4096])
     meta = writer.finish()
     assert meta == SnapshotMeta(7, 3, members, len(data), checksum(data))
-    assert store.latest() == meta
+    assert store.newest() == meta
     reopened = FileSnapshotStore(tmp_path)
-    assert reopened.latest() == meta
+    assert reopened.newest() == meta
     assert read_all(reopened, meta) == data
     reopened.verify(meta)
 
@@ -65,7 +66,7 @@ def test_an_aborted_or_unfinished_local_snapshot_leaves_nothing_behind(tmp_path:
     aborted.abort()
     unfinished = store.create(2, 1, None)
     unfinished.write(b"abc")  # the process dies here: never finished
-    assert FileSnapshotStore(tmp_path).latest() is None
+    assert FileSnapshotStore(tmp_path).newest() is None
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
@@ -76,7 +77,8 @@ def test_the_newest_snapshot_is_latest_and_retain_removes_the_older_ones(tmp_pat
         writer = store.create(index, 1, None)
         writer.write(payload(100, index))
         metas.append(writer.finish())
-    assert store.latest() == metas[1]
+    assert store.newest() == metas[1]
+    assert store.latest() is None  # complete, but no write made one current
     with store.open(metas[0]) as reader:  # an open reader survives the removal
         assert store.retain(metas[1]) == 2
         assert reader.read(0, 100) == payload(100, 5)
@@ -95,10 +97,11 @@ def test_staged_chunks_survive_a_restart_and_the_transfer_resumes_where_it_stopp
     assert resumed.staged() == (meta, 3 * CHUNK)
     for offset in range(3 * CHUNK, len(data), CHUNK):
         resumed.stage(meta, offset, data[offset : offset + CHUNK])
-    assert resumed.latest() is None  # staged is not installed
-    assert resumed.install(meta) == meta
+    assert resumed.newest() is None  # staged is not installed
+    resumed.install(meta)
+    resumed.install(meta)  # already complete: nothing to do
     assert resumed.staged() is None
-    assert resumed.latest() == meta
+    assert resumed.newest() == meta
     assert read_all(FileSnapshotStore(tmp_path), meta) == data
 
 
@@ -128,7 +131,7 @@ def test_a_chunk_after_a_gap_or_past_the_announced_size_is_rejected(
     meta = meta_of(data)
     store = FileSnapshotStore(tmp_path)
     store.stage(meta, 0, data[:CHUNK])
-    with pytest.raises(SnapshotRejected, match=reason):
+    with pytest.raises(StorageError, match=reason):
         store.stage(meta, offset, payload(size))
     assert store.staged() == (meta, CHUNK)
 
@@ -140,9 +143,9 @@ def test_installing_a_partly_staged_or_unknown_snapshot_is_rejected(tmp_path: Pa
     stage_all(store, meta, data, 2 * CHUNK)
     with pytest.raises(SnapshotRejected, match="staged up to 2000 of 3000"):
         store.install(meta)
-    with pytest.raises(SnapshotRejected, match="not being staged"):
+    with pytest.raises(SnapshotRejected, match="not the snapshot being staged"):
         store.install(meta_of(data, index=11))
-    assert store.latest() is None and store.staged() == (meta, 2 * CHUNK)
+    assert store.newest() is None and store.staged() == (meta, 2 * CHUNK)
 
 
 def test_a_snapshot_whose_bytes_fail_the_checksum_is_never_installed(tmp_path: Path) -> None:
@@ -152,7 +155,7 @@ def test_a_snapshot_whose_bytes_fail_the_checksum_is_never_installed(tmp_path: P
     stage_all(store, lying, data, len(data))
     with pytest.raises(CorruptSnapshot):
         store.install(lying)
-    assert store.latest() is None
+    assert store.newest() is None
     assert store.staged() is None  # discarded: the transfer starts again
     assert FileSnapshotStore(tmp_path).staged() is None
 
@@ -167,7 +170,7 @@ def test_bytes_damaged_on_disk_while_staged_are_caught_at_install(tmp_path: Path
         file.write(bytes([data[1234] ^ 0xFF]))
     with pytest.raises(CorruptSnapshot):
         store.install(meta)
-    assert store.latest() is None
+    assert store.newest() is None
 
 
 def test_a_chunk_of_another_snapshot_from_offset_zero_supersedes_the_staging_area(
@@ -177,7 +180,7 @@ def test_a_chunk_of_another_snapshot_from_offset_zero_supersedes_the_staging_are
     old_meta, new_meta = meta_of(old, index=10), meta_of(new, index=20)
     store = FileSnapshotStore(tmp_path)
     store.stage(old_meta, 0, old[:CHUNK])
-    with pytest.raises(SnapshotRejected, match="not being staged"):
+    with pytest.raises(StorageError, match="not being staged"):
         store.stage(new_meta, CHUNK, new[CHUNK:])
     store.stage(new_meta, 0, new[:CHUNK])
     assert store.staged() == (new_meta, CHUNK)
@@ -250,7 +253,7 @@ def test_a_snapshot_file_shorter_than_its_metadata_is_a_storage_corruption(
 def test_snapshot_bytes_without_metadata_are_removed_on_open(tmp_path: Path) -> None:
     (tmp_path / f"{3:020d}-{1:020d}.snap").write_bytes(b"cut short before its meta")
     store = FileSnapshotStore(tmp_path)
-    assert store.latest() is None
+    assert store.newest() is None
     assert list(tmp_path.iterdir()) == []
 
 
@@ -265,6 +268,25 @@ def test_an_install_cut_between_its_rename_and_its_metadata_is_finished_on_open(
     # bytes were verified before they were renamed, so the install stands.
     os.replace(tmp_path / "staging.snap", tmp_path / f"{10:020d}-{2:020d}.snap")
     reopened = FileSnapshotStore(tmp_path)
-    assert reopened.latest() == meta
+    assert reopened.newest() == meta
     assert reopened.staged() is None
     assert read_all(reopened, meta) == data
+
+
+def test_making_a_snapshot_current_drops_older_ones_and_a_staging_area_it_supersedes(
+    tmp_path: Path,
+) -> None:
+    store = FileSnapshotStore(tmp_path)
+    old = store.create(5, 1, None)
+    old.write(b"old")
+    old_meta = old.finish()
+    new = store.create(9, 1, None)
+    new.write(b"new")
+    new_meta = new.finish()
+    data = payload(CHUNK)
+    store.stage(meta_of(data, index=8), 0, data[:10])
+    store.make_current(new_meta)
+    assert store.latest() == new_meta
+    assert store.snapshots() == [new_meta] and store.staged() is None
+    with pytest.raises(SnapshotRejected):
+        store.open(old_meta)

@@ -41,7 +41,7 @@ def receiver(path: Path, report: int) -> None:
         if staged is not None:
             meta, offset = staged
         else:
-            latest = store.latest()
+            latest = store.newest()
             meta, offset = snapshot(latest.index + 1 if latest else 1)[0], 0
         data = snapshot(meta.index)[1]
         while offset < SIZE:
@@ -95,7 +95,7 @@ def test_sigkill_while_staging_or_installing_never_loses_an_acked_chunk_nor_inst
         store = FileSnapshotStore(tmp_path)
         for meta in store.snapshots():
             store.verify(meta)  # complete means whole and intact
-        latest = store.latest()
+        latest = store.newest()
         assert (latest.index if latest else 0) >= installed
         staged = store.staged()
         if staged is not None:
