@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -172,8 +173,9 @@ class FileSnapshotStore:
     ``Write.snapshot`` is durable) removes older snapshots and a staging
     area that ``meta`` supersedes.
 
-    Not thread-safe: one driver uses it (the runtime calls it from one
-    worker thread at a time).
+    Thread-safe: the runtime stages from its storage writer thread while a
+    snapshot is written or installed in worker threads (a lock serialises the
+    changes; reads of complete snapshots go on meanwhile).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, sync: bool = True) -> None:
@@ -185,6 +187,7 @@ class FileSnapshotStore:
         self._staged: tuple[SnapshotMeta, int] | None = None
         self.current: SnapshotMeta | None = None
         """The current snapshot, set by the owning storage (``latest()``)."""
+        self._lock = threading.RLock()
         self._recover()
 
     # -- reading -------------------------------------------------------
@@ -233,25 +236,27 @@ class FileSnapshotStore:
     def make_current(self, meta: SnapshotMeta) -> None:
         """``meta`` is now the current snapshot (its ``Write.snapshot`` is
         durable): older snapshots go, and so does a staging area at or below it."""
-        self.current = meta
-        self.retain(meta)
-        staged = self._staged
-        if staged is not None and staged[0].index <= meta.index:
-            self.discard_staging()
+        with self._lock:
+            self.current = meta
+            self.retain(meta)
+            staged = self._staged
+            if staged is not None and staged[0].index <= meta.index:
+                self.discard_staging()
 
     def retain(self, meta: SnapshotMeta) -> int:
         """Remove the complete snapshots older than ``meta`` (the one the log
         is now compacted to); returns how many went. Open readers keep reading."""
-        removed = 0
-        for other in self.snapshots():
-            if _order(other) < _order(meta):
-                self._remove_complete(other)
-                removed += 1
-        if removed:
-            self._sync_dir()
-        return removed
+        with self._lock:
+            removed = 0
+            for other in self.snapshots():
+                if _order(other) < _order(meta):
+                    self._remove_complete(other)
+                    removed += 1
+            if removed:
+                self._sync_dir()
+            return removed
 
-    # -- receiving -----------------------------------------------------
+        # -- receiving -----------------------------------------------------
 
     def staged(self) -> tuple[SnapshotMeta, int] | None:
         """The snapshot being received and how many of its bytes are durably staged."""
@@ -266,23 +271,24 @@ class FileSnapshotStore:
         already staged (a duplicate) changes nothing; a chunk beyond the staged
         end, or past ``meta.size``, raises ``SnapshotRejected``.
         """
-        self.check_stage(meta, offset, data)
-        staged = self._staged
-        if staged is None or staged[0] != meta:
-            self.discard_staging()
-            self._begin_staging(meta)
-            staged = (meta, 0)
-        done = staged[1]
-        end = offset + len(data)
-        if end <= done:
-            self.counters["chunks.duplicate"] += 1
-            return done
-        fresh = data[done - offset :]
-        self._append_staged(done, fresh)
-        self._staged = (meta, end)
-        self.counters["chunks.staged"] += 1
-        self.counters["bytes.staged"] += len(fresh)
-        return end
+        with self._lock:
+            self.check_stage(meta, offset, data)
+            staged = self._staged
+            if staged is None or staged[0] != meta:
+                self.discard_staging()
+                self._begin_staging(meta)
+                staged = (meta, 0)
+            done = staged[1]
+            end = offset + len(data)
+            if end <= done:
+                self.counters["chunks.duplicate"] += 1
+                return done
+            fresh = data[done - offset :]
+            self._append_staged(done, fresh)
+            self._staged = (meta, end)
+            self.counters["chunks.staged"] += 1
+            self.counters["bytes.staged"] += len(fresh)
+            return end
 
     def check_stage(self, meta: SnapshotMeta, offset: int, data: bytes) -> None:
         """``StorageError`` if ``stage(meta, offset, data)`` would be refused."""
@@ -308,35 +314,37 @@ class FileSnapshotStore:
         ``SnapshotRejected`` if ``meta`` is not what is staged or not all of
         it is; ``CorruptSnapshot`` (staging discarded) if the bytes do not match.
         """
-        if self.holds(meta):
-            return
-        staged = self._staged
-        if staged is None or staged[0] != meta:
-            self.counters["snapshots.rejected"] += 1
-            raise SnapshotRejected(meta.index, "it is not the snapshot being staged")
-        if staged[1] != meta.size:
-            self.counters["snapshots.rejected"] += 1
-            raise SnapshotRejected(meta.index, f"staged up to {staged[1]} of {meta.size} bytes")
-        try:
-            self._check(self.path / f"{STAGING}.snap", meta)
-        except CorruptSnapshot:
-            self.counters["snapshots.corrupt"] += 1
-            self.discard_staging()
-            raise
-        self._publish(self.path / f"{STAGING}.snap", meta)
-        self._remove(f"{STAGING}.log", f"{STAGING}.meta")
-        self._sync_dir()
-        self._staged = None
-        self.counters["snapshots.installed"] += 1
+        with self._lock:
+            if self.holds(meta):
+                return
+            staged = self._staged
+            if staged is None or staged[0] != meta:
+                self.counters["snapshots.rejected"] += 1
+                raise SnapshotRejected(meta.index, "it is not the snapshot being staged")
+            if staged[1] != meta.size:
+                self.counters["snapshots.rejected"] += 1
+                raise SnapshotRejected(meta.index, f"staged up to {staged[1]} of {meta.size} bytes")
+            try:
+                self._check(self.path / f"{STAGING}.snap", meta)
+            except CorruptSnapshot:
+                self.counters["snapshots.corrupt"] += 1
+                self.discard_staging()
+                raise
+            self._publish(self.path / f"{STAGING}.snap", meta)
+            self._remove(f"{STAGING}.log", f"{STAGING}.meta")
+            self._sync_dir()
+            self._staged = None
+            self.counters["snapshots.installed"] += 1
 
     def discard_staging(self) -> None:
         """Forget the snapshot being received, if any (superseded or stale)."""
-        if self._staged is not None:
-            self.counters["staging.discarded"] += 1
-            log.info("%s: staging of snapshot %s discarded", self.path, _name(self._staged[0]))
-        self._staged = None
-        self._remove(f"{STAGING}.meta", f"{STAGING}.log", f"{STAGING}.snap")
-        self._sync_dir()
+        with self._lock:
+            if self._staged is not None:
+                self.counters["staging.discarded"] += 1
+                log.info("%s: staging of snapshot %s discarded", self.path, _name(self._staged[0]))
+            self._staged = None
+            self._remove(f"{STAGING}.meta", f"{STAGING}.log", f"{STAGING}.snap")
+            self._sync_dir()
 
     def close(self) -> None:
         """Nothing stays open between calls; present for symmetry."""
@@ -346,11 +354,12 @@ class FileSnapshotStore:
     def _publish(self, data_path: Path, meta: SnapshotMeta) -> None:
         """Rename the flushed ``data_path`` into place, then write the meta
         record that makes the snapshot exist."""
-        name = _name(meta)
-        os.replace(data_path, self.path / f"{name}.snap")
-        self._write_file(f"{name}.meta", encode_meta(meta))
-        self._complete[name] = meta
-        self.counters["snapshots.published"] += 1
+        with self._lock:
+            name = _name(meta)
+            os.replace(data_path, self.path / f"{name}.snap")
+            self._write_file(f"{name}.meta", encode_meta(meta))
+            self._complete[name] = meta
+            self.counters["snapshots.published"] += 1
 
     def _check(self, path: Path, meta: SnapshotMeta) -> None:
         running = Checksum()

@@ -12,12 +12,13 @@ measures the longest time the loop could not run a task.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import trio
 
 from pyconsensus.core.membership import Membership
-from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.snapshots import SnapshotMeta, chunks
 from pyconsensus.rsm.streaming import SnapshotSource
 
 
@@ -98,3 +99,19 @@ class LoopStallGauge:
             late = (clock() - start - interval) * 1000
             self.samples += 1
             self.max_ms = max(self.max_ms, late)
+
+
+def install_and_restore(
+    store: Any, meta: SnapshotMeta, restore: Callable[[Iterable[bytes]], None], chunk: int
+) -> None:
+    """Install ``meta`` if it is the staged snapshot (the store verifies size
+    and checksum), then feed its bytes to ``restore`` chunk by chunk. Runs in
+    a worker thread; raises ``SnapshotRejected`` and what ``restore`` raises."""
+    store.install(meta)
+    reader = store.open(meta)
+    try:
+        restore(piece.data for piece in chunks(reader, chunk))
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
