@@ -61,6 +61,7 @@ from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender,
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.snapshotting import LoopStallGauge
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
@@ -207,6 +208,8 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
+        self.stalls = LoopStallGauge(interval=0.005)
+        """The longest the event loop could not run a task (``max_ms``)."""
 
     @property
     def node_id(self) -> int:
@@ -288,6 +291,7 @@ class Node:
         counters["storage.writes"] = self.writes
         counters["send.eager_syscalls"] = self.flusher.syscalls
         counters["requests.busy"] = self.admission.refused
+        counters["loop.max_stall_us"] = round(self.stalls.max_ms * 1000)
         return NodeStatus(
             node_id=self.node_id,
             protocol=self.config.protocol,
@@ -345,6 +349,7 @@ class Node:
         self.port = await nursery.start(self.server.run)
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
+        nursery.start_soon(self.stalls.run)
         log.info(
             "node %d (%s) listening on %s:%s",
             self.node_id,
@@ -357,6 +362,7 @@ class Node:
         """Refuse new requests and release every waiter (their requests are
         indeterminate: they may still commit elsewhere)."""
         self.stopping = True
+        log.info("node %d: longest event-loop stall %.1f ms", self.node_id, self.stalls.max_ms)
         waiters = self._waiters
         self._waiters = {}
         for waiter in waiters.values():
