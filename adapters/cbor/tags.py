@@ -7,7 +7,7 @@ all derive from it. Tag ranges are reserved per protocol so tables never clash:
 ============  ===========  ==========================================
 range         owner        notes
 ============  ===========  ==========================================
-0x01 - 0x0f   core values  ``Entry``, ``Snapshot``
+0x01 - 0x0f   core values  ``Entry``, ``Snapshot``, ``SnapshotMeta``, ``Membership``
 0x10 - 0x2f   Raft         ``pyconsensus.raft.messages``
 0x30 - 0x4f   ZAB          ``pyconsensus.zab.messages``
 0x50 - 0x6f   Multi-Paxos  ``pyconsensus.paxos.messages``
@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.types import Entry, Snapshot
 from pyconsensus.paxos import messages as paxos
 from pyconsensus.raft import messages as raft
@@ -35,6 +37,8 @@ from pyconsensus.zab import messages as zab
 CORE: Final[Mapping[int, type]] = {
     0x01: Entry,
     0x02: Snapshot,
+    0x03: SnapshotMeta,
+    0x04: Membership,
 }
 
 RAFT: Final[Mapping[int, type]] = {
@@ -45,6 +49,7 @@ RAFT: Final[Mapping[int, type]] = {
     0x14: raft.Heartbeat,
     0x15: raft.HeartbeatResponse,
     0x16: raft.InstallSnapshot,
+    0x17: raft.InstallSnapshotResponse,
 }
 
 ZAB: Final[Mapping[int, type]] = {
@@ -63,6 +68,8 @@ ZAB: Final[Mapping[int, type]] = {
     0x3C: zab.Request,
     0x3D: zab.ReadRequest,
     0x3E: zab.ReadReply,
+    0x3F: zab.SnapChunk,
+    0x40: zab.SnapAck,
 }
 
 PAXOS: Final[Mapping[int, type]] = {
@@ -76,6 +83,7 @@ PAXOS: Final[Mapping[int, type]] = {
     0x57: paxos.HeartbeatReply,
     0x58: paxos.CatchUp,
     0x59: paxos.InstallSnapshot,
+    0x5A: paxos.SnapshotAck,
 }
 
 SERVICE: Final[Mapping[int, type]] = {

@@ -141,8 +141,8 @@ class LmdbStorage:
             self._env = _open_env(self.path, map_size=map_size, sync=sync)
             try:
                 self._open_databases()
-                self._load(verify_entries)
-                self._files = self._open_snapshot_files()
+                legacy = self._load(verify_entries)
+                self._files = self._open_snapshot_files(legacy)
             except BaseException:
                 self._env.close()
                 raise
@@ -188,7 +188,9 @@ class LmdbStorage:
             "%s: storage format 1 upgraded to %d (incarnation added)", self.path, FORMAT_VERSION
         )
 
-    def _load(self, verify_entries: int | None) -> None:
+    def _load(self, verify_entries: int | None) -> Snapshot | None:
+        """Load and check the bookkeeping; returns a snapshot stored whole
+        (before chunked snapshots), if there is one, for the caller to move."""
         with _lmdb_errors("open"), self._env.begin(buffers=True) as txn:
             self._check_format(txn.get(_FORMAT_KEY, db=self._meta))
             self._check_identity(txn)
@@ -206,6 +208,7 @@ class LmdbStorage:
                     f"{self._floor}; compaction was not applied completely"
                 )
             self._verify_entries(txn, verify_entries)
+        return snapshot
 
     def _check_format(self, stored: bytes | memoryview | None) -> None:
         raw = bytes(stored) if stored is not None else b""
@@ -314,8 +317,10 @@ class LmdbStorage:
         the ``Write.snapshot`` that compacts the log to it."""
         return self._files
 
-    def _open_snapshot_files(self) -> FileSnapshotStore:
+    def _open_snapshot_files(self, legacy: Snapshot | None) -> FileSnapshotStore:
         files = FileSnapshotStore(self.path / SNAPSHOT_DIR, sync=self.sync)
+        if legacy is not None and self._current is None:
+            self._current = self._move_legacy_snapshot(files, legacy)
         current = self._current
         if current is not None:
             if not files.holds(current):
@@ -326,14 +331,27 @@ class LmdbStorage:
             files.current = current
         return files
 
+    def _move_legacy_snapshot(self, files: FileSnapshotStore, legacy: Snapshot) -> SnapshotMeta:
+        """A snapshot stored whole in LMDB (before chunked snapshots) becomes a
+        file snapshot, recorded as current in the transaction that drops the
+        old record."""
+        writer = files.create(legacy.index, legacy.term, None)
+        writer.write(legacy.data)
+        meta = writer.finish()
+        with _lmdb_errors("move the snapshot to its file"), self._env.begin(write=True) as txn:
+            txn.put(_CURRENT_KEY, encode_meta(meta), db=self._snap)
+            txn.delete(_SNAPSHOT_KEY, db=self._snap)
+        log.info("%s: snapshot at %d moved into %s/", self.path, meta.index, SNAPSHOT_DIR)
+        return meta
+
     def metadata(self) -> Mapping[str, MetaValue]:
         self._check_open()
         return dict(self._metadata)
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
+        """The current snapshot's metadata (its bytes: ``snapshots.open``)."""
         self._check_open()
-        with _lmdb_errors("read the snapshot"), self._env.begin(buffers=True) as txn:
-            return self._load_snapshot(txn)
+        return self._current
 
     def first_index(self) -> int:
         self._check_open()
@@ -442,8 +460,6 @@ class LmdbStorage:
                 cursor = txn.cursor(db=self._log)
                 if snapshot_record is not None:
                     txn.put(snapshot_key, snapshot_record, db=self._snap)
-                    if snapshot_key == _CURRENT_KEY:
-                        txn.delete(_SNAPSHOT_KEY, db=self._snap)
                     above = records.index_key(floor + 1) if floor < records.MAX_U64 else None
                     _delete_range(cursor, None, above)
                 if write.truncate_from is not None:
@@ -469,28 +485,24 @@ class LmdbStorage:
         self._first, self._last, self._count = first, last, count
         if snapshot is not None:
             self._floor, self._floor_term = snapshot.index, snapshot.term
-        current: object = snapshot  # a SnapshotMeta, or a whole Snapshot (before issue 15)
-        if isinstance(current, SnapshotMeta):
-            self._current = current
-            self._files.make_current(current)
+        if snapshot is not None:
+            self._current = snapshot
+            self._files.make_current(snapshot)
         self._metadata.update(write.metadata)
 
-    def _snapshot_record(self, snapshot: object) -> tuple[bytes, bytes | None]:
-        """Where and how ``Write.snapshot`` is recorded: a ``SnapshotMeta``
-        (its bytes complete in ``snapshots``) under ``current``; a whole
-        ``Snapshot`` in one record, as before chunked snapshots."""
+    def _snapshot_record(self, snapshot: SnapshotMeta | None) -> tuple[bytes, bytes | None]:
+        """Where and how ``Write.snapshot`` is recorded: the metadata of a
+        snapshot complete in ``snapshots``, under ``current``."""
         if snapshot is None:
-            return _SNAPSHOT_KEY, None
-        if isinstance(snapshot, SnapshotMeta):
-            if not self._files.holds(snapshot):
-                raise StorageError(
-                    f"snapshot at {snapshot.index} is not complete in the store: finish or "
-                    "install it before the write that makes it current"
-                )
-            return _CURRENT_KEY, encode_meta(snapshot)
-        if isinstance(snapshot, Snapshot):
-            return _SNAPSHOT_KEY, records.encode_snapshot(snapshot)
-        raise StorageError(f"cannot store snapshot {snapshot!r}")
+            return _CURRENT_KEY, None
+        if not isinstance(snapshot, SnapshotMeta):
+            raise StorageError(f"cannot store snapshot {snapshot!r}: not a SnapshotMeta")
+        if not self._files.holds(snapshot):
+            raise StorageError(
+                f"snapshot at {snapshot.index} is not complete in the store: finish or "
+                "install it before the write that makes it current"
+            )
+        return _CURRENT_KEY, encode_meta(snapshot)
 
     def _stage(self, meta: SnapshotMeta, offset: int, data: bytes) -> None:
         try:

@@ -30,7 +30,6 @@ import trio
 
 from pyconsensus.adapters.trio.snapshotting import install_and_restore, take_snapshot
 from pyconsensus.core.errors import SnapshotRejected, StorageError
-from pyconsensus.core.ready import Ready
 from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
 from pyconsensus.rsm import ReplicatedStateMachine
@@ -62,13 +61,6 @@ class SnapshotDriver:
         self.counters = counters
         self.wake = wake
         self.busy = False
-        self.applied_term = 0
-        """The term of the last applied entry (the term of a snapshot taken now)."""
-
-    def applied(self, ready: Ready) -> None:
-        """Note what a batch applied (call after ``rsm.handle``)."""
-        if ready.committed:
-            self.applied_term = ready.committed[-1].term
 
     def due(self) -> bool:
         """Whether a compaction should start now."""
@@ -83,7 +75,7 @@ class SnapshotDriver:
         """Snapshot the state machine off the loop, then compact the core's log."""
         self.busy = True
         rsm = self.rsm
-        index, term = rsm.applied, self.applied_term
+        index, term = rsm.applied, rsm.applied_term
         try:
             source = rsm.snapshot_source()
             meta = await take_snapshot(self.storage.snapshots, source, index, term)
@@ -105,7 +97,7 @@ class SnapshotDriver:
     async def restore(self, meta: SnapshotMeta) -> bool:
         """Install ``meta`` and restore the state machine from it, off the
         loop; tell the core how it went. True if the machine holds it now."""
-        restore = functools.partial(self.rsm.restore_chunks, meta.index)
+        restore = functools.partial(self.rsm.restore_chunks, meta)
         try:
             await trio.to_thread.run_sync(
                 install_and_restore,
@@ -120,7 +112,6 @@ class SnapshotDriver:
             self.core.snapshot_rejected(meta, str(exc))
             self.wake()
             return False
-        self.applied_term = meta.term
         self.counters["snapshots.installed"] += 1
         log.info("snapshot at index %d installed (%d bytes)", meta.index, meta.size)
         self.core.snapshot_installed(meta)

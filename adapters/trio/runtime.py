@@ -49,6 +49,7 @@ from pyconsensus.adapters.trio.client import (
     RetryPolicy,
     new_client_id,
 )
+from pyconsensus.adapters.trio.compaction import SnapshotDriver
 from pyconsensus.adapters.trio.config import Address, NodeConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
 from pyconsensus.adapters.trio.errors import (
@@ -179,10 +180,19 @@ class Node:
         self.rsm = ReplicatedStateMachine(
             self.core,
             machine,
-            compact_every=config.compact_every,
+            snapshots=storage.snapshots,
+            compact_every=0,  # the SnapshotDriver compacts, off the loop
             session_timeout_ms=round(config.session_timeout * 1000),
         )
         self.counters: Counter[str] = Counter()
+        self.snapshots = SnapshotDriver(
+            self.core,
+            self.rsm,
+            storage,
+            compact_every=config.compact_every,
+            counters=self.counters,
+            wake=self._wake,
+        )
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
         self._wakeup = Wakeup()
@@ -430,6 +440,9 @@ class Node:
             while core.has_ready():
                 ready = core.ready()
                 self.batches += 1
+                if ready.restore is not None:
+                    await self._restore_batch(ready, persisted)
+                    continue
                 if ready.early_messages:
                     self._send(ready.early_messages)
                 if early_apply:
@@ -442,7 +455,10 @@ class Node:
                     # Durable before anything else of this batch leaves the node.
                     self.writes += 1
                     if mode == "inline" or (
-                        mode == "auto" and not ready.early_messages and not in_flight
+                        mode == "auto"
+                        and not ready.early_messages
+                        and not in_flight
+                        and write.stage is None  # snapshot chunks: flushed off the loop
                     ):
                         storage.write(write)
                         if persisted is not None:
@@ -492,9 +508,34 @@ class Node:
             self._write_error = error  # the pump raises it: a node that cannot persist stops
         self._wake()
 
+    async def _restore_batch(self, ready: Ready, persisted: Callable[[Write], None] | None) -> None:
+        """A batch that restores a snapshot: every earlier write and its own
+        are made durable first (the snapshot's last chunk may be in them), then
+        the ``SnapshotDriver`` installs and restores it off the loop, then the
+        rest of the batch is applied."""
+        assert ready.restore is not None
+        if ready.early_messages:
+            self._send(ready.early_messages)
+        write = ready.write
+        self.flusher.flush()
+        if write is not None and not write.is_empty():
+            self.writes += 1
+            await self._writer.write(write)  # after every write in flight: one queue
+            if persisted is not None:
+                persisted(write)
+        else:
+            await self._writer.write(Write())  # a barrier behind the writes in flight
+        if ready.messages:
+            self._send(ready.messages)
+        await self.snapshots.restore(ready.restore)
+        self._apply(attrs.evolve(ready, restore=None))
+
     def _apply(self, ready: Ready) -> None:
-        """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
+        """Apply and answer (``ReplicatedStateMachine.handle``); start a
+        compaction off the loop when one is due."""
         outcomes = self.rsm.handle(ready)
+        if self.snapshots.due() and self._nursery is not None:
+            self._nursery.start_soon(self.snapshots.compact)
         if outcomes:
             waiters = self._waiters
             for outcome in outcomes:

@@ -73,8 +73,9 @@ from pyconsensus.core.ready import (
     RequestFailed,
     Write,
 )
+from pyconsensus.core.snapshots import BytesReader, SnapshotMeta, SnapshotReader, chunks
 from pyconsensus.core.storage import Storage
-from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId, Role, Snapshot, Status
+from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId, Role, Status
 
 SEQ_KEY: Final = "abcast.seq"
 
@@ -90,6 +91,7 @@ _HEADER_MAGIC = 0xAB
 _SNAPSHOT_MAGIC = b"pcab1"
 _U32 = struct.Struct(">I")
 _INTERVAL = struct.Struct(">QQ")
+_COPY_CHUNK: Final = 1 << 20
 
 
 def core_factory(protocol: str | NodeFactory, core_config: object = None) -> NodeFactory:
@@ -157,6 +159,7 @@ class AtomicBroadcast:
         self.config = config if config is not None else AtomicBroadcastConfig()
         self.protocol = protocol if isinstance(protocol, str) else "custom"
         self.seq = load_counter(storage.metadata(), SEQ_KEY)
+        self._store = storage.snapshots
         self.core: ConsensusNode = core_factory(protocol, core_config)(
             node_id, members, storage, rng
         )
@@ -230,9 +233,10 @@ class AtomicBroadcast:
         self._reads[self.core.read()] = rid
         return rid
 
-    def compact(self, index: int, data: bytes) -> None:
-        """Snapshot at delivery index ``index``; the delivered-id set as of that
-        index is stored with ``data``."""
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
+        """Snapshot at delivery index ``index``: the application wrote its state
+        there as ``meta``; the core's snapshot is the delivered-id set as of
+        that index followed by those bytes (copied in chunks)."""
         if index <= self._base_index:
             return
         seen = {m: s.copy() for m, s in self._base_seen.items()}
@@ -240,7 +244,11 @@ class AtomicBroadcast:
             if at > index:
                 break
             seen[mid.origin].add(mid.seq)
-        self.core.compact(index, encode_snapshot(seen, data))
+        writer = self._store.create(index, meta.term, meta.membership)
+        writer.write(encode_snapshot(seen, b""))
+        for chunk in chunks(self._store.open(meta), _COPY_CHUNK):
+            writer.write(chunk.data)
+        self.core.compact(index, writer.finish())
         self._base_seen, self._base_index = seen, index
         self._journal = [item for item in self._journal if item[0] > index]
 
@@ -249,7 +257,6 @@ class AtomicBroadcast:
 
     def ready(self) -> Ready:
         inner = self.core.ready() if self.core.has_ready() else Ready()
-        restore = self._restore(inner.restore) if inner.restore is not None else None
         committed = [self._deliver(entry) for entry in inner.committed]
         for reply in inner.replies:
             self._on_core_reply(reply)
@@ -265,7 +272,7 @@ class AtomicBroadcast:
         return Ready(
             write=write,
             messages=messages,
-            restore=restore,
+            restore=inner.restore,
             committed=committed,
             replies=own.replies,
         )
@@ -371,8 +378,24 @@ class AtomicBroadcast:
                 self._outbox.reply(ProposalCommitted(own.request_id, entry.index))
         return Entry(entry.index, mid.packed, payload)
 
-    def _restore(self, snapshot: Snapshot) -> Snapshot:
-        seen, data = decode_snapshot(snapshot.data, self.members)
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """The driver restored ``meta`` (``SnapshotEvents``): take the
+        delivered-id set from its head, then tell the core."""
+        self._restore(meta)
+        self.core.snapshot_installed(meta)
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        self.core.snapshot_rejected(meta, reason)
+
+    def payload(self, meta: SnapshotMeta) -> SnapshotReader:
+        """The application's bytes of the snapshot ``meta`` (what it restores
+        from: the snapshot without the delivered-id set in front)."""
+        reader = self._store.open(meta)
+        _, start = read_header(reader, self.members)
+        return _TailReader(reader, start)
+
+    def _restore(self, snapshot: SnapshotMeta) -> None:
+        seen, _ = read_header(self._store.open(snapshot), self.members)
         self._seen = seen
         self._base_seen = {m: s.copy() for m, s in seen.items()}
         self._base_index = snapshot.index
@@ -383,7 +406,6 @@ class AtomicBroadcast:
             # saw: like Raft, say so rather than name a wrong index.
             own = self._own.pop(seq)
             self._outbox.reply(RequestFailed(own.request_id, OutcomeUnknown(snapshot.index)))
-        return Snapshot(snapshot.index, snapshot.term, data)
 
 
 # ----------------------------------------------------------------------
@@ -416,25 +438,57 @@ def encode_snapshot(seen: Mapping[NodeId, SequenceSet], data: bytes) -> bytes:
     return b"".join(parts)
 
 
-def decode_snapshot(
-    blob: bytes, members: Sequence[NodeId]
-) -> tuple[dict[NodeId, SequenceSet], bytes]:
-    """Inverse of ``encode_snapshot``; ``StorageCorruption`` if ``blob`` is not one."""
+def read_header(
+    reader: SnapshotReader, members: Sequence[NodeId]
+) -> tuple[dict[NodeId, SequenceSet], int]:
+    """The delivered-id sets at the head of a snapshot written by
+    ``encode_snapshot``, and the offset where the application's bytes start;
+    ``StorageCorruption`` if it is not one."""
     seen = {m: SequenceSet() for m in members}
+
+    def take(at: int, size: int) -> bytes:
+        data = reader.read(at, size)
+        if len(data) != size:
+            raise ValueError("the snapshot ends inside its header")
+        return data
+
     try:
-        if not blob.startswith(_SNAPSHOT_MAGIC):
+        if take(0, len(_SNAPSHOT_MAGIC)) != _SNAPSHOT_MAGIC:
             raise ValueError("no snapshot header")
         at = len(_SNAPSHOT_MAGIC)
-        (count,) = _U32.unpack_from(blob, at)
+        (count,) = _U32.unpack(take(at, _U32.size))
         at += _U32.size
         for _ in range(count):
-            origin, n = _U32.unpack_from(blob, at)[0], _U32.unpack_from(blob, at + 4)[0]
+            origin, n = struct.unpack(">II", take(at, 8))
             at += 8
             if origin not in seen:
                 raise ValueError(f"origin {origin} is not a member")
-            pairs = [_INTERVAL.unpack_from(blob, at + k * _INTERVAL.size) for k in range(n)]
-            at += n * _INTERVAL.size
-            seen[origin] = SequenceSet(pairs)
+            body = take(at, n * _INTERVAL.size)
+            at += len(body)
+            seen[origin] = SequenceSet(list(_INTERVAL.iter_unpack(body)))
     except (struct.error, ValueError) as exc:
         raise StorageCorruption(f"atomic broadcast snapshot is unreadable: {exc}") from None
-    return seen, blob[at:]
+    return seen, at
+
+
+def decode_snapshot(
+    blob: bytes, members: Sequence[NodeId]
+) -> tuple[dict[NodeId, SequenceSet], bytes]:
+    """Inverse of ``encode_snapshot`` for bytes in memory."""
+    seen, start = read_header(BytesReader(blob), members)
+    return seen, blob[start:]
+
+
+@attrs.frozen(slots=True)
+class _TailReader:
+    """A ``SnapshotReader`` over ``reader`` from byte ``start`` on."""
+
+    reader: SnapshotReader
+    start: int
+
+    @property
+    def size(self) -> int:
+        return self.reader.size - self.start
+
+    def read(self, offset: int, limit: int) -> bytes:
+        return self.reader.read(self.start + offset, limit)

@@ -43,6 +43,7 @@ from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed
 from pyconsensus.core.screening import screen
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Entry, MetaValue, NodeId, RequestId, Role, Status
 
@@ -147,10 +148,16 @@ class BroadcastNode:
         self._outbox.reply(RequestFailed(rid, ReadUnsupported()))
         return rid
 
-    def compact(self, index: int, data: bytes) -> None:
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
         """Nothing to do: delivered messages are not kept for the application."""
         if index > self.delivered:
             raise ValueError(f"cannot compact to index {index}: only {self.delivered} delivered")
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """Never asked for: these broadcasts transfer no snapshots."""
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        """Never asked for: these broadcasts transfer no snapshots."""
 
     def has_ready(self) -> bool:
         return self._outbox.has_output() or bool(self._committed)

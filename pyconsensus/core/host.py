@@ -12,7 +12,8 @@ from collections import Counter
 from typing import Protocol
 
 from pyconsensus.core.outbox import Outbox
-from pyconsensus.core.types import NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import NodeId
 
 
 class RoleHost(Protocol):
@@ -28,4 +29,4 @@ class RoleHost(Protocol):
     def pipelined_writes(self) -> bool: ...
 
     @property
-    def snapshot(self) -> Snapshot | None: ...
+    def snapshot(self) -> SnapshotMeta | None: ...

@@ -12,7 +12,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry
 
 
 class IndexedLog:
@@ -73,20 +74,24 @@ class IndexedLog:
         self.offset = index
         self.offset_term = term
 
-    def snapshot_to(self, index: int, applied: int, data: bytes) -> Snapshot | None:
-        """Compact to ``index`` for the application's snapshot ``data`` of its
-        state there, and return that snapshot (what every core's ``compact``
-        does); ``None`` if the log is compacted that far already. ``index``
-        must have been applied: ``ValueError`` otherwise."""
+    def snapshot_to(self, index: int, applied: int, meta: SnapshotMeta) -> bool:
+        """Compact to ``index`` for the application's snapshot ``meta`` of its
+        state there (what every core's ``compact`` does); False if the log is
+        compacted that far already. ``index`` must have been applied and
+        ``meta`` must name it with its term: ``ValueError`` otherwise."""
+        if meta.index != index:
+            raise ValueError(f"cannot compact to index {index} with a snapshot at {meta.index}")
         if index <= self.offset:
-            return None
+            return False
         if index > applied:
             raise ValueError(f"cannot compact to index {index}: only {applied} has been applied")
         term = self.term_at(index)
         if term is None:
             raise ValueError(f"cannot compact to index {index}: the log ends at {self.last_index}")
+        if meta.term != term:
+            raise ValueError(f"snapshot at {index} has term {meta.term}, the log has {term}")
         self.compact_to(index, term)
-        return Snapshot(index, term, data)
+        return True
 
     def last_index_of_term_at_most(self, term: int, upto: int) -> int:
         """The largest index ``<= upto`` whose term is ``<= term`` (terms are sorted),

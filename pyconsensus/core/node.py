@@ -30,7 +30,30 @@ from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId, RequestId, Status
 
 
-class ConsensusNode(Protocol):
+class SnapshotEvents(Protocol):
+    """How a driver answers a ``Ready.restore`` (issue 15, chunked snapshots).
+
+    ``Ready.restore`` names a snapshot the state machine must load. If it is
+    the one staged in the store (``store.staged()``), the driver first calls
+    ``store.install(meta)``; then it restores the state machine by streaming
+    ``store.open(meta)``, and tells the node ``snapshot_installed(meta)``.
+    If installing or restoring failed, it tells the node
+    ``snapshot_rejected(meta, reason)`` instead: the node counts it, installs
+    nothing, and the transfer starts again. A node not waiting for ``meta``
+    ignores either call (a restore at start-up needs no answer, but one does
+    no harm).
+    """
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """The snapshot ``meta`` is complete in the store and the state machine holds it."""
+        ...
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        """The snapshot ``meta`` could not be installed, for ``reason``."""
+        ...
+
+
+class ConsensusNode(SnapshotEvents, Protocol):
     """A pure, deterministic consensus participant."""
 
     @property
@@ -64,9 +87,11 @@ class ConsensusNode(Protocol):
         state machine must have applied before the read is served."""
         ...
 
-    def compact(self, index: int, data: bytes) -> None:
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
         """Tell the node the application snapshotted its state at ``index``
-        (which it has applied); the log up to there may be discarded."""
+        (which it has applied) into the storage's ``SnapshotStore`` as
+        ``meta``: the node records it as current and the log up to there may
+        be discarded (``Write.snapshot``)."""
         ...
 
     def has_ready(self) -> bool:
@@ -117,29 +142,6 @@ class PipelinedNode(ConsensusNode, Protocol):
 def pipelined(node: ConsensusNode) -> bool:
     """Whether ``node`` runs with pipelined writes (``PipelinedNode``)."""
     return isinstance(node, PipelinedNode) and node.pipelined_writes
-
-
-class SnapshotEvents(Protocol):
-    """How a driver answers a ``Ready.restore`` (issue 15, chunked snapshots).
-
-    ``Ready.restore`` names a snapshot the state machine must load. If it is
-    the one staged in the store (``store.staged()``), the driver first calls
-    ``store.install(meta)``; then it restores the state machine by streaming
-    ``store.open(meta)``, and tells the node ``snapshot_installed(meta)``.
-    If installing or restoring failed, it tells the node
-    ``snapshot_rejected(meta, reason)`` instead: the node counts it, installs
-    nothing, and the transfer starts again. A node not waiting for ``meta``
-    ignores either call (a restore at start-up needs no answer, but one does
-    no harm).
-    """
-
-    def snapshot_installed(self, meta: SnapshotMeta) -> None:
-        """The snapshot ``meta`` is complete in the store and the state machine holds it."""
-        ...
-
-    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
-        """The snapshot ``meta`` could not be installed, for ``reason``."""
-        ...
 
 
 NodeFactory = Callable[[NodeId, Sequence[NodeId], Storage, Random], ConsensusNode]

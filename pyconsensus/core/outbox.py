@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pyconsensus.core.ready import Message, Ready, Reply, Write
-from pyconsensus.core.types import Entry, MetaValue, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStage
+from pyconsensus.core.types import Entry, MetaValue
 
 
 class Outbox:
@@ -21,6 +22,7 @@ class Outbox:
         "_metadata",
         "_restore",
         "_snapshot",
+        "_stage",
         "_truncate_from",
         "early_messages",
         "messages",
@@ -31,8 +33,9 @@ class Outbox:
         self._metadata: dict[str, MetaValue] = {}
         self._entries: list[Entry] = []
         self._truncate_from: int | None = None
-        self._snapshot: Snapshot | None = None
-        self._restore: Snapshot | None = None
+        self._snapshot: SnapshotMeta | None = None
+        self._restore: SnapshotMeta | None = None
+        self._stage: SnapshotStage | None = None
         self.messages: list[Message] = []
         self.early_messages: list[Message] = []
         self.replies: list[Reply] = []
@@ -56,9 +59,10 @@ class Outbox:
         if self._truncate_from is None or from_index < self._truncate_from:
             self._truncate_from = from_index
 
-    def snapshot(self, snapshot: Snapshot, *, discard_log: bool, restore: bool) -> None:
-        """Store ``snapshot``. ``discard_log`` also drops every entry after it;
-        ``restore`` asks the application to load it into its state machine."""
+    def snapshot(self, snapshot: SnapshotMeta, *, discard_log: bool, restore: bool) -> None:
+        """Make ``snapshot`` (complete in the store) current and compact the log
+        to it. ``discard_log`` also drops every entry after it; ``restore`` asks
+        the application to load it into its state machine."""
         if discard_log:
             self._entries = []
             self.truncate(snapshot.index + 1)
@@ -68,9 +72,21 @@ class Outbox:
         if restore:
             self._restore = snapshot
 
-    def restore(self, snapshot: Snapshot) -> None:
-        """Ask the application to load ``snapshot`` without storing it again."""
+    def restore(self, snapshot: SnapshotMeta) -> None:
+        """Ask the application to load ``snapshot`` (installing it first if it is
+        the one staged) without recording it again."""
         self._restore = snapshot
+
+    def stage(self, part: SnapshotStage) -> None:
+        """Stage bytes of a snapshot being received. Parts staged before the
+        next ``take`` merge into one (they continue each other); a part at
+        offset 0 of another snapshot replaces them."""
+        held = self._stage
+        if held is not None and held.meta == part.meta and held.end == part.offset:
+            part = SnapshotStage(part.meta, held.offset, held.data + part.data)
+        elif held is not None and part.offset != 0:
+            raise ValueError(f"stage at {part.offset} does not continue the one held")
+        self._stage = part
 
     # -- messages and replies ----------------------------------------------
 
@@ -95,6 +111,7 @@ class Outbox:
             or self._metadata
             or self._truncate_from is not None
             or self._snapshot is not None
+            or self._stage is not None
             or self._restore is not None
         )
 
@@ -106,13 +123,16 @@ class Outbox:
             or self._metadata
             or self._truncate_from is not None
             or self._snapshot is not None
+            or self._stage is not None
         ):
             write = Write(
                 metadata=self._metadata,
                 entries=self._entries,
                 truncate_from=self._truncate_from,
                 snapshot=self._snapshot,
+                stage=self._stage,
             )
+            self._stage = None
             self._metadata = {}
             self._entries = []
             self._truncate_from = None

@@ -4,7 +4,11 @@ A driver handles a batch strictly in this order:
 
 1. ``write`` - persist it atomically and durably (``Storage.write``);
 2. ``messages`` - hand them to the transport;
-3. ``restore`` then ``committed`` - feed them to the state machine;
+3. ``restore`` then ``committed`` - feed them to the state machine (a
+   ``restore`` is installed first if it is the staged snapshot, then streamed
+   into the machine; the node is told ``snapshot_installed`` - see
+   ``SnapshotEvents``). A restore waits for the batch's write to be durable
+   even with pipelined writes: the write may stage its last bytes;
 4. ``replies`` - resolve the waiting requests.
 
 Every message and reply in a batch may depend on its write, so nothing may be
@@ -19,8 +23,8 @@ from typing import Protocol
 import attrs
 
 from pyconsensus.core.errors import ConsensusError
-from pyconsensus.core.snapshots import SnapshotStage
-from pyconsensus.core.types import Entry, MetaValue, NodeId, RequestId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStage
+from pyconsensus.core.types import Entry, MetaValue, NodeId, RequestId
 
 
 class Message(Protocol):
@@ -37,7 +41,8 @@ class Message(Protocol):
 class Write:
     """One atomic durable write. Storage applies the parts in this order:
 
-    1. ``snapshot``: becomes the stored snapshot; entries at or below its index go.
+    1. ``snapshot``: becomes the current snapshot (its bytes are complete in the
+       storage's ``SnapshotStore`` already); entries at or below its index go.
     2. ``truncate_from``: entries at or above this index go.
     3. ``entries``: each is put at its index, replacing any entry there.
     4. ``metadata``: these keys are set (others keep their values).
@@ -48,7 +53,7 @@ class Write:
     metadata: Mapping[str, MetaValue] = attrs.field(factory=dict)
     entries: Sequence[Entry] = ()
     truncate_from: int | None = None
-    snapshot: Snapshot | None = None
+    snapshot: SnapshotMeta | None = None
     stage: SnapshotStage | None = None
 
     def is_empty(self) -> bool:
@@ -106,7 +111,7 @@ class Ready:
 
     write: Write | None = None
     messages: Sequence[Message] = ()
-    restore: Snapshot | None = None
+    restore: SnapshotMeta | None = None
     committed: Sequence[Entry] = ()
     replies: Sequence[Reply] = ()
     early_messages: Sequence[Message] = ()

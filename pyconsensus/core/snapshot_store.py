@@ -171,6 +171,9 @@ class MemorySnapshotStore:
         ops = list(ops)
         if not ops:
             return
+        for op in ops:
+            if isinstance(op, SnapshotMeta) and op not in self._complete:
+                raise StorageError(f"snapshot at {op.index} is not complete in the store")
         trial = self._view.copy()
         for op in ops:
             trial.apply(op)

@@ -132,6 +132,43 @@ def chunks(reader: SnapshotReader, chunk_size: int, start: int = 0) -> Iterator[
         offset = end
 
 
+def write_snapshot(
+    store: SnapshotStore,
+    index: int,
+    term: int,
+    data: bytes,
+    membership: Membership | None = None,
+) -> SnapshotMeta:
+    """Write ``data`` into ``store`` as the snapshot at ``index``/``term``
+    (a convenience for tests and small state machines; large ones stream
+    pieces into ``store.create`` themselves)."""
+    writer = store.create(index, term, membership)
+    try:
+        writer.write(data)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
+def install_and_open(store: SnapshotStore, meta: SnapshotMeta) -> SnapshotReader:
+    """What a driver does with ``Ready.restore``: install ``meta`` if it is the
+    snapshot being staged, then open it for the state machine to stream from.
+    Raises ``SnapshotRejected`` (or ``CorruptSnapshot``) if it cannot: tell
+    the node ``snapshot_rejected``; otherwise, once the machine is restored,
+    ``snapshot_installed``."""
+    staged = store.staged()
+    if staged is not None and staged[0] == meta:
+        store.install(meta)
+    return store.open(meta)
+
+
+def read_all(reader: SnapshotReader, chunk_size: int = 1 << 20) -> bytes:
+    """Every byte behind ``reader`` (for state machines that restore from
+    bytes; large ones should stream ``chunks`` instead)."""
+    return b"".join(chunk.data for chunk in chunks(reader, chunk_size))
+
+
 def describe(snapshot: Snapshot, membership: Membership | None = None) -> SnapshotMeta:
     """The metadata of a whole in-memory ``Snapshot``."""
     return SnapshotMeta(

@@ -15,8 +15,8 @@ from typing import Final, Protocol
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
 from pyconsensus.core.snapshot_store import MemorySnapshotStore, StoreOp
-from pyconsensus.core.snapshots import SnapshotStore
-from pyconsensus.core.types import Entry, MetaValue, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStore
+from pyconsensus.core.types import Entry, MetaValue
 
 DEFAULT_INCARNATION: Final = "memory"
 """The incarnation of a ``MemoryStorage`` whose creator named none."""
@@ -41,8 +41,8 @@ class Storage(Protocol):
         """All metadata keys and values."""
         ...
 
-    def snapshot(self) -> Snapshot | None:
-        """The stored snapshot, if any."""
+    def snapshot(self) -> SnapshotMeta | None:
+        """The current snapshot, if any (the same as ``snapshots.latest()``)."""
         ...
 
     @property
@@ -79,7 +79,7 @@ class _State:
 
     def __init__(self) -> None:
         self.metadata: dict[str, MetaValue] = {}
-        self.snapshot: Snapshot | None = None
+        self.snapshot: SnapshotMeta | None = None
         self.entries: dict[int, Entry] = {}
         self.first = 0  # lowest stored index, meaningful only if entries is non-empty
         self.last = 0  # highest stored index, meaningful only if entries is non-empty
@@ -183,7 +183,7 @@ class MemoryStorage:
     def metadata(self) -> Mapping[str, MetaValue]:
         return dict(self._view.metadata)
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         return self._view.snapshot
 
     def first_index(self) -> int:
@@ -256,6 +256,7 @@ class MemoryStorage:
         this storage's durable state: never write through it)."""
         view = MemoryStorage(self._incarnation)
         view._durable = self._durable
+        view._snapshots = self._snapshots
         return view
 
     def crash(self) -> None:
@@ -270,4 +271,9 @@ class MemoryStorage:
 
 def _store_ops(write: Write) -> list[StoreOp]:
     """The parts of ``write`` that its snapshot store applies."""
-    return [write.stage] if write.stage is not None else []
+    ops: list[StoreOp] = []
+    if write.snapshot is not None:
+        ops.append(write.snapshot)
+    if write.stage is not None:
+        ops.append(write.stage)
+    return ops

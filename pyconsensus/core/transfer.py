@@ -20,12 +20,15 @@ The rules, each with a test named after it (tests/core/test_transfer.py):
   restart of either side, or a new leader sending the same snapshot.
 * **Retransmit**: with no acknowledgement for ``retry_ticks`` ticks, the
   sender resends from the last acknowledged offset.
+* **Give up**: after ``max_retries`` resends in a row without an answer the
+  transfer is dropped (the receiver asks again when it is back).
 * **Abandon**: a transfer of another snapshot to the same peer replaces the
   old one (sender) or discards what was staged (receiver); a leader that
   steps down abandons all of its transfers.
 
 Defaults (``TransferConfig``): 1 MiB chunks, a window of 4 chunks, 2
-concurrent transfers, no rate limit, retransmission after 10 ticks.
+concurrent transfers, no rate limit, retransmission after 10 ticks, giving
+up after 10 retransmissions.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class TransferConfig:
     """Chunks sent per tick over all transfers; 0 means no limit."""
     retry_ticks: int = attrs.field(default=10, validator=_positive)
     """Ticks without an acknowledgement before resending from the last one."""
+    max_retries: int = attrs.field(default=10, validator=_positive)
+    """Resends in a row without an acknowledgement before the transfer is
+    abandoned (the receiver is gone; it asks again when it comes back)."""
 
 
 @attrs.frozen(slots=True)
@@ -80,7 +86,7 @@ class OutgoingChunk:
 class _Outgoing:
     """One transfer in progress."""
 
-    __slots__ = ("acked", "idle", "meta", "next", "reader", "sent_last")
+    __slots__ = ("acked", "idle", "meta", "next", "reader", "retries", "sent_last")
 
     def __init__(self, meta: SnapshotMeta, reader: SnapshotReader) -> None:
         self.meta = meta
@@ -88,6 +94,7 @@ class _Outgoing:
         self.acked = 0  # the receiver has durably staged this many bytes
         self.next = 0  # the next byte to send
         self.idle = 0  # ticks since the last acknowledgement that told us something
+        self.retries = 0  # resends since then
         self.sent_last = (
             False  # the chunk ending at ``meta.size`` went out since ``next`` moved back
         )
@@ -96,12 +103,17 @@ class _Outgoing:
 class SnapshotSender:
     """The sending half: which snapshots go to whom, and which chunk is next."""
 
-    def __init__(self, store: SnapshotStore, config: TransferConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: SnapshotStore,
+        config: TransferConfig | None = None,
+        counters: Counter[str] | None = None,
+    ) -> None:
         self._store = store
         self.config = config or TransferConfig()
         self._transfers: dict[NodeId, _Outgoing] = {}
         self._budget = self._full_budget()
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[str] = counters if counters is not None else Counter()
 
     def sending(self, peer: NodeId) -> SnapshotMeta | None:
         """The snapshot on its way to ``peer``, if any."""
@@ -137,6 +149,7 @@ class SnapshotSender:
         elif offset == transfer.acked and offset < transfer.next:
             return  # a duplicate: it tells nothing new
         transfer.acked = offset
+        transfer.retries = 0
         if offset > transfer.next:  # it had more than we sent: a resumed transfer
             transfer.next, transfer.sent_last = offset, False
         transfer.idle = 0
@@ -160,12 +173,25 @@ class SnapshotSender:
         """Refill the rate budget; resend from the last acknowledgement where
         acknowledgements stopped coming."""
         self._budget = self._full_budget()
-        for transfer in self._transfers.values():
+        for peer, transfer in list(self._transfers.items()):
             transfer.idle += 1
-            if transfer.idle >= self.config.retry_ticks:
-                transfer.idle = 0
-                transfer.next, transfer.sent_last = transfer.acked, False
-                self.counters["transfer.retransmit"] += 1
+            if transfer.idle < self.config.retry_ticks:
+                continue
+            transfer.idle = 0
+            transfer.retries += 1
+            if transfer.retries > self.config.max_retries:
+                del self._transfers[peer]
+                self.counters["transfer.timed_out"] += 1
+                continue
+            transfer.next, transfer.sent_last = transfer.acked, False
+            self.counters["transfer.retransmit"] += 1
+
+    def has_chunks(self) -> bool:
+        """Whether ``chunks()`` would return something."""
+        if self._budget == 0:
+            return False
+        window = self.config.window * self.config.chunk_size
+        return any(not t.sent_last and t.next - t.acked < window for t in self._transfers.values())
 
     def chunks(self) -> list[OutgoingChunk]:
         """The chunks that flow control lets go now, in peer order."""
@@ -213,12 +239,12 @@ class Received:
 class SnapshotReceiver:
     """The receiving half: what is staged, and whether it is being installed."""
 
-    def __init__(self, store: SnapshotStore) -> None:
+    def __init__(self, store: SnapshotStore, counters: Counter[str] | None = None) -> None:
         staged = store.staged()
         self._meta: SnapshotMeta | None = staged[0] if staged is not None else None
         self._end = staged[1] if staged is not None else 0
         self._installing = False
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[str] = counters if counters is not None else Counter()
 
     @property
     def receiving(self) -> SnapshotMeta | None:
@@ -229,6 +255,10 @@ class SnapshotReceiver:
     def installing(self) -> SnapshotMeta | None:
         """The snapshot the driver was asked to install, until it answers."""
         return self._meta if self._installing else None
+
+    def position(self, meta: SnapshotMeta) -> int:
+        """How many bytes of ``meta`` are staged (0 for any other snapshot)."""
+        return self._end if meta == self._meta else 0
 
     def receive(self, meta: SnapshotMeta, offset: int, data: bytes) -> Received:
         """Take the chunk ``data`` at ``offset`` of ``meta``. Chunks must come in

@@ -9,7 +9,9 @@ entry of a batch is checked, not just the first and the last.
 
 from __future__ import annotations
 
-from pyconsensus.core.types import Entry, EntryKind, Snapshot
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, EntryKind
 
 
 def is_index(value: object) -> bool:
@@ -69,11 +71,16 @@ def snapshot_problem(
     min_index: int = 0,
     term_reason: str = "bad_index",
 ) -> str | None:
-    """Why ``snapshot`` (as received) is unacceptable, or ``None``: it must be a
-    ``Snapshot`` with ``bytes`` data (else ``"malformed"``), an index of at
-    least ``min_index`` and a non-negative term (else ``"bad_index"``), and a
-    term of at most ``max_term`` (else ``term_reason``)."""
-    if type(snapshot) is not Snapshot or type(snapshot.data) is not bytes:
+    """Why ``snapshot`` (a ``SnapshotMeta`` as received) is unacceptable, or
+    ``None``: it must be a ``SnapshotMeta`` with a membership or ``None``, a
+    size and a ``str`` checksum (else ``"malformed"``), an index of at least
+    ``min_index`` and a non-negative term (else ``"bad_index"``), and a term of
+    at most ``max_term`` (else ``term_reason``)."""
+    if type(snapshot) is not SnapshotMeta:
+        return "malformed"
+    if snapshot.membership is not None and type(snapshot.membership) is not Membership:
+        return "malformed"
+    if not is_index(snapshot.size) or type(snapshot.checksum) is not str:
         return "malformed"
     if not (is_index(snapshot.index) and is_index(snapshot.term)):
         return "bad_index"
@@ -81,4 +88,18 @@ def snapshot_problem(
         return "bad_index"
     if snapshot.term > max_term:
         return term_reason
+    return None
+
+
+def chunk_problem(meta: SnapshotMeta, offset: object, data: object, done: object) -> str | None:
+    """Why a chunk of the (already checked) snapshot ``meta`` is unacceptable,
+    or ``None``: ``data`` must be ``bytes`` at an ``offset`` inside the
+    snapshot, and ``done`` must say whether it ends it."""
+    if type(data) is not bytes or type(done) is not bool:
+        return "malformed"
+    if type(offset) is not int or offset < 0:
+        return "malformed"
+    end = offset + len(data)
+    if end > meta.size or done != (end == meta.size):
+        return "bad_chunk"
     return None

@@ -16,6 +16,7 @@ from pyconsensus.paxos.messages import (
     PaxosMessage,
     Prepare,
     Promise,
+    SnapshotAck,
 )
 from pyconsensus.paxos.node import PROMISED_KEY, MultiPaxosNode
 from pyconsensus.paxos.slots import SlotLog
@@ -31,6 +32,7 @@ __all__ = [
     "Heartbeat",
     "HeartbeatReply",
     "InstallSnapshot",
+    "SnapshotAck",
     "MultiPaxosNode",
     "Nack",
     "PaxosConfig",

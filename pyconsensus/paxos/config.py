@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.transfer import TransferConfig
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -20,6 +21,10 @@ def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int)
 @attrs.frozen(slots=True)
 class PaxosConfig:
     """Tuning of a Multi-Paxos node. Time is counted in ticks."""
+
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of snapshot transfers (see
+    ``pyconsensus.core.transfer``)."""
 
     election_ticks: int = attrs.field(default=10, validator=_positive)
     """How long a follower waits without hearing from a leader before it runs

@@ -14,7 +14,9 @@ from typing import Protocol
 from pyconsensus.core.host import RoleHost
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.reads import ReadIndexQueue
-from pyconsensus.core.types import NodeId, RequestId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.transfer import SnapshotSender
+from pyconsensus.core.types import NodeId, RequestId
 from pyconsensus.paxos.ballot import Ballot
 from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.messages import Promise
@@ -30,11 +32,12 @@ class PaxosHost(RoleHost, Protocol):
     learned: int
     durable_promise: int
     reads: ReadIndexQueue[RequestId]
+    sender: SnapshotSender
 
     @property
     def quorum(self) -> MajorityQuorum: ...
 
-    def install(self, snapshot: Snapshot) -> None: ...
+    def fetch_snapshot(self, holder: NodeId, meta: SnapshotMeta) -> None: ...
 
     def become_follower(self, leader: NodeId | None) -> None: ...
 

@@ -318,8 +318,9 @@ class Leader(Proposer):
         if first <= node.log.base:
             snapshot = node.snapshot
             assert snapshot is not None  # a compacted log always has a snapshot
-            self.send(messages.InstallSnapshot(self.me, msg.src, self.ballot, snapshot))
-            self.counters["snapshots.sent"] += 1
+            sender = node.sender
+            if sender.sending(msg.src) != snapshot and sender.start(msg.src, snapshot):
+                self.counters["snapshots.sent"] += 1
             return
         last = min(node.learned, first + self.config.max_entries_per_message - 1)
         if first > last:

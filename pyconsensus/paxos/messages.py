@@ -3,11 +3,13 @@
 Phase 1 is ``Prepare``/``Promise`` (1a/1b), phase 2 is ``Accept``/``Accepted``
 (2a/2b); ``Nack`` tells a proposer it was preempted by a higher ballot.
 ``Decision`` and ``Heartbeat`` tell learners how far the log is chosen;
-``CatchUp`` and ``InstallSnapshot`` bring a lagging learner up to date.
+``CatchUp`` and ``InstallSnapshot`` (chunks of a snapshot, acknowledged by
+``SnapshotAck``) bring a lagging learner up to date.
 
 Every message carries its sender, its destination and a ballot. In a
-``Prepare``, ``Accept``, ``Decision``, ``Heartbeat`` or ``InstallSnapshot`` it
-is the sender's own ballot; in an answer it is the ballot answered.
+``Prepare``, ``Accept``, ``Decision`` or ``Heartbeat`` it is the sender's own
+ballot; in an answer it is the ballot answered; in a snapshot transfer it is
+only the ballot the sender knows of.
 Entries in an ``Accept`` hold consecutive slots, each with ``term`` equal to
 the packed ballot of the message.
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.types import Entry, NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, NodeId
 from pyconsensus.paxos.ballot import Ballot
 
 
@@ -36,13 +39,14 @@ class Promise:
     """Phase 1b: the acceptor promised ``ballot``. ``accepted`` holds its accepted
     values in the asked-for slots (each entry's term is the ballot it was
     accepted in). If it compacted slots the proposer asked about, ``snapshot``
-    replaces them."""
+    names the snapshot that replaces them (the proposer fetches its bytes with
+    ``SnapshotAck`` before it leads)."""
 
     src: NodeId
     dst: NodeId
     ballot: Ballot
     accepted: tuple[Entry, ...]
-    snapshot: Snapshot | None = None
+    snapshot: SnapshotMeta | None = None
 
 
 @attrs.frozen(slots=True)
@@ -123,12 +127,32 @@ class CatchUp:
 
 @attrs.frozen(slots=True)
 class InstallSnapshot:
-    """The leader's snapshot, for a learner that needs slots it has compacted."""
+    """One chunk of the snapshot ``meta``, for a learner that needs slots the
+    sender compacted (a leader answering ``CatchUp``, or an acceptor answering
+    a proposer's ``SnapshotAck``): ``data`` starts at byte ``offset``; ``done``
+    marks the last chunk."""
 
     src: NodeId
     dst: NodeId
     ballot: Ballot
-    snapshot: Snapshot
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
+
+
+@attrs.frozen(slots=True)
+class SnapshotAck:
+    """The receiver has durably staged ``offset`` bytes of ``meta``: send on
+    from there (0: from the start; also how a proposer asks an acceptor for
+    its snapshot). ``installed``: it holds the snapshot now; stop sending."""
+
+    src: NodeId
+    dst: NodeId
+    ballot: Ballot
+    meta: SnapshotMeta
+    offset: int
+    installed: bool = False
 
 
 PaxosMessage = (
@@ -142,6 +166,7 @@ PaxosMessage = (
     | HeartbeatReply
     | CatchUp
     | InstallSnapshot
+    | SnapshotAck
 )
 
 MESSAGE_TYPES: tuple[type, ...] = (
@@ -155,4 +180,5 @@ MESSAGE_TYPES: tuple[type, ...] = (
     HeartbeatReply,
     CatchUp,
     InstallSnapshot,
+    SnapshotAck,
 )

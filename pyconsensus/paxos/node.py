@@ -38,17 +38,18 @@ from pyconsensus.core.quorum import majority
 from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import ProposalCommitted, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
+from pyconsensus.core.transfer import SnapshotReceiver, SnapshotSender
 from pyconsensus.core.types import (
     Entry,
     EntryKind,
     NodeId,
     RequestId,
     Role,
-    Snapshot,
     Status,
 )
-from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
+from pyconsensus.core.validation import chunk_problem, entries_problem, is_index, snapshot_problem
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
 from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.leader import Leader
@@ -64,6 +65,7 @@ from pyconsensus.paxos.messages import (
     PaxosMessage,
     Prepare,
     Promise,
+    SnapshotAck,
 )
 from pyconsensus.paxos.proposer import Candidate
 from pyconsensus.paxos.slots import SlotLog
@@ -72,7 +74,7 @@ PROMISED_KEY: Final = "paxos.promised"
 """Metadata key of the acceptor's promised ballot (packed)."""
 
 # Messages a proposer sends under its own ballot; the rest answer a ballot of the receiver.
-_FROM_PROPOSER = (Prepare, Accept, Decision, Heartbeat, InstallSnapshot)
+_FROM_PROPOSER = (Prepare, Accept, Decision, Heartbeat)
 
 
 class MultiPaxosNode:
@@ -123,6 +125,11 @@ class MultiPaxosNode:
         self.learned = self.applied = self.log.base
         if self._snapshot is not None:
             self.outbox.restore(self._snapshot)
+        # Snapshot transfer: to learners that need compacted slots, from
+        # whoever holds a snapshot we need (core/transfer.py).
+        self.sender = SnapshotSender(storage.snapshots, self.config.transfer, self.counters)
+        self._receiver = SnapshotReceiver(storage.snapshots, self.counters)
+        self._receiver_source: NodeId | None = None  # who sends what we receive
         self._leader_commit = 0  # chosen prefix announced by the leader we follow
         self._catchup_from = 0  # first slot of our last CatchUp request
         self._catchup_wait = 0  # ticks since that request
@@ -170,6 +177,7 @@ class MultiPaxosNode:
         return proposer.recovery_end if isinstance(proposer, Leader) else 0
 
     def tick(self) -> None:
+        self.sender.tick()
         proposer = self.proposer
         if isinstance(proposer, Leader):
             proposer.tick()
@@ -216,7 +224,9 @@ class MultiPaxosNode:
             self.outbox.reply(RequestFailed(rid, NotLeader(self.leader)))
         return rid
 
-    def compact(self, index: int, data: bytes) -> None:
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
+        if meta.index != index:
+            raise ValueError(f"cannot compact to slot {index} with a snapshot at {meta.index}")
         if index <= self.log.base:
             return
         if index > self.applied:
@@ -225,26 +235,71 @@ class MultiPaxosNode:
             )
         entry = self.log.get(index)
         assert entry is not None  # every slot up to ``learned`` holds its chosen value
-        snapshot = Snapshot(index, entry.term, data)
+        if meta.term != entry.term:
+            raise ValueError(f"snapshot at {index} has term {meta.term}, the slot has {entry.term}")
         self.log.compact_to(index, entry.term)
-        self._snapshot = snapshot
-        self.outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self._snapshot = meta
+        self.outbox.snapshot(meta, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """The driver installed the received snapshot ``meta`` and restored the
+        state machine from it (``SnapshotEvents``)."""
+        if not self._receiver.finished(meta):
+            return
+        self.install(meta)
+        sender = self._receiver_source
+        if sender is not None:
+            self.outbox.send(SnapshotAck(self._id, sender, self.promised, meta, meta.size, True))
+        self._learn(self._leader_commit)
+        if isinstance(self.proposer, Candidate):
+            self.proposer.maybe_lead()
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        """The driver could not install ``meta``: ask for it again from the start."""
+        if not self._receiver.finished(meta):
+            return
+        self.counters["snapshots.rejected"] += 1
+        if self._receiver_source is not None:
+            self.outbox.send(SnapshotAck(self._id, self._receiver_source, self.promised, meta, 0))
+
+    def fetch_snapshot(self, holder: NodeId, meta: SnapshotMeta) -> None:
+        """Ask ``holder`` for the bytes of its snapshot ``meta``."""
+        if self._receiver.installing is not None:
+            return
+        self._receiver_source = holder
+        offset = self._receiver.position(meta)
+        self.outbox.send(SnapshotAck(self._id, holder, self.promised, meta, offset))
 
     def has_ready(self) -> bool:
         leader = self.proposer
         return (
             self.outbox.has_output()
-            or self.learned > self.applied
+            or (self.learned > self.applied and self._receiver.installing is None)
             or (isinstance(leader, Leader) and leader.has_output())
+            or self.sender.has_chunks()
         )
 
     def ready(self) -> Ready:
         leader = self.proposer
         if isinstance(leader, Leader):
             leader.flush()
+        send = self.outbox.send_early if self._pipelined else self.outbox.send
+        for chunk in self.sender.chunks():
+            send(
+                InstallSnapshot(
+                    self._id,
+                    chunk.peer,
+                    self.promised,
+                    chunk.meta,
+                    chunk.offset,
+                    chunk.data,
+                    chunk.done,
+                )
+            )
         committed: Sequence[Entry] = ()
-        if self.learned > self.applied:
+        # While a received snapshot is being installed, nothing below it may be applied.
+        if self.learned > self.applied and self._receiver.installing is None:
             # No holes below ``learned``: every slot there holds its chosen value.
             chosen = self.log.run(self.applied + 1, self.learned + 1)
             self.applied = self.learned
@@ -281,7 +336,7 @@ class MultiPaxosNode:
             leader.persisted(write.entries)
 
     @property
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         """The latest snapshot this node holds."""
         return self._snapshot
 
@@ -297,6 +352,8 @@ class MultiPaxosNode:
         ballot: object = msg.ballot  # decoded input: trust no annotation
         if type(ballot) is not Ballot:
             return "malformed"
+        if isinstance(msg, (InstallSnapshot, SnapshotAck)):
+            return _check_transfer(msg)
         owner = msg.src if isinstance(msg, _FROM_PROPOSER) else msg.dst
         if msg.ballot.node_id != owner or msg.ballot.round < 1:
             return "bad_ballot"
@@ -325,11 +382,8 @@ class MultiPaxosNode:
                 return "bad_index"
             if isinstance(msg, Heartbeat) and not is_index(msg.read_round):
                 return "bad_index"
-        elif isinstance(msg, HeartbeatReply):
-            if not is_index(msg.read_round):
-                return "bad_index"
-        elif isinstance(msg, InstallSnapshot):
-            return _check_snapshot(msg.snapshot, msg.ballot.packed)
+        elif isinstance(msg, HeartbeatReply) and not is_index(msg.read_round):
+            return "bad_index"
         return None
 
     def _see(self, ballot: Ballot) -> None:
@@ -391,7 +445,7 @@ class MultiPaxosNode:
             and self._elapsed < self.config.election_ticks
         )
 
-    def _follow(self, msg: Accept | Decision | Heartbeat | InstallSnapshot) -> bool:
+    def _follow(self, msg: Accept | Decision | Heartbeat) -> bool:
         """Take ``msg.src`` as the leader of ``msg.ballot`` if the ballot is at
         least our promise; otherwise refuse it (False)."""
         ballot = msg.ballot
@@ -477,22 +531,44 @@ class MultiPaxosNode:
         self.outbox.send(CatchUp(self._id, self.leader, self.promised, first))
 
     def _on_install_snapshot(self, msg: InstallSnapshot) -> None:
-        if not self._follow(msg):
+        meta = msg.meta
+        if meta.index <= self.learned and self._receiver.installing is None:
+            # We learned those slots meanwhile: the sender may stop.
+            self.outbox.send(SnapshotAck(self._id, msg.src, msg.ballot, meta, meta.size, True))
             return
-        if msg.snapshot.index > self.learned:
-            self.install(msg.snapshot)
-        self._learn(self._leader_commit)
+        self._receiver_source = msg.src
+        got = self._receiver.receive(meta, msg.offset, msg.data)
+        if got.stage is not None:
+            self.outbox.stage(got.stage)
+        self.outbox.send(SnapshotAck(self._id, msg.src, msg.ballot, meta, got.ack))
+        if got.complete:
+            self.outbox.restore(meta)
 
-    def install(self, snapshot: Snapshot) -> None:
-        """Replace slots up to the snapshot's index by the snapshot."""
+    def _on_snapshot_ack(self, msg: SnapshotAck) -> None:
+        sender = self.sender
+        if msg.installed:
+            sender.finish(msg.src)
+            return
+        if sender.sending(msg.src) != msg.meta:
+            if msg.meta != self._snapshot:
+                self.counters["ignored.stale_snapshot"] += 1
+                return
+            if not sender.start(msg.src, msg.meta):
+                return
+        sender.acknowledge(msg.src, msg.meta, msg.offset)
+
+    def install(self, snapshot: SnapshotMeta) -> None:
+        """Replace slots up to the snapshot's index by the snapshot, which the
+        state machine already holds (``snapshot_installed``)."""
         index = snapshot.index
         for slot in [s for s in self._pending if s <= index]:
             rid = self._pending.pop(slot)[0]
             self.outbox.reply(RequestFailed(rid, OutcomeUnknown(slot)))
         self.log.compact_to(index, snapshot.term)
-        self.learned = self.applied = index
+        self.learned = max(self.learned, index)
+        self.applied = index
         self._snapshot = snapshot
-        self.outbox.snapshot(snapshot, discard_log=False, restore=True)
+        self.outbox.snapshot(snapshot, discard_log=False, restore=False)
         self.counters["snapshots.installed"] += 1
 
     # ------------------------------------------------------------------
@@ -614,6 +690,7 @@ _HANDLERS: dict[type, Callable[[MultiPaxosNode, Any], None]] = {
     HeartbeatReply: MultiPaxosNode._on_heartbeat_reply,
     CatchUp: MultiPaxosNode._on_catchup,
     InstallSnapshot: MultiPaxosNode._on_install_snapshot,
+    SnapshotAck: MultiPaxosNode._on_snapshot_ack,
 }
 
 
@@ -660,6 +737,21 @@ def _check_snapshot(snapshot: object, ballot: int) -> str | None:
     return snapshot_problem(snapshot, max_term=ballot, min_index=1, term_reason="bad_ballot")
 
 
+def _check_transfer(msg: InstallSnapshot | SnapshotAck) -> str | None:
+    """A snapshot transfer's ballot is only informative: any ballot will do."""
+    if msg.ballot.round < 0:
+        return "bad_ballot"
+    problem = snapshot_problem(msg.meta, max_term=(1 << 63), min_index=1)
+    if problem is not None:
+        return problem
+    if isinstance(msg, InstallSnapshot):
+        return chunk_problem(msg.meta, msg.offset, msg.data, msg.done)
+    installed: object = msg.installed  # decoded input: trust no annotation
+    if type(installed) is not bool:
+        return "malformed"
+    return None if is_index(msg.offset) and msg.offset <= msg.meta.size else "bad_index"
+
+
 def _load_promised(storage: Storage) -> Ballot:
     value = storage.metadata().get(PROMISED_KEY, 0)
     if not is_index(value):
@@ -668,7 +760,7 @@ def _load_promised(storage: Storage) -> Ballot:
     return Ballot.unpack(value)
 
 
-def _load_log(storage: Storage, snapshot: Snapshot | None, promised: Ballot) -> SlotLog:
+def _load_log(storage: Storage, snapshot: SnapshotMeta | None, promised: Ballot) -> SlotLog:
     log = SlotLog(snapshot.index, snapshot.term) if snapshot is not None else SlotLog()
     ceiling = promised.packed
     for entry in storage.entries(log.base + 1, storage.last_index() + 1):

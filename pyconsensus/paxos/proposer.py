@@ -53,8 +53,22 @@ class Candidate(Proposer):
         node = self.node
         if msg.snapshot is not None and msg.snapshot.index > node.learned:
             # The acceptor compacted slots we never learned: they are chosen,
-            # and its snapshot is the only record of them left.
-            node.install(msg.snapshot)
+            # and its snapshot is the only record of them left. We lead only
+            # once we hold it (``maybe_lead`` again when it is installed).
+            node.fetch_snapshot(msg.src, msg.snapshot)
         self.promises[msg.src] = msg
-        if len(self.promises) + 1 >= node.quorum.size:
-            node.become_leader(self.ballot, self.promises.values())
+        self.maybe_lead()
+
+    def maybe_lead(self) -> None:
+        """Lead once a quorum promised and we hold every snapshot they named."""
+        node = self.node
+        if len(self.promises) + 1 < node.quorum.size:
+            return
+        needed = max(
+            (p.snapshot.index for p in self.promises.values() if p.snapshot is not None),
+            default=0,
+        )
+        if node.learned < needed:
+            self.counters["proposer.waiting_for_snapshot"] += 1
+            return
+        node.become_leader(self.ballot, self.promises.values())

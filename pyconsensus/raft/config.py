@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.transfer import TransferConfig
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -61,6 +62,10 @@ class RaftConfig:
     ``heartbeat_ticks``): followers apply a little later, but a lone write
     costs half the messages - two appends and two answers instead of four
     of each. Either way a write is acknowledged when the leader commits it."""
+
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of outgoing snapshot transfers
+    (see ``pyconsensus.core.transfer``)."""
 
     snapshot_retry_ticks: int = attrs.field(default=20, validator=_positive)
     """How long the leader waits for a snapshot to be acknowledged before

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.types import Entry, NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, NodeId
 
 
 @attrs.frozen(slots=True)
@@ -90,12 +91,30 @@ class HeartbeatResponse:
 
 @attrs.frozen(slots=True)
 class InstallSnapshot:
-    """Replace a lagging follower's log prefix with the leader's snapshot."""
+    """One chunk of the leader's snapshot ``meta`` for a lagging follower:
+    ``data`` starts at byte ``offset``; ``done`` marks the last chunk. The
+    follower installs the snapshot once every byte is staged and verified, and
+    then answers with an ``AppendEntriesResponse`` at ``meta.index``."""
 
     src: NodeId
     dst: NodeId
     term: int
-    snapshot: Snapshot
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
+
+
+@attrs.frozen(slots=True)
+class InstallSnapshotResponse:
+    """The follower has durably staged ``offset`` bytes of ``meta``: the leader
+    sends on from there (0: start again)."""
+
+    src: NodeId
+    dst: NodeId
+    term: int
+    meta: SnapshotMeta
+    offset: int
 
 
 RaftMessage = (
@@ -106,6 +125,7 @@ RaftMessage = (
     | Heartbeat
     | HeartbeatResponse
     | InstallSnapshot
+    | InstallSnapshotResponse
 )
 
 MESSAGE_TYPES: tuple[type, ...] = (
@@ -116,4 +136,5 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
+    InstallSnapshotResponse,
 )

@@ -24,17 +24,23 @@ from pyconsensus.core.quorum import VoteResult
 from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import ReadReady, Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
+from pyconsensus.core.transfer import SnapshotReceiver, SnapshotSender
 from pyconsensus.core.types import (
     Entry,
     EntryKind,
     NodeId,
     RequestId,
     Role,
-    Snapshot,
     Status,
 )
-from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
+from pyconsensus.core.validation import (
+    chunk_problem,
+    entries_problem,
+    is_index,
+    snapshot_problem,
+)
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.log import RaftLog
 from pyconsensus.raft.messages import (
@@ -43,6 +49,7 @@ from pyconsensus.raft.messages import (
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
+    InstallSnapshotResponse,
     RaftMessage,
     RequestVote,
     RequestVoteResponse,
@@ -96,6 +103,10 @@ class RaftNode:
         self._send_leader = self._outbox.send_early if self._pipelined else self._outbox.send
         if self._snapshot is not None:
             self._outbox.restore(self._snapshot)
+        # Snapshot transfer (core/transfer.py): chunks out as a leader, staged
+        # chunks in as a follower (resuming what the store staged before).
+        self._sender = SnapshotSender(storage.snapshots, self.config.transfer, self.counters)
+        self._receiver = SnapshotReceiver(storage.snapshots, self.counters)
 
         # Volatile state.
         self.role = Role.FOLLOWER
@@ -164,13 +175,43 @@ class RaftNode:
             self._start_read(rid)
         return rid
 
-    def compact(self, index: int, data: bytes) -> None:
-        snapshot = self.log.snapshot_to(index, self.applied, data)
-        if snapshot is None:
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
+        if not self.log.snapshot_to(index, self.applied, meta):
             return
-        self._snapshot = snapshot
-        self._outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self._snapshot = meta
+        self._outbox.snapshot(meta, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """The driver installed the received snapshot ``meta`` and restored the
+        state machine from it (``SnapshotEvents``)."""
+        if not self._receiver.finished(meta):
+            return
+        if self.log.term_at(meta.index) == meta.term:
+            # Our log holds the snapshot's last entry: keep what follows (7).
+            self._fates.unknown_through(meta.index, self._outbox.reply)
+            self.log.compact_to(meta.index, meta.term)
+            self._outbox.snapshot(meta, discard_log=False, restore=False)
+        else:
+            self._discard_pending_through(meta.index)
+            self.log.reset(meta.index, meta.term)
+            self.durable = min(self.durable, meta.index)
+            self._outbox.snapshot(meta, discard_log=True, restore=False)
+        self.commit = max(self.commit, meta.index)
+        self.applied = meta.index
+        self._snapshot = meta
+        self.counters["snapshots.installed"] += 1
+        if self.leader is not None and self.role is Role.FOLLOWER:
+            self._respond_append(self.leader, True, self.log.last_index)
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        """The driver could not install ``meta`` (``SnapshotEvents``): nothing was
+        installed; the leader is asked to send it again from the start."""
+        if not self._receiver.finished(meta):
+            return
+        self.counters["snapshots.rejected"] += 1
+        if self.leader is not None and self.role is Role.FOLLOWER:
+            self._outbox.send(InstallSnapshotResponse(self._id, self.leader, self.term, meta, 0))
 
     @property
     def pipelined_writes(self) -> bool:
@@ -194,8 +235,11 @@ class RaftNode:
     def has_ready(self) -> bool:
         return (
             self._outbox.has_output()
-            or self.commit > self.applied
-            or (self.role is Role.LEADER and (self._broadcast or self._reads.broadcast_due))
+            or (self.commit > self.applied and self._receiver.installing is None)
+            or (
+                self.role is Role.LEADER
+                and (self._broadcast or self._reads.broadcast_due or self._sender.has_chunks())
+            )
         )
 
     def ready(self) -> Ready:
@@ -207,8 +251,21 @@ class RaftNode:
                     self._replicate(peer, progress)
             if self._reads.take_broadcast():
                 self._broadcast_heartbeat()
+            for chunk in self._sender.chunks():
+                self._send_leader(
+                    InstallSnapshot(
+                        self._id,
+                        chunk.peer,
+                        self.term,
+                        chunk.meta,
+                        chunk.offset,
+                        chunk.data,
+                        chunk.done,
+                    )
+                )
         committed: Sequence[Entry] = ()
-        if self.commit > self.applied:
+        # While a received snapshot is being installed, nothing below it may be applied.
+        if self.commit > self.applied and self._receiver.installing is None:
             committed = self.log.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
             if self._fates:
@@ -227,7 +284,7 @@ class RaftNode:
         )
 
     @property
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         """The latest snapshot this node holds."""
         return self._snapshot
 
@@ -249,6 +306,7 @@ class RaftNode:
             self._campaign(pre_vote=self.config.pre_vote)
 
     def _tick_leader(self) -> None:
+        self._sender.tick()
         self._heartbeat_elapsed += 1
         self._election_elapsed += 1
         if self._election_elapsed >= self.config.election_ticks:
@@ -292,6 +350,7 @@ class RaftNode:
         self._reset_timers()
         self._votes = {}
         self.progress = {}
+        self._sender.abandon_all()
         self._broadcast = False
 
     def _campaign(self, *, pre_vote: bool) -> None:
@@ -373,8 +432,8 @@ class RaftNode:
         elif isinstance(msg, HeartbeatResponse):
             if not is_index(msg.read_round):
                 return "bad_index"
-        elif isinstance(msg, InstallSnapshot):
-            return snapshot_problem(msg.snapshot, max_term=msg.term)
+        elif isinstance(msg, (InstallSnapshot, InstallSnapshotResponse)):
+            return _validate_snapshot_message(msg)
         return None
 
     def _admit_term(self, msg: RaftMessage) -> bool:
@@ -513,6 +572,8 @@ class RaftNode:
             self._on_append_rejected(progress, msg)
             return
         if progress.maybe_update(msg.index):
+            if progress.state is not ProgressState.SNAPSHOT:
+                self._sender.finish(msg.src)
             self._maybe_commit()
             self._broadcast = True
         elif progress.state is ProgressState.PROBE:
@@ -563,23 +624,30 @@ class RaftNode:
             self._drop("second_leader_in_term")
             return
         self._follow(msg.src)
-        snap = msg.snapshot
-        if snap.index <= self.commit:
-            self._respond_append(msg.src, True, self.commit)
+        meta = msg.meta
+        if self._receiver.installing is None:
+            if meta.index <= self.commit:
+                self._respond_append(msg.src, True, self.commit)
+                return
+            if self.log.term_at(meta.index) == meta.term:
+                # We already hold the snapshot's entries; they are now known committed.
+                self.commit = meta.index
+                self._respond_append(msg.src, True, meta.index)
+                return
+        got = self._receiver.receive(meta, msg.offset, msg.data)
+        if got.stage is not None:
+            self._outbox.stage(got.stage)
+        # Sent after this batch's write: the staged bytes are durable by then.
+        self._outbox.send(InstallSnapshotResponse(self._id, msg.src, self.term, meta, got.ack))
+        if got.complete:
+            self._outbox.restore(meta)
+
+    def _on_install_snapshot_response(self, msg: InstallSnapshotResponse) -> None:
+        progress = self._leader_progress(msg.src)
+        if progress is None:
             return
-        if self.log.term_at(snap.index) == snap.term:
-            # We already hold the snapshot's entries; they are now known committed.
-            self.commit = snap.index
-            self._respond_append(msg.src, True, snap.index)
-            return
-        self._discard_pending_through(snap.index)
-        self.log.reset(snap.index, snap.term)
-        self.durable = min(self.durable, snap.index)
-        self.commit = self.applied = snap.index
-        self._snapshot = snap
-        self._outbox.snapshot(snap, discard_log=True, restore=True)
-        self.counters["snapshots.installed"] += 1
-        self._respond_append(msg.src, True, snap.index)
+        progress.recent_active = True
+        self._sender.acknowledge(msg.src, msg.meta, msg.offset)
 
     def _leader_progress(self, peer: NodeId) -> Progress | None:
         progress = self.progress.get(peer) if self.role is Role.LEADER else None
@@ -632,7 +700,8 @@ class RaftNode:
         snapshot = self._snapshot
         if snapshot is None:  # a compacted log always has a snapshot
             raise AssertionError("log is compacted but no snapshot is held")
-        self._send_leader(InstallSnapshot(self._id, peer, self.term, snapshot))
+        if not self._sender.start(peer, snapshot):
+            return  # too many transfers already: the next answer from the peer retries
         progress.become_snapshot(snapshot.index)
         self.counters["snapshots.sent"] += 1
 
@@ -706,6 +775,7 @@ _HANDLERS: dict[type, Callable[[RaftNode, Any], None]] = {
     Heartbeat: RaftNode._on_heartbeat,
     HeartbeatResponse: RaftNode._on_heartbeat_response,
     InstallSnapshot: RaftNode._on_install_snapshot,
+    InstallSnapshotResponse: RaftNode._on_install_snapshot_response,
 }
 
 
@@ -717,6 +787,17 @@ def _validate_append(msg: AppendEntries) -> str | None:
     return entries_problem(
         msg.entries, msg.prev_index + 1, min_term=msg.prev_term, max_term=msg.term
     )
+
+
+def _validate_snapshot_message(msg: InstallSnapshot | InstallSnapshotResponse) -> str | None:
+    problem = snapshot_problem(msg.meta, max_term=msg.term)
+    if problem is not None:
+        return problem
+    if isinstance(msg, InstallSnapshot):
+        return chunk_problem(msg.meta, msg.offset, msg.data, msg.done)
+    if not is_index(msg.offset) or msg.offset > msg.meta.size:
+        return "bad_index"
+    return None
 
 
 def _load_hard_state(storage: Storage) -> tuple[int, NodeId | None]:
@@ -731,7 +812,7 @@ def _load_hard_state(storage: Storage) -> tuple[int, NodeId | None]:
     return term, vote
 
 
-def _load_log(storage: Storage, snapshot: Snapshot | None) -> RaftLog:
+def _load_log(storage: Storage, snapshot: SnapshotMeta | None) -> RaftLog:
     log = RaftLog(snapshot.index, snapshot.term) if snapshot else RaftLog()
     entries = storage.entries(log.snapshot_index + 1, storage.last_index() + 1)
     expected, previous_term = log.snapshot_index + 1, log.snapshot_term

@@ -2,14 +2,16 @@
 
 It sits beside any ``ConsensusNode`` and its driver::
 
-    rsm = ReplicatedStateMachine(node, KVStateMachine(), compact_every=1000)
+    rsm = ReplicatedStateMachine(
+        node, KVStateMachine(), snapshots=storage.snapshots, compact_every=1000
+    )
     rid = rsm.submit(SessionCommand(client_id=7, seq=1, payload=b"..."))
     rid = rsm.query(b"...")                 # a linearizable read
     while node.has_ready():
         ready = node.ready()
         storage.write(ready.write)          # durable first
         transport.send(ready.messages)
-        for outcome in rsm.handle(ready):   # restore, apply, answer
+        for outcome in rsm.handle(ready):   # install+restore, apply, answer
             answer_client(outcome)
 
 Each request ends in exactly one ``Outcome`` - unless the node stops first, in
@@ -34,10 +36,12 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from pyconsensus.core.errors import ConsensusError, OutcomeUnknown
+from pyconsensus.core.errors import ConsensusError, OutcomeUnknown, SnapshotRejected
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
-from pyconsensus.core.types import Entry, EntryKind, RequestId, Snapshot
+from pyconsensus.core.snapshot_store import MemorySnapshotStore
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStore, install_and_open, read_all
+from pyconsensus.core.types import Entry, EntryKind, RequestId
 from pyconsensus.rsm.envelope import (
     MAX_TIMEOUT_MS,
     SessionCommand,
@@ -100,6 +104,9 @@ class ReplicatedStateMachine:
     """Sessions, de-duplication, ordered application and linearizable reads
     for ``machine``, replicated by ``node``.
 
+    ``snapshots``: the node's ``SnapshotStore`` (``storage.snapshots``): local
+    snapshots are written into it and received ones installed from it (a
+    private in-memory one if not given: for tests with a fake node).
     ``compact_every``: after this many applied entries, snapshot the machine
     and the session table and call ``node.compact`` (0: never).
     ``max_sessions``: sessions kept; opening one more forgets the least
@@ -112,6 +119,7 @@ class ReplicatedStateMachine:
         node: ConsensusNode,
         machine: StateMachine,
         *,
+        snapshots: SnapshotStore | None = None,
         compact_every: int = 0,
         max_sessions: int = 4096,
         session_timeout_ms: int = 0,
@@ -128,7 +136,11 @@ class ReplicatedStateMachine:
         self.max_sessions = max_sessions
         self.session_timeout_ms = session_timeout_ms
         self.sessions = SessionTable(max_sessions)
+        self.snapshots: SnapshotStore = (
+            snapshots if snapshots is not None else MemorySnapshotStore()
+        )
         self.applied = 0
+        self.applied_term = 0  # the term of the entry at ``applied``
         self.snapshot_index = 0
         self.counters: Counter[str] = Counter()
         self._commands: dict[RequestId, SessionCommand] = {}
@@ -179,12 +191,13 @@ class ReplicatedStateMachine:
     # The node's output
 
     def handle(self, ready: Ready) -> list[Outcome]:
-        """Apply a ``Ready`` (after its write is durable): restore its
-        snapshot, apply its committed entries in order, and turn its replies
-        into outcomes. Call it for every batch, in order."""
+        """Apply a ``Ready`` (after its write is durable): install and restore
+        its snapshot (telling the node ``snapshot_installed`` or
+        ``snapshot_rejected``), apply its committed entries in order, and turn
+        its replies into outcomes. Call it for every batch, in order."""
         outcomes: list[Outcome] = []
         if ready.restore is not None:
-            self._restore(ready.restore)
+            self._install(ready.restore)
         if ready.committed:
             self._apply(ready.committed)
         for reply in ready.replies:
@@ -197,7 +210,7 @@ class ReplicatedStateMachine:
         if self._commits_waiting or self._reads_waiting:
             self._release(outcomes)
         if self.compact_every and self.applied - self.snapshot_index >= self.compact_every:
-            self.node.compact(self.applied, self.snapshot())
+            self.node.compact(self.applied, self.take_snapshot())
             self.snapshot_index = self.applied
             self.counters["snapshots.taken"] += 1
         return outcomes
@@ -237,15 +250,16 @@ class ReplicatedStateMachine:
         header = b"".join((tag, _U64.pack(self.applied), _U64.pack(len(table)), table))
         return PrefixedSource(header, source_of(self.machine))
 
-    def restore_chunks(self, index: int, chunks: Iterable[bytes]) -> None:
-        """Restore the snapshot at ``index`` from its bytes in chunks (either
+    def restore_chunks(self, meta: SnapshotMeta, chunks: Iterable[bytes]) -> None:
+        """Restore the snapshot ``meta`` from its bytes in chunks (either
         ``snapshot_source``'s or ``snapshot``'s layout); ``MalformedCommand``
-        if they are not a snapshot of this layer at ``index``."""
+        if they are not a snapshot of this layer at ``meta.index``."""
+        index = meta.index
         reader = ChunkReader(chunks)
         try:
             tag = reader.read_exact(4, "the tag")
             if tag in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
-                self._restore(Snapshot(index, 0, tag + b"".join(reader.rest())))
+                self._restore(meta, tag + b"".join(reader.rest()))
                 return
             if tag not in (_STREAM_TAG, _TIMED_STREAM_TAG):
                 raise ValueError("not a replicated-state-machine snapshot")
@@ -264,10 +278,37 @@ class ReplicatedStateMachine:
             raise MalformedCommand(f"cannot restore snapshot at {index}: {exc}") from exc
         self.sessions = table
         self.applied = self.snapshot_index = index
+        self.applied_term = meta.term
         self.counters["snapshots.restored"] += 1
 
-    def _restore(self, snapshot: Snapshot) -> None:
-        data = snapshot.data
+    def take_snapshot(self) -> SnapshotMeta:
+        """Write ``snapshot()`` into the store, in pieces, as the snapshot at
+        ``applied``; its metadata is what ``node.compact`` takes."""
+        writer = self.snapshots.create(self.applied, self.applied_term, None)
+        try:
+            machine = self.machine.snapshot()
+            writer.write(_TIMED_SNAPSHOT_TAG if self.sessions.timed else _SNAPSHOT_TAG)
+            writer.write(_U64.pack(self.applied))
+            writer.write(self.sessions.encode())
+            writer.write(_U64.pack(len(machine)))
+            writer.write(machine)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    def _install(self, meta: SnapshotMeta) -> None:
+        """Install (if received) and restore ``meta``; tell the node how it went."""
+        try:
+            data = read_all(install_and_open(self.snapshots, meta))
+        except SnapshotRejected as exc:
+            self.counters["snapshots.rejected"] += 1
+            self.node.snapshot_rejected(meta, exc.reason)
+            return
+        self._restore(meta, data)
+        self.node.snapshot_installed(meta)
+
+    def _restore(self, snapshot: SnapshotMeta, data: bytes) -> None:
         try:
             tag = data[:4]
             if tag not in (_SNAPSHOT_TAG, _TIMED_SNAPSHOT_TAG):
@@ -291,6 +332,7 @@ class ReplicatedStateMachine:
         self.machine.restore(machine)
         self.sessions = table
         self.applied = self.snapshot_index = snapshot.index
+        self.applied_term = snapshot.term
         self.counters["snapshots.restored"] += 1
 
     # ------------------------------------------------------------------
@@ -308,6 +350,7 @@ class ReplicatedStateMachine:
                     continue
                 raise MalformedCommand(f"entry {index} applied right after {self.applied}")
             self.applied = index
+            self.applied_term = entry.term
             if entry.kind is not EntryKind.NORMAL:
                 continue
             decoded = decode_entry(entry.data)

@@ -16,6 +16,7 @@ import attrs
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Ready
+from pyconsensus.core.snapshots import read_all
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, EntryKind, NodeId
 
@@ -118,6 +119,7 @@ class CommittedLog:
         self.entries: dict[int, Entry] = {}
         self.digests: dict[int, int] = {0: 0}
         self.applied: dict[NodeId, tuple[int, int]] = {}  # node -> (index, digest)
+        self.terms: dict[NodeId, int] = {}  # node -> term of its entry at its applied index
         self.highest = 0
 
     def state_of(self, node_id: NodeId) -> tuple[int, int]:
@@ -139,7 +141,8 @@ class CommittedLog:
                 )
             digest = resumed
         elif ready.restore is not None:
-            applied, digest = decode_snapshot(ready.restore.data, ready.restore.index)
+            data = read_all(sim.storages[node_id].snapshots.open(ready.restore))
+            applied, digest = decode_snapshot(data, ready.restore.index)
             known_digest = self.digests.get(applied)
             if known_digest is not None and known_digest != digest:
                 raise InvariantViolation(
@@ -170,6 +173,10 @@ class CommittedLog:
                 )
             applied = index
         self.applied[node_id] = (applied, digest)
+        if ready.committed:
+            self.terms[node_id] = ready.committed[-1].term
+        elif ready.restore is not None:
+            self.terms[node_id] = ready.restore.term
 
     def on_restart(self, sim: ClusterView, node_id: NodeId, node: ConsensusNode) -> None:
         self.applied[node_id] = (0, 0)  # the restarted node replays from its snapshot

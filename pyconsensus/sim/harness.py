@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Generic, TypeVar
 
+from pyconsensus.core.errors import SnapshotRejected
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Message, Ready, Reply
+from pyconsensus.core.snapshots import SnapshotMeta, install_and_open, write_snapshot
 from pyconsensus.core.storage import MemoryStorage, Storage
 from pyconsensus.core.types import Entry, NodeId, RequestId, Role
 
@@ -93,10 +95,31 @@ class Harness(Generic[N]):
                         self.pending.append(message)
                 if ready.restore is not None:
                     self.applied[node_id] = []
+                    self._install(node_id, node, ready.restore)
                 self.applied[node_id].extend(ready.committed)
                 self.replies[node_id].extend(ready.replies)
                 for listener in self.listeners:
                     listener(node_id, ready)
+
+    def compact(self, node_id: NodeId, index: int, data: bytes = b"") -> SnapshotMeta:
+        """Write ``data`` into the node's store as its snapshot at ``index`` (with
+        the term of its stored entry there) and tell the node to compact."""
+        storage = self.storages[node_id]
+        entries = storage.entries(index, index + 1)
+        term = entries[0].term if entries else 0
+        meta = write_snapshot(storage.snapshots, index, term, data)
+        self.node(node_id).compact(index, meta)
+        return meta
+
+    def _install(self, node_id: NodeId, node: N, meta: SnapshotMeta) -> None:
+        """The driver's part of a ``Ready.restore`` (there is no state machine
+        to restore here): install it if received, and tell the node."""
+        try:
+            install_and_open(self.storages[node_id].snapshots, meta)
+        except SnapshotRejected as exc:
+            node.snapshot_rejected(meta, exc.reason)
+        else:
+            node.snapshot_installed(meta)
 
     def tick(self, node_id: NodeId, times: int = 1) -> None:
         for _ in range(times):

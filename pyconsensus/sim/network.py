@@ -29,6 +29,9 @@ class NetworkConfig:
     loss: float = attrs.field(default=0.0, validator=_probability)
     duplicate: float = attrs.field(default=0.0, validator=_probability)
     reorder: bool = False
+    corrupt: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a snapshot chunk arrives with one byte flipped (the
+    transfer must notice at install and start again)."""
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.min_delay_ms <= self.max_delay_ms:

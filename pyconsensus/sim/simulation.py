@@ -20,6 +20,7 @@ import attrs
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Message, Ready, Reply, Write
+from pyconsensus.core.snapshots import write_snapshot
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import NodeId, RequestId, Role
 from pyconsensus.rsm.envelope import SessionCommand
@@ -43,6 +44,7 @@ from pyconsensus.sim.faults import (
     Skew,
 )
 from pyconsensus.sim.network import Network, NetworkConfig
+from pyconsensus.sim.snapshots import SnapshotIntegrity, corrupt_chunk
 from pyconsensus.sim.specs import ProtocolSpec
 
 _TICK, _DELIVER, _FAULT, _CALL = range(4)
@@ -86,6 +88,7 @@ class SimStats:
     writes: int = 0
     crashes: int = 0
     lost_writes: int = 0
+    snapshots_rejected: int = 0
     restarts: int = 0
     partitions: int = 0
     network_storms: int = 0
@@ -172,6 +175,8 @@ class Simulation:
         # disk delay, during which the node goes on.
         self._inflight: dict[NodeId, deque[tuple[Write | None, Sequence[Message]]]] = {}
         self._disk_rng = Random(f"{seed}:disk")
+        self._corrupt_rng = Random(f"{seed}:corrupt")
+        self.snapshot_integrity = SnapshotIntegrity()
         for member in self.members:
             self._start(member)
         for item in schedule:
@@ -413,7 +418,8 @@ class Simulation:
         else:
             self._inflight.pop(node_id, None)
         if self.app_factory is not None:
-            self.apps[node_id] = self.app_factory(node)
+            app = self.apps[node_id] = self.app_factory(node)
+            app.snapshots = self.storages[node_id].snapshots  # the node's own store
         if incarnation > 1:
             self.stats.restarts += 1
             self._emit("restart", node=node_id)
@@ -473,6 +479,9 @@ class Simulation:
             return
         if len(arrivals) > 1:
             self.stats.duplicated += 1
+        corrupt = self.config.network.corrupt
+        if corrupt and self._corrupt_rng.random() < corrupt:
+            message = corrupt_chunk(message, self._corrupt_rng)  # type: ignore[assignment]
         if self._observers:
             self._emit("send", message=message, arrivals=arrivals)
         for at in arrivals:
@@ -497,6 +506,7 @@ class Simulation:
                     return
                 storage.write(write)
                 self.stats.writes += 1
+            ready = self._install(node_id, node, ready)
             for checker in self.checkers:
                 checker.on_ready(self, node_id, node, ready)
             for message in ready.messages:
@@ -518,6 +528,7 @@ class Simulation:
             if write is not None:
                 storage.stage(write)
                 self.stats.writes += 1
+            ready = self._install(node_id, node, ready)
             for checker in self.checkers:
                 checker.on_ready(self, node_id, node, ready)
             for message in ready.early_messages:
@@ -540,6 +551,10 @@ class Simulation:
         app = self.apps[node_id]
         if app is not None:
             self._run_app(node_id, incarnation, app, ready)
+        if ready.restore is not None:
+            self.snapshot_integrity.after_install(node_id, self.storages[node_id], ready.restore)
+            if app is None and self.nodes[node_id] is not None:
+                self.nodes[node_id].snapshot_installed(ready.restore)  # type: ignore[union-attr]
         for reply in ready.replies:
             handler = self._handlers.pop((node_id, incarnation, reply.request_id), None)
             if handler is not None:
@@ -601,11 +616,35 @@ class Simulation:
             if handler is not None:
                 handler(outcome)
 
+    def _install(self, node_id: NodeId, node: ConsensusNode, ready: Ready) -> Ready:
+        """Check a ``Ready.restore`` and, for a node without an application,
+        install it (the application's layer installs its own); a rejected one
+        is told to the node and goes no further."""
+        write = ready.write
+        if write is not None and write.snapshot is not None:
+            self.snapshot_integrity.record(write.snapshot)
+        meta = ready.restore
+        if meta is None:
+            return ready
+        storage = self.storages[node_id]
+        self.snapshot_integrity.before_install(node_id, storage, meta)
+        if self.apps[node_id] is not None:
+            return ready
+        reason = self.snapshot_integrity.install(storage, meta)
+        if reason is None:
+            return ready
+        self.stats.snapshots_rejected += 1
+        node.snapshot_rejected(meta, reason)
+        return attrs.evolve(ready, restore=None)
+
     def _maybe_compact(self, node_id: NodeId, node: ConsensusNode) -> None:
         applied, digest = self.committed_log.state_of(node_id)
         last = self._compacted.get(node_id, 0)
         if applied - last >= self.config.compact_every:
-            node.compact(applied, encode_snapshot(applied, digest))
+            term = self.committed_log.terms.get(node_id, 0)
+            data = encode_snapshot(applied, digest)
+            meta = write_snapshot(self.storages[node_id].snapshots, applied, term, data)
+            node.compact(applied, meta)
             self._compacted[node_id] = applied
 
     def _watch_leaders(self) -> None:

@@ -61,7 +61,8 @@ import attrs
 
 from pyconsensus.core.errors import ConsensusError
 from pyconsensus.core.ready import Message, Ready
-from pyconsensus.core.types import Entry, EntryKind, NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, EntryKind, NodeId
 from pyconsensus.sim.harness import Harness
 from pyconsensus.sim.specs import get_spec
 
@@ -222,7 +223,7 @@ class _Runner:
         if len(args) != 2:
             raise TranscriptError("compact needs a node and an index")
         node, index = _node(args[0]), int(args[1])
-        h.node(node).compact(index, b"snapshot@%d" % index)
+        h.compact(node, index, b"snapshot@%d" % index)
         h.flush(node)
         return []
 
@@ -334,6 +335,11 @@ class _Runner:
             if write.metadata:
                 meta = " ".join(f"{k}={_value(v)}" for k, v in sorted(write.metadata.items()))
                 lines.append(f"{node}: write meta {meta}")
+            if write.stage is not None:
+                part = write.stage
+                lines.append(
+                    f"{node}: write stage {_snap(part.meta)} bytes {part.offset}..{part.end}"
+                )
         cut = self.harness.cut_links
         for message in ready.messages:
             suffix = " (cut)" if (message.src, message.dst) in cut else ""
@@ -385,7 +391,7 @@ def _entries(entries: Sequence[Entry]) -> str:
     return " ".join(_entry(e) for e in entries)
 
 
-def _snap(snapshot: Snapshot) -> str:
+def _snap(snapshot: SnapshotMeta) -> str:
     return f"{snapshot.index}@{snapshot.term}"
 
 
@@ -396,7 +402,7 @@ def _value(value: object) -> str:
         return _bytes(value)
     if isinstance(value, Entry):
         return _entry(value)
-    if isinstance(value, Snapshot):
+    if isinstance(value, SnapshotMeta):
         return f"snapshot({_snap(value)})"
     if isinstance(value, tuple):
         return "[" + " ".join(_value(v) for v in value) + "]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.transfer import TransferConfig
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -32,6 +33,11 @@ class ZabConfig:
     finalize_ticks: int = attrs.field(default=2, validator=_non_negative)
     """Once a quorum agrees with its vote, a LOOKING server waits this long for a
     better vote before it decides (it decides at once if every server agrees)."""
+
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    """Chunk size, window, concurrency and rate of SNAP transfers (see
+    ``pyconsensus.core.transfer``). A follower receiving a snapshot restarts
+    its handshake timers whenever a chunk arrives in order."""
 
     init_ticks: int = attrs.field(default=20, validator=_positive)
     """How long discovery and synchronization may take: a prospective leader that

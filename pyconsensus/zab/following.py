@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from pyconsensus.core.errors import NotLeader
 from pyconsensus.core.ready import ReadReady, RequestFailed
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.types import NodeId, RequestId
 from pyconsensus.zab import messages
 from pyconsensus.zab.host import ZabHost
@@ -48,6 +49,7 @@ class Following(ServerRole):
         "handshake_elapsed",
         "handshake_message",
         "leader",
+        "pending_snap",
         "silent",
         "stage",
         "stage_elapsed",
@@ -65,6 +67,8 @@ class Following(ServerRole):
         self.handshake_elapsed = 0
         self.handshake_message: messages.ZabMessage | None = None  # re-sent while no progress
         self.forwarded_reads: dict[RequestId, int] = {}  # request id -> tick sent
+        # A SNAP's NEWLEADER waiting for its snapshot's bytes, and that snapshot.
+        self.pending_snap: tuple[messages.NewLeader, SnapshotMeta] | None = None
         self.connect()
 
     @property
@@ -148,6 +152,19 @@ class Following(ServerRole):
 
     def on_new_leader(self, msg: messages.NewLeader) -> None:
         node = self.node
+        sync = msg.sync
+        if (
+            isinstance(sync, messages.Snap)
+            and msg.conn == self.conn
+            and self.stage is FollowerStage.SYNC
+            and sync.meta.index >= node.commit
+            and not node.holds_snapshot(sync.meta)
+        ):
+            # The snapshot's bytes come first, in chunks; the sync is adopted
+            # once they are installed (``snapshot_ready``).
+            self.pending_snap = (msg, sync.meta)
+            self.request_snapshot()
+            return
         if (
             msg.conn != self.conn
             or self.stage is not FollowerStage.SYNC
@@ -172,6 +189,46 @@ class Following(ServerRole):
             messages.AckNewLeader(self.me, msg.src, msg.epoch, self.conn, node.history.last_index)
         )
 
+    def request_snapshot(self) -> None:
+        """Ask the leader for the pending SNAP's snapshot from what is staged."""
+        pending = self.pending_snap
+        if pending is None:
+            return
+        msg, meta = pending
+        offset = self.node.receiver.position(meta)
+        self._handshake_send(
+            messages.SnapAck(self.me, self.leader, msg.epoch, self.conn, meta, offset)
+        )
+
+    def on_snap_chunk(self, msg: messages.SnapChunk) -> None:
+        pending = self.pending_snap
+        if (
+            msg.conn != self.conn
+            or self.stage is not FollowerStage.SYNC
+            or pending is None
+            or (pending[0].epoch, pending[1]) != (msg.epoch, msg.meta)
+        ):
+            self.counters["ignored.stale_handshake"] += 1
+            return
+        node = self.node
+        got = node.receiver.receive(msg.meta, msg.offset, msg.data)
+        if got.stage is not None:
+            self.outbox.stage(got.stage)
+            # A transfer that moves is a handshake that progresses.
+            self.handshake_elapsed = self.stage_elapsed = 0
+        self._handshake_send(
+            messages.SnapAck(self.me, msg.src, msg.epoch, self.conn, msg.meta, got.ack)
+        )
+        if got.complete:
+            self.outbox.restore(msg.meta)
+
+    def snapshot_ready(self, meta: SnapshotMeta) -> None:
+        """The pending SNAP's snapshot is installed: adopt the sync now."""
+        pending = self.pending_snap
+        if pending is not None and pending[1] == meta:
+            self.pending_snap = None
+            self.on_new_leader(pending[0])
+
     def _adopt(self, sync: messages.Sync) -> str | None:
         """Apply the leader's DIFF, TRUNC or SNAP; the reason it is refused, if it is.
         Nothing changes unless the sync is accepted."""
@@ -187,7 +244,7 @@ class Following(ServerRole):
                 return "bad_sync"
             keep_epoch = history.epoch_at(keep) or 0
         else:
-            keep, keep_epoch = sync.snapshot.index, sync.snapshot.term
+            keep, keep_epoch = sync.meta.index, sync.meta.term
             if keep < node.commit:
                 return "bad_sync"
         if entries and (entries[0].index != keep + 1 or entries[0].term < keep_epoch):
@@ -199,7 +256,7 @@ class Following(ServerRole):
                 node.truncate_after(keep)
             self.counters["sync.trunc"] += 1
         else:
-            node.install_snapshot(sync.snapshot)
+            node.install_snapshot(sync.meta)
             self.counters["sync.snap"] += 1
         if entries:
             history.append(entries)
@@ -345,5 +402,6 @@ FOLLOWER_HANDLERS: dict[type, Callable[[Following, Any], None]] = {
     messages.Commit: Following.on_commit,
     messages.Ping: Following.on_ping,
     messages.ReadReply: Following.on_read_reply,
+    messages.SnapChunk: Following.on_snap_chunk,
 }
 """The messages a follower takes from its leader (and from no other server)."""

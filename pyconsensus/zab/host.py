@@ -12,7 +12,9 @@ from typing import Protocol
 
 from pyconsensus.core.quorum import Quorum
 from pyconsensus.core.reads import ReadIndexQueue
-from pyconsensus.core.types import NodeId, RequestId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.transfer import SnapshotReceiver, SnapshotSender
+from pyconsensus.core.types import NodeId, RequestId
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.election import Election
 from pyconsensus.zab.forwarding import Forwarded, ForwardingHost
@@ -40,6 +42,9 @@ class ZabHost(ForwardingHost, Protocol):
     reads: ReadIndexQueue[tuple[NodeId | None, RequestId]]
     stalled: int
     stalled_at: int
+    # Snapshot transfer (SNAP): chunks out as a leader, in as a follower.
+    sender: SnapshotSender
+    receiver: SnapshotReceiver
 
     @property
     def quorum(self) -> Quorum: ...
@@ -58,4 +63,6 @@ class ZabHost(ForwardingHost, Protocol):
 
     def truncate_after(self, index: int) -> None: ...
 
-    def install_snapshot(self, snapshot: Snapshot) -> None: ...
+    def install_snapshot(self, snapshot: SnapshotMeta) -> None: ...
+
+    def holds_snapshot(self, meta: SnapshotMeta) -> bool: ...

@@ -92,12 +92,14 @@ class Leading(ServerRole):
         return self.phase is LeaderPhase.BROADCAST
 
     def stop(self) -> None:
+        self.node.sender.abandon_all()
         for origin, rid in self.node.reads.drain():
             if origin is None:
                 self.outbox.reply(RequestFailed(rid, NotLeader(None)))
 
     def tick(self) -> None:
         config = self.config
+        self.node.sender.tick()
         if not self.established:
             # Followers drive the handshake and retry it; we only bound its length.
             self.phase_elapsed += 1
@@ -181,7 +183,9 @@ class Leading(ServerRole):
         if self.phase is LeaderPhase.DISCOVERY and quorum.is_quorum(self.epoch_acks):
             self._start_sync()
 
-    def _learner(self, msg: messages.AckEpoch | messages.AckNewLeader) -> Learner | None:
+    def _learner(
+        self, msg: messages.AckEpoch | messages.AckNewLeader | messages.SnapAck
+    ) -> Learner | None:
         """The learner behind a handshake message on its current connection."""
         learner = self.learners.get(msg.src)
         if learner is None or learner.conn != msg.conn:
@@ -273,6 +277,7 @@ class Leading(ServerRole):
             self.counters["dropped.bad_index"] += 1
             return
         learner.synced = True
+        self.node.sender.finish(msg.src)
         learner.acknowledge(msg.index)
         learner.stage = LearnerStage.SYNCED
         if self.established:
@@ -281,6 +286,38 @@ class Leading(ServerRole):
         else:
             self.newleader_acks.add(msg.src)
             self._check_established()
+
+    def on_snap_ack(self, msg: messages.SnapAck) -> None:
+        """A syncing follower asks for (more of) the SNAP's snapshot."""
+        learner = self._learner(msg)
+        if learner is None or learner.stage is not LearnerStage.SYNCING:
+            return
+        sender = self.node.sender
+        if msg.meta != self.node.snapshot:
+            # We compacted since the NEWLEADER: its reconnection gets a new SNAP.
+            self.counters["ignored.stale_snapshot"] += 1
+            return
+        if sender.start(msg.src, msg.meta):
+            sender.acknowledge(msg.src, msg.meta, msg.offset)
+
+    def _send_snap_chunks(self) -> None:
+        for chunk in self.node.sender.chunks():
+            learner = self.learners.get(chunk.peer)
+            if learner is None:
+                self.node.sender.abandon(chunk.peer)
+                continue
+            self.outbox.send(
+                messages.SnapChunk(
+                    self.me,
+                    chunk.peer,
+                    self.node.current_epoch,
+                    learner.conn,
+                    chunk.meta,
+                    chunk.offset,
+                    chunk.data,
+                    chunk.done,
+                )
+            )
 
     def _check_established(self) -> None:
         if self.phase is LeaderPhase.SYNC and self.node.quorum.is_quorum(self.newleader_acks):
@@ -358,10 +395,13 @@ class Leading(ServerRole):
 
     def has_output(self) -> bool:
         """Whether ``flush`` has proposals, commits or read confirmations to send."""
-        return self.established and (self.broadcast or self.node.reads.broadcast_due)
+        return self.node.sender.has_chunks() or (
+            self.established and (self.broadcast or self.node.reads.broadcast_due)
+        )
 
     def flush(self) -> None:
         """Send what accumulated since the last ``Ready``."""
+        self._send_snap_chunks()
         if not self.established:
             return
         if self.broadcast:
@@ -467,6 +507,7 @@ class Leading(ServerRole):
 
 
 LEADER_HANDLERS: dict[type, tuple[Callable[[Leading, Any], None], str]] = {
+    messages.SnapAck: (Leading.on_snap_ack, "ignored.stale_handshake"),
     messages.AckEpoch: (Leading.on_ack_epoch, "ignored.stale_handshake"),
     messages.AckNewLeader: (Leading.on_ack_new_leader, "ignored.stale_handshake"),
     messages.Ack: (Leading.on_ack, "ignored.not_leading"),

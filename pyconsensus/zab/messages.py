@@ -12,7 +12,8 @@ import enum
 
 import attrs
 
-from pyconsensus.core.types import Entry, NodeId, RequestId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, NodeId, RequestId
 
 # ---------------------------------------------------------------------------
 # Values
@@ -77,9 +78,11 @@ class Trunc:
 @attrs.frozen(slots=True)
 class Snap:
     """The leader no longer holds the transactions the follower lacks: replace the
-    follower's whole history by ``snapshot`` followed by ``entries``."""
+    follower's whole history by the snapshot ``meta`` followed by ``entries``.
+    A follower that does not hold the snapshot asks for its bytes with
+    ``SnapAck`` and adopts the sync once it has installed them."""
 
-    snapshot: Snapshot
+    meta: SnapshotMeta
     entries: tuple[Entry, ...]
 
 
@@ -301,6 +304,34 @@ class ReadReply:
     index: int
 
 
+@attrs.frozen(slots=True)
+class SnapChunk:
+    """One chunk of the snapshot ``meta`` of a SNAP, on connection ``conn``:
+    ``data`` starts at byte ``offset``; ``done`` marks the last chunk."""
+
+    src: NodeId
+    dst: NodeId
+    epoch: int
+    conn: int
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
+
+
+@attrs.frozen(slots=True)
+class SnapAck:
+    """The follower has durably staged ``offset`` bytes of ``meta``: send on
+    from there (0: from the start)."""
+
+    src: NodeId
+    dst: NodeId
+    epoch: int
+    conn: int
+    meta: SnapshotMeta
+    offset: int
+
+
 ZabMessage = (
     Notification
     | FollowerInfo
@@ -317,6 +348,8 @@ ZabMessage = (
     | Request
     | ReadRequest
     | ReadReply
+    | SnapChunk
+    | SnapAck
 )
 
 MESSAGE_TYPES: tuple[type, ...] = (
@@ -335,4 +368,6 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Request,
     ReadRequest,
     ReadReply,
+    SnapChunk,
+    SnapAck,
 )

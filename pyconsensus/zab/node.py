@@ -34,8 +34,10 @@ from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.reads import ReadIndexQueue
 from pyconsensus.core.ready import Ready, RequestFailed, Write
 from pyconsensus.core.screening import screen
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
-from pyconsensus.core.types import Entry, NodeId, RequestId, Role, Snapshot, Status
+from pyconsensus.core.transfer import SnapshotReceiver, SnapshotSender
+from pyconsensus.core.types import Entry, NodeId, RequestId, Role, Status
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.election import Election
 from pyconsensus.zab.following import FOLLOWER_HANDLERS, FollowerStage, Following
@@ -115,6 +117,8 @@ class ZabNode:
         self.reads: ReadIndexQueue[tuple[NodeId | None, RequestId]] = ReadIndexQueue()
         self.stalled = 0
         self.stalled_at = 0
+        self.sender = SnapshotSender(storage.snapshots, self.config.transfer, self.counters)
+        self.receiver = SnapshotReceiver(storage.snapshots, self.counters)
 
         self.election = Election(node_id, self.quorum, self.own_vote())
         self.role: Looking | Following | Leading  # see _start_looking
@@ -205,13 +209,33 @@ class ZabNode:
             self.outbox.reply(RequestFailed(rid, NotLeader(self._leader_hint())))
         return rid
 
-    def compact(self, index: int, data: bytes) -> None:
-        snapshot = self.history.snapshot_to(index, self.applied, data)
-        if snapshot is None:
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
+        if not self.history.snapshot_to(index, self.applied, meta):
             return
-        self._snapshot = snapshot
-        self.outbox.snapshot(snapshot, discard_log=False, restore=False)
+        self._snapshot = meta
+        self.outbox.snapshot(meta, discard_log=False, restore=False)
         self.counters["snapshots.taken"] += 1
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        """The driver installed the SNAP's snapshot ``meta`` and restored the
+        state machine from it (``SnapshotEvents``); the NEWLEADER that asked for
+        it is adopted now, if it is still the one we answer."""
+        if not self.receiver.finished(meta):
+            return
+        self._hold_snapshot(meta)
+        self.counters["snapshots.installed"] += 1
+        role = self.role
+        if isinstance(role, Following):
+            role.snapshot_ready(meta)
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        """The driver could not install ``meta``: ask the leader for it again."""
+        if not self.receiver.finished(meta):
+            return
+        self.counters["snapshots.rejected"] += 1
+        role = self.role
+        if isinstance(role, Following):
+            role.request_snapshot()
 
     @property
     def pipelined_writes(self) -> bool:
@@ -238,7 +262,7 @@ class ZabNode:
         role = self.role
         return (
             self.outbox.has_output()
-            or self.commit > self.applied
+            or (self.commit > self.applied and self.receiver.installing is None)
             or (isinstance(role, Leading) and role.has_output())
         )
 
@@ -247,7 +271,8 @@ class ZabNode:
         if isinstance(role, Leading):
             role.flush()
         committed: Sequence[Entry] = ()
-        if self.commit > self.applied:
+        # While a received snapshot is being installed, nothing below it may be applied.
+        if self.commit > self.applied and self.receiver.installing is None:
             committed = self.history.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
             if self.fates:
@@ -272,7 +297,7 @@ class ZabNode:
         )
 
     @property
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> SnapshotMeta | None:
         """The latest snapshot this node holds."""
         return self._snapshot
 
@@ -373,15 +398,48 @@ class ZabNode:
         self.outbox.truncate(index + 1)
         self.durable = min(self.durable, index)
 
-    def install_snapshot(self, snapshot: Snapshot) -> None:
-        """Replace our whole history by ``snapshot`` (SNAP)."""
+    def install_snapshot(self, snapshot: SnapshotMeta) -> None:
+        """Replace our whole history by ``snapshot`` (SNAP), which the state
+        machine already holds (``snapshot_installed``)."""
         self.truncate_after(self.history.base_index)
         self.fates.unknown_through(snapshot.index, self.outbox.reply)
         self.history.reset(snapshot.index, snapshot.term)
         self.durable = min(self.durable, snapshot.index)
         self.commit = self.applied = snapshot.index
         self._snapshot = snapshot
-        self.outbox.snapshot(snapshot, discard_log=True, restore=True)
+        self.outbox.snapshot(snapshot, discard_log=True, restore=False)
+
+    def holds_snapshot(self, meta: SnapshotMeta) -> bool:
+        """Whether ``meta`` is our snapshot and the state machine is at it."""
+        return self._snapshot == meta and self.applied == meta.index
+
+    def _hold_snapshot(self, meta: SnapshotMeta) -> None:
+        """The state machine now holds ``meta``: make it our snapshot, keeping
+        the transactions after it that may still extend it. Those of an epoch
+        below the snapshot's cannot (epochs never go down along a history), so
+        they go; the rest stay - one of them may be committed, and only a SNAP
+        adopted from a leader (``install_snapshot``) may replace them."""
+        history = self.history
+        index = meta.index
+        last_ok = index
+        while last_ok < history.last_index and (history.epoch_at(last_ok + 1) or 0) >= meta.term:
+            last_ok += 1
+        if last_ok < history.last_index:
+            self.truncate_after(max(last_ok, history.base_index))
+        self.fates.unknown_through(index, self.outbox.reply)
+        if history.epoch_at(index) == meta.term and index <= history.last_index:
+            history.compact_to(index, meta.term)
+            discard = False
+        else:
+            keep = history.slice(index + 1, history.last_index + 1)
+            history.reset(index, meta.term)
+            history.append(keep)
+            discard = not keep
+        self.durable = min(self.durable, history.last_index)
+        self.commit = max(self.commit, index)
+        self.applied = index
+        self._snapshot = meta
+        self.outbox.snapshot(meta, discard_log=discard, restore=False)
 
 
 _Handler = Callable[[ZabNode, Any], None]

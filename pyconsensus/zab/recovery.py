@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from pyconsensus.core.errors import StorageCorruption
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import Storage
-from pyconsensus.core.types import Snapshot
 from pyconsensus.zab.history import History
 from pyconsensus.zab.validation import is_count
 
@@ -40,7 +40,7 @@ def load_epochs(storage: Storage) -> tuple[int, int]:
     return accepted, current
 
 
-def load_history(storage: Storage, snapshot: Snapshot | None, current_epoch: int) -> History:
+def load_history(storage: Storage, snapshot: SnapshotMeta | None, current_epoch: int) -> History:
     """The stored history after ``snapshot``, checked for ZAB's invariants:
     contiguous, epochs never decreasing and never beyond ``current_epoch``."""
     history = History(snapshot.index, snapshot.term) if snapshot else History()

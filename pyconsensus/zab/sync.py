@@ -17,7 +17,7 @@ history). Whatever the follower holds beyond the shared point is dropped.
 
 from __future__ import annotations
 
-from pyconsensus.core.types import Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.zab.history import History
 from pyconsensus.zab.messages import Diff, Snap, Sync, Trunc, Zxid
 
@@ -35,7 +35,7 @@ def shared_prefix(history: History, follower_last: Zxid, follower_commit: int) -
 
 
 def plan_sync(
-    history: History, snapshot: Snapshot | None, follower_last: Zxid, follower_commit: int
+    history: History, snapshot: SnapshotMeta | None, follower_last: Zxid, follower_commit: int
 ) -> Sync:
     """DIFF, TRUNC or SNAP that turns the follower's history into ``history``."""
     shared = shared_prefix(history, follower_last, follower_commit)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyconsensus.core.types import Entry
-from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
+from pyconsensus.core.validation import chunk_problem, entries_problem, is_index, snapshot_problem
 from pyconsensus.zab.messages import (
     Ack,
     AckEpoch,
@@ -33,6 +33,8 @@ from pyconsensus.zab.messages import (
     ReadRequest,
     Request,
     Snap,
+    SnapAck,
+    SnapChunk,
     Trunc,
     UpToDate,
     Vote,
@@ -142,13 +144,13 @@ def _new_leader(msg: NewLeader) -> str | None:
         if problem is not None:
             return problem
     elif isinstance(sync, Snap):
-        problem = snapshot_problem(sync.snapshot, max_term=msg.epoch)
+        problem = snapshot_problem(sync.meta, max_term=msg.epoch)
         if problem is not None:
             return problem
-        problem = _entries_problem(sync.entries, sync.snapshot.index + 1, msg.epoch)
+        problem = _entries_problem(sync.entries, sync.meta.index + 1, msg.epoch)
         if problem is not None:
             return problem
-        if sync.entries and sync.entries[0].term < sync.snapshot.term:
+        if sync.entries and sync.entries[0].term < sync.meta.term:
             return "bad_epoch"
     else:
         return "malformed"
@@ -161,6 +163,19 @@ def _ack_new_leader(msg: AckNewLeader) -> str | None:
     if not is_count(msg.conn):
         return "malformed"
     return None if is_count(msg.index) else "bad_index"
+
+
+def _snap_transfer(msg: SnapChunk | SnapAck) -> str | None:
+    if not is_count(msg.epoch):
+        return "bad_epoch"
+    if not is_count(msg.conn):
+        return "malformed"
+    problem = snapshot_problem(msg.meta, max_term=msg.epoch)
+    if problem is not None:
+        return problem
+    if isinstance(msg, SnapChunk):
+        return chunk_problem(msg.meta, msg.offset, msg.data, msg.done)
+    return None if is_index(msg.offset) and msg.offset <= msg.meta.size else "bad_index"
 
 
 def _up_to_date(msg: UpToDate) -> str | None:
@@ -248,5 +263,7 @@ CHECKS: dict[type, Callable[[Any], str | None]] = {
     Request: _request,
     ReadRequest: _read_request,
     ReadReply: _read_reply,
+    SnapChunk: _snap_transfer,
+    SnapAck: _snap_transfer,
 }
 """The structural check of each message type."""

@@ -15,7 +15,9 @@ from random import Random
 import attrs
 
 from pyconsensus.core.ready import Write
-from pyconsensus.core.types import Entry, EntryKind, MetaValue, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, checksum, write_snapshot
+from pyconsensus.core.storage import Storage
+from pyconsensus.core.types import Entry, EntryKind, MetaValue
 
 SEQ_KEY = "seq"
 TERM_KEY = "raft.term"
@@ -35,6 +37,22 @@ def entry_data(index: int, term: int) -> bytes:
     """Contents that tie an entry to its (index, term), of varying length."""
     rng = Random(f"{index}:{term}")
     return f"{index}/{term}:".encode() + rng.randbytes(rng.randrange(0, 300))
+
+
+def snapshot_data(index: int) -> bytes:
+    """The state a snapshot at ``index`` holds, of varying length."""
+    return f"state@{index}".encode() * (1 + index % 49)
+
+
+def perform(storage: Storage, write: Write) -> None:
+    """``storage.write(write)``, its snapshot's bytes put in the store first."""
+    meta = write.snapshot
+    if meta is not None:
+        assert (
+            write_snapshot(storage.snapshots, meta.index, meta.term, snapshot_data(meta.index))
+            == meta
+        )
+    storage.write(write)
 
 
 def make_write(seed: int, n: int, shape: Shape) -> Write:
@@ -64,14 +82,15 @@ def make_write(seed: int, n: int, shape: Shape) -> Write:
     if roll < 0.94:
         # Compaction keeps the log from growing without bound.
         index = rng.randrange(shape.floor + 1, shape.last + 1)
-        snapshot = Snapshot(index, shape.term, f"state@{index}".encode() * rng.randrange(1, 50))
+        data = snapshot_data(index)
+        snapshot = SnapshotMeta(index, shape.term, None, len(data), checksum(data))
         return Write(metadata=metadata, snapshot=snapshot)
     metadata[VOTE_KEY] = None
     return Write(metadata=metadata)
 
 
 def shape_of(
-    last_index: int, metadata: Mapping[str, MetaValue], snapshot: Snapshot | None
+    last_index: int, metadata: Mapping[str, MetaValue], snapshot: SnapshotMeta | None
 ) -> Shape:
     """The shape of a log, from what a storage (or the model) reports."""
     term = metadata.get(TERM_KEY, 1)

@@ -23,12 +23,15 @@ from pyconsensus.adapters.cbor import (
 from pyconsensus.adapters.cbor.codegen import SMALL_BATCH
 from pyconsensus.adapters.cbor.tags import CORE, PROTOCOLS, RAFT
 from pyconsensus.core.errors import ConfigError, ConsensusError
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.types import Entry, EntryKind, Snapshot
 from pyconsensus.raft.messages import (
     MESSAGE_TYPES,
     AppendEntries,
     Heartbeat,
     InstallSnapshot,
+    InstallSnapshotResponse,
     RequestVote,
 )
 from tests.adapters.cbor_samples import (
@@ -96,7 +99,7 @@ def test_every_raft_message_is_registered_once() -> None:
     assert set(registered.values()) >= set(MESSAGE_TYPES) | {Entry, Snapshot}
     assert len(set(registered.values())) == len(registered)
     assert set(PROTOCOLS) >= {"core", "raft"}
-    assert {0x01: Entry, 0x02: Snapshot} == CORE
+    assert {0x01: Entry, 0x02: Snapshot, 0x03: SnapshotMeta, 0x04: Membership} == CORE
 
 
 def test_frame_starts_with_version_and_tag() -> None:
@@ -112,8 +115,18 @@ def test_entries_travel_as_one_flat_array() -> None:
 
 
 def test_nested_record_travels_as_array_of_its_fields() -> None:
-    frame = encode(InstallSnapshot(1, 2, 3, Snapshot(7, 2, b"s")))
-    assert body(frame) == [1, 2, 3, [7, 2, b"s"]]
+    meta = SnapshotMeta(7, 2, None, 1, "sha256:00")
+    frame = encode(InstallSnapshot(1, 2, 3, meta, 0, b"s", True))
+    assert body(frame) == [1, 2, 3, [7, 2, None, 1, "sha256:00"], 0, b"s", True]
+
+
+def test_snapshot_messages_round_trip_with_a_membership() -> None:
+    meta = SnapshotMeta(7, 2, Membership({1, 2, 3}, learners={4}), 1, "sha256:00")
+    for message in (
+        InstallSnapshot(1, 2, 3, meta, 0, b"s", True),
+        InstallSnapshotResponse(2, 1, 3, meta, 1),
+    ):
+        assert decode(encode(message)) == message
 
 
 @pytest.mark.parametrize("n", [0, 1, SMALL_BATCH, SMALL_BATCH + 1, 300])

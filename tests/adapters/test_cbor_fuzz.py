@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from pyconsensus.adapters.cbor import default_codec
+from pyconsensus.core.membership import Membership
+from pyconsensus.core.snapshots import SnapshotMeta, checksum
 from pyconsensus.core.types import Entry, Snapshot
 from pyconsensus.raft.messages import (
     AppendEntries,
@@ -19,6 +21,7 @@ from pyconsensus.raft.messages import (
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
+    InstallSnapshotResponse,
     RequestVote,
     RequestVoteResponse,
 )
@@ -31,6 +34,8 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("atheris") is None,
     reason="atheris is not installed (pip install atheris; Linux wheels only)",
 )
+
+META = SnapshotMeta(3, 1, Membership({1, 2, 3}), 5, checksum(b"state"))
 
 
 def seed_corpus(directory: Path) -> None:
@@ -47,7 +52,8 @@ def seed_corpus(directory: Path) -> None:
         AppendEntriesResponse(2, 1, 3, False, 4, 2, 1),
         Heartbeat(1, 2, 3, 4, 5),
         HeartbeatResponse(2, 1, 3, 5),
-        InstallSnapshot(1, 2, 3, Snapshot(3, 1, b"state")),
+        InstallSnapshot(1, 2, 3, META, 0, b"state", True),
+        InstallSnapshotResponse(2, 1, 3, META, 5),
     ]
     codec = default_codec()
     for i, sample in enumerate(samples):

@@ -25,7 +25,7 @@ import pytest
 
 from pyconsensus.adapters.lmdb import LmdbStorage
 from pyconsensus.core.ready import Write
-from tests.adapters.crash_workload import SEQ_KEY, make_write, shape_of
+from tests.adapters.crash_workload import SEQ_KEY, make_write, perform, shape_of
 from tests.adapters.forked import spawn_child, spin
 from tests.storage.conformance import Model
 
@@ -45,7 +45,7 @@ def child(path: Path, seed: int, report: int) -> None:
     assert isinstance(seq, int)
     while True:
         shape = shape_of(storage.last_index(), storage.metadata(), storage.snapshot())
-        storage.write(make_write(seed, seq, shape))
+        perform(storage, make_write(seed, seq, shape))
         seq += 1
         os.write(report, f"{seq}\n".encode())
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import lmdb
 import pytest
 
-from pyconsensus.adapters.lmdb import LmdbStorage
+from pyconsensus.adapters.lmdb import LmdbStorage, records
 from pyconsensus.core.errors import StorageCorruption, StorageError
 from pyconsensus.core.ready import Write
 from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStage, checksum
-from pyconsensus.core.types import Entry
+from pyconsensus.core.types import Entry, Snapshot
 
 DATA = random.Random(3).randbytes(5000)
 META = SnapshotMeta(4, 2, None, len(DATA), checksum(DATA))
@@ -29,9 +30,7 @@ def entries(lo: int, hi: int) -> list[Entry]:
 
 
 def record(meta: SnapshotMeta) -> Write:
-    # Write.snapshot takes the metadata (issue 15); typed loosely meanwhile.
-    write: Write = Write(snapshot=meta)  # type: ignore[arg-type]
-    return write
+    return Write(snapshot=meta)
 
 
 def test_staged_chunks_are_durable_with_their_write_and_resume_after_a_reopen(
@@ -118,3 +117,23 @@ def test_a_current_snapshot_whose_files_are_gone_entirely_is_a_storage_corruptio
         path.unlink()
     with pytest.raises(StorageCorruption, match="current snapshot"):
         open_storage(tmp_path)
+
+
+def test_a_snapshot_stored_whole_by_an_older_version_moves_into_a_file_on_open(
+    tmp_path: Path,
+) -> None:
+    open_storage(tmp_path).close()
+    env = lmdb.open(str(tmp_path), max_dbs=4, map_size=1 << 30)
+    with env.begin(write=True) as txn:
+        txn.put(
+            b"snapshot",
+            records.encode_snapshot(Snapshot(4, 2, DATA)),
+            db=env.open_db(b"snapshot", txn=txn),
+        )
+    env.close()
+    with open_storage(tmp_path) as storage:
+        assert storage.snapshot() == META
+        with storage.snapshots.open(META) as reader:
+            assert reader.read(0, 10_000) == DATA
+    with open_storage(tmp_path) as storage:
+        assert storage.snapshot() == META

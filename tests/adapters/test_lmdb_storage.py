@@ -27,7 +27,8 @@ from pyconsensus.adapters.lmdb import (
 )
 from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMismatch
 from pyconsensus.core.ready import Write
-from pyconsensus.core.types import Entry, EntryKind, MetaValue, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, checksum, write_snapshot
+from pyconsensus.core.types import Entry, EntryKind, MetaValue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def filled(tmp_path: Path) -> Path:
     path = tmp_path / "node"
     with make(path) as storage:
         storage.write(Write(metadata={"raft.term": 3, "raft.vote": 2}, entries=entries(1, 2001)))
-        storage.write(Write(snapshot=Snapshot(100, 1, b"state")))
+        storage.write(Write(snapshot=write_snapshot(storage.snapshots, 100, 1, b"state")))
     return path
 
 
@@ -224,7 +225,7 @@ def test_a_missing_range_is_caught_at_open(filled: Path, raw: Any, gone: list[in
 
 
 def test_damaged_metadata_snapshot_or_bookkeeping_is_caught(filled: Path, raw: Any) -> None:
-    for db, key in [(b"hard", b"raft.term"), (b"snapshot", b"snapshot"), (b"meta", b"log")]:
+    for db, key in [(b"hard", b"raft.term"), (b"snapshot", b"current"), (b"meta", b"log")]:
         copy = filled.parent / f"copy-{db.decode()}"
         shutil.copytree(filled, copy)
 
@@ -284,7 +285,9 @@ def test_metadata_values_round_trip_through_records(value: MetaValue) -> None:
 def test_one_write_is_one_commit(tmp_path: Path) -> None:
     with make(tmp_path / "node") as storage:
         storage.write(Write(metadata={"t": 1}, entries=entries(1, 300), truncate_from=1))
-        storage.write(Write(snapshot=Snapshot(5, 1, b"s"), entries=entries(301, 302)))
+        storage.write(
+            Write(snapshot=write_snapshot(storage.snapshots, 5, 1, b"s"), entries=entries(301, 302))
+        )
         storage.write(Write())
         assert storage.commits == 2
 
@@ -301,7 +304,7 @@ def test_values_that_cannot_be_stored_are_refused_before_writing(tmp_path: Path)
             Write(metadata={"k": True}),
             Write(metadata={"": 1}),
             Write(truncate_from=1.5),  # type: ignore[arg-type]
-            Write(snapshot=Snapshot(-1, 1, b"")),
+            Write(snapshot=SnapshotMeta(-1, 1, None, 0, checksum(b""))),
         ]:
             with pytest.raises(StorageError):
                 storage.write(bad)
@@ -471,6 +474,6 @@ def test_indices_reach_the_largest_u64(tmp_path: Path) -> None:
         assert [e.index for e in storage.entries(0, 2**65)] == [top - 1, top]
         storage.write(Write(truncate_from=2**70))  # past every key: nothing to cut
         assert storage.last_index() == top
-        storage.write(Write(snapshot=Snapshot(top, 1, b"s")))
+        storage.write(Write(snapshot=write_snapshot(storage.snapshots, top, 1, b"s")))
         assert storage.entries(0, 2**65) == []
         assert (storage.first_index(), storage.last_index()) == (top + 1, top)

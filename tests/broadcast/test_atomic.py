@@ -20,6 +20,7 @@ from pyconsensus.broadcast.atomic import SEQ_KEY, decode_snapshot, encode_snapsh
 from pyconsensus.core.errors import ConfigError, OutcomeUnknown, StorageCorruption
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, RequestFailed
+from pyconsensus.core.snapshots import read_all
 from pyconsensus.core.storage import MemoryStorage, Storage
 from pyconsensus.core.types import EntryKind, NodeId, Role
 from pyconsensus.raft import RaftConfig, RaftNode
@@ -141,14 +142,14 @@ def test_the_delivered_ids_travel_inside_snapshots() -> None:
     h.propose(1, b"a")
     settle(h)
     index = h.applied[1][-1].index
-    h.node(1).compact(index, b"app state")
+    h.compact(1, index, b"app state")
     h.node(1).core.propose(wrap(MessageId(1, 1), b"a"))  # a late duplicate of a
     h.flush(1)
     settle(h)
     h.heal()
     settle(h, rounds=10)
     restores = [r.restore for r in h.readies[3] if r.restore is not None]
-    assert [(s.index, s.data) for s in restores] == [(index, b"app state")]
+    assert [(s.index, read_all(h.node(3).payload(s))) for s in restores] == [(index, b"app state")]
     assert [(e.kind, e.data) for e in h.applied[3]] == [(EntryKind.NOOP, b"")]
     assert h.applied[3][-1] == h.applied[1][-1]
 
@@ -160,11 +161,11 @@ def test_a_snapshot_holds_the_ids_delivered_up_to_its_own_index() -> None:
         h.propose(1, payload)
     settle(h)
     at_b = next(e.index for e in h.applied[1] if e.data == b"b")
-    h.node(1).compact(at_b, b"state")
+    h.compact(1, at_b, b"state")
     h.flush(1)
     snapshot = h.storages[1].snapshot()
     assert snapshot is not None and snapshot.index == at_b
-    seen, data = decode_snapshot(snapshot.data, h.members)
+    seen, data = decode_snapshot(read_all(h.storages[1].snapshots.open(snapshot)), h.members)
     assert data == b"state"
     assert seen[1] == SequenceSet([(1, 2)])  # a and b, not c
 
@@ -177,7 +178,7 @@ def test_own_broadcast_inside_an_installed_snapshot_is_answered_as_unknown() -> 
     h.deliver(types=Forward)
     h.isolate(3)
     settle(h)
-    h.node(1).compact(h.applied[1][-1].index, b"state")
+    h.compact(1, h.applied[1][-1].index, b"state")
     h.heal()
     settle(h, rounds=10)
     assert h.replies[3] == [RequestFailed(rid, OutcomeUnknown(h.applied[1][-1].index))]

@@ -18,6 +18,7 @@ from pyconsensus.broadcast import (
 from pyconsensus.broadcast.node import INCARNATION_KEY, SEQ_KEY
 from pyconsensus.core.errors import ConfigError, ProposalTooLarge, StorageCorruption
 from pyconsensus.core.ready import ProposalCommitted, RequestFailed, Write
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, Role
 from tests.broadcast.support import data_copies, group, ids, payloads
@@ -187,9 +188,9 @@ def test_status_and_compaction() -> None:
         1,
         1,
     )
-    h.node(1).compact(1, b"snapshot")  # nothing is kept, so nothing to discard
+    h.node(1).compact(1, SnapshotMeta(1, 0, None, 0, ""))  # nothing is kept: nothing to discard
     with pytest.raises(ValueError):
-        h.node(1).compact(2, b"snapshot")
+        h.node(1).compact(2, SnapshotMeta(2, 0, None, 0, ""))
 
 
 @pytest.mark.parametrize(

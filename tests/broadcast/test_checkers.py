@@ -6,7 +6,8 @@ import pytest
 
 from pyconsensus.broadcast import MessageId
 from pyconsensus.core.ready import Ready
-from pyconsensus.core.types import Entry, EntryKind, NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import Entry, EntryKind, NodeId
 from pyconsensus.sim import InvariantViolation, SimConfig, Simulation
 from pyconsensus.sim.checkers.broadcast import (
     EAGER_SPEC,
@@ -135,4 +136,6 @@ def test_total_order_lets_a_snapshot_skip_ahead() -> None:
     deliver(checker, s, 1, msg(1, 1, 1), msg(2, 1, 2), msg(3, 1, 3))
     node = s.nodes[2]
     assert node is not None
-    checker.on_ready(s, 2, node, Ready(restore=Snapshot(2, 0, b""), committed=(msg(3, 1, 3),)))
+    checker.on_ready(
+        s, 2, node, Ready(restore=SnapshotMeta(2, 0, None, 0, ""), committed=(msg(3, 1, 3),))
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pyconsensus.core.log import IndexedLog
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, checksum
+from pyconsensus.core.types import Entry
 
 
 def log_of(terms: list[int], offset: int = 0, offset_term: int = 0) -> IndexedLog:
@@ -46,11 +47,17 @@ def test_compaction_keeps_the_suffix_and_moves_the_offset() -> None:
 
 def test_snapshot_to_compacts_only_applied_entries() -> None:
     log = log_of([1, 1, 2, 2])
-    assert log.snapshot_to(3, applied=4, data=b"s") == Snapshot(3, 2, b"s")
+    assert log.snapshot_to(3, 4, meta(3, 2))
     assert log.offset == 3
-    assert log.snapshot_to(2, applied=4, data=b"old") is None  # already compacted
+    assert not log.snapshot_to(2, 4, meta(2, 1))  # already compacted
     with pytest.raises(ValueError, match="only 4 has been applied"):
-        log.snapshot_to(5, applied=4, data=b"")
+        log.snapshot_to(5, 4, meta(5, 2))
+    with pytest.raises(ValueError, match="has term 1, the log has 2"):
+        log.snapshot_to(4, 4, meta(4, 1))
+
+
+def meta(index: int, term: int) -> SnapshotMeta:
+    return SnapshotMeta(index, term, None, 0, checksum(b""))
 
 
 def test_term_searches_find_the_edges_of_term_runs() -> None:

@@ -6,8 +6,9 @@ import pytest
 
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStage, checksum, write_snapshot
 from pyconsensus.core.storage import DEFAULT_INCARNATION, MemoryStorage
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.types import Entry
 
 
 def entries(*indices: int, term: int = 1) -> list[Entry]:
@@ -48,16 +49,16 @@ def test_truncation_removes_the_suffix_before_new_entries_are_put() -> None:
 def test_a_snapshot_drops_the_entries_it_covers() -> None:
     storage = MemoryStorage()
     storage.write(Write(entries=entries(1, 2, 3, 4)))
-    storage.write(Write(snapshot=Snapshot(2, 1, b"s")))
+    storage.write(Write(snapshot=write_snapshot(storage.snapshots, 2, 1, b"s")))
     assert (storage.first_index(), storage.last_index()) == (3, 4)
-    storage.write(Write(snapshot=Snapshot(9, 3, b"t"), truncate_from=10))
+    storage.write(Write(snapshot=write_snapshot(storage.snapshots, 9, 3, b"t"), truncate_from=10))
     assert (storage.first_index(), storage.last_index()) == (10, 9)
     assert storage.entries(0, 100) == []
 
 
 def test_entries_at_or_below_the_snapshot_are_refused() -> None:
     storage = MemoryStorage()
-    storage.write(Write(snapshot=Snapshot(5, 1, b"")))
+    storage.write(Write(snapshot=write_snapshot(storage.snapshots, 5, 1, b"")))
     with pytest.raises(StorageError, match="at or below the snapshot"):
         storage.write(Write(entries=entries(5)))
 
@@ -119,3 +120,20 @@ def test_a_memory_storage_has_the_incarnation_its_creator_gave() -> None:
 def test_an_empty_incarnation_is_refused() -> None:
     with pytest.raises(StorageError):
         MemoryStorage(incarnation="")
+
+
+def test_a_snapshot_not_complete_in_the_store_cannot_become_current() -> None:
+    storage = MemoryStorage()
+    with pytest.raises(StorageError, match="not complete in the store"):
+        storage.write(Write(snapshot=SnapshotMeta(3, 1, None, 0, checksum(b""))))
+    assert storage.snapshot() is None
+
+
+def test_staged_snapshot_bytes_are_lost_with_an_unsynced_write() -> None:
+    storage = MemoryStorage()
+    meta = SnapshotMeta(3, 1, None, 4, checksum(b"abcd"))
+    storage.write(Write(stage=SnapshotStage(meta, 0, b"ab")))
+    storage.stage(Write(stage=SnapshotStage(meta, 2, b"cd")))
+    assert storage.snapshots.staged() == (meta, 4)
+    storage.crash()
+    assert storage.snapshots.staged() == (meta, 2)

@@ -180,7 +180,9 @@ def _run_lossy(seed: int) -> tuple[MemorySnapshotStore, SnapshotMeta, int]:
     """Sender and receiver over a network that loses, duplicates and reorders."""
     rng = random.Random(seed)
     source, meta = store_with()
-    sender = SnapshotSender(source, TransferConfig(chunk_size=64, window=4, retry_ticks=3))
+    sender = SnapshotSender(
+        source, TransferConfig(chunk_size=64, window=4, retry_ticks=3, max_retries=1000)
+    )
     store = MemorySnapshotStore()
     receiver = SnapshotReceiver(store)
     sender.start(2, meta)
@@ -215,3 +217,13 @@ def _run_lossy(seed: int) -> tuple[MemorySnapshotStore, SnapshotMeta, int]:
 def test_a_transfer_over_a_lossy_network_installs_exactly_the_senders_bytes(seed: int) -> None:
     store, meta, _ = _run_lossy(seed)
     assert store.open(meta).read(0, meta.size + 1) == DATA
+
+
+def test_give_up_after_max_retries_without_an_answer() -> None:
+    sender, meta = sender_of(retry_ticks=1, max_retries=2)
+    sender.start(2, meta)
+    sender.chunks()
+    for _ in range(3):
+        sender.tick()
+    assert sender.sending(2) is None
+    assert sender.counters["transfer.timed_out"] == 1

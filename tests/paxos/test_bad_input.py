@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyconsensus.core.types import Entry, EntryKind, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, checksum
+from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.paxos import (
     Accept,
     Accepted,
@@ -18,9 +19,15 @@ from pyconsensus.paxos import (
     Nack,
     Prepare,
     Promise,
+    SnapshotAck,
 )
 from pyconsensus.sim import Harness
 from tests.paxos.support import cluster
+
+
+def meta(index: int, term: int) -> SnapshotMeta:
+    return SnapshotMeta(index, term, None, 1, checksum(b"s"))
+
 
 B1 = Ballot(1, 1)  # the leader's ballot in these tests
 T1 = B1.packed
@@ -57,7 +64,7 @@ TO_FOLLOWER: list[tuple[object, str]] = [
     (Promise(1, 2, Ballot(5, 2), (entry(-1),)), "malformed"),
     (Promise(1, 2, Ballot(5, 2), [entry(1)]), "malformed"),  # type: ignore[arg-type]
     (Promise(1, 2, Ballot(5, 2), (), "snap"), "malformed"),  # type: ignore[arg-type]
-    (Promise(1, 2, Ballot(5, 2), (), Snapshot(2, Ballot(6, 1).packed, b"")), "bad_ballot"),
+    (Promise(1, 2, Ballot(5, 2), (), meta(2, Ballot(6, 1).packed)), "bad_ballot"),
     (Promise(1, 2, Ballot(5, 1), ()), "bad_ballot"),  # answers a ballot not ours
     (Nack(1, 2, Ballot(3, 2), Ballot(2, 1)), "bad_ballot"),
     (Nack(1, 2, Ballot(3, 2), Ballot(3, 2)), "bad_ballot"),
@@ -66,10 +73,13 @@ TO_FOLLOWER: list[tuple[object, str]] = [
     (Decision(1, 2, Ballot(1, 3), 1), "bad_ballot"),
     (Heartbeat(1, 2, B1, 1, read_round=-2), "bad_index"),
     (Heartbeat(1, 2, B1, 1.5), "bad_index"),  # type: ignore[arg-type]
-    (InstallSnapshot(1, 2, B1, None), "malformed"),  # type: ignore[arg-type]
-    (InstallSnapshot(1, 2, B1, Snapshot(0, 0, b"s")), "bad_index"),
-    (InstallSnapshot(1, 2, B1, Snapshot(3, T1 + 1, b"s")), "bad_ballot"),
-    (InstallSnapshot(1, 2, B1, Snapshot(3, 0, "s")), "malformed"),  # type: ignore[arg-type]
+    (InstallSnapshot(1, 2, B1, None, 0, b"s", True), "malformed"),  # type: ignore[arg-type]
+    (InstallSnapshot(1, 2, B1, meta(0, 0), 0, b"s", True), "bad_index"),
+    (InstallSnapshot(1, 2, B1, meta(3, 0), 0, "s", True), "malformed"),  # type: ignore[arg-type]
+    (InstallSnapshot(1, 2, B1, meta(3, 0), 0, b"s", False), "bad_chunk"),
+    (InstallSnapshot(1, 2, B1, meta(3, 0), 1, b"s", True), "bad_chunk"),
+    (SnapshotAck(1, 2, B1, meta(3, 0), 2), "bad_index"),
+    (SnapshotAck(1, 2, B1, meta(3, 0), 0, "yes"), "malformed"),  # type: ignore[arg-type]
 ]
 
 TO_LEADER: list[tuple[object, str]] = [

@@ -30,6 +30,7 @@ from pyconsensus.paxos import (
     PaxosConfig,
     Prepare,
     Promise,
+    SnapshotAck,
 )
 from pyconsensus.sim import (
     Harness,
@@ -316,7 +317,7 @@ def test_lagging_replica_catches_up_from_the_leader() -> None:
 def test_lagging_replica_catches_up_through_a_snapshot_of_compacted_slots() -> None:
     h = _values_chosen_while_node_3_is_cut_off(6)
     leader = h.node(1)
-    leader.compact(4, b"state@4")
+    h.compact(1, 4, b"state@4")
     h.flush(1)
     h.heal()
     h.tick(1)
@@ -334,7 +335,7 @@ def test_new_leader_behind_a_compaction_point_recovers_through_a_promised_snapsh
     h = _values_chosen_while_node_3_is_cut_off(4, NO_LEASE)
     h.tick(1)
     h.stabilize()
-    h.node(2).compact(4, b"state@4")
+    h.compact(2, 4, b"state@4")
     h.flush(2)
     h.crash(1)
     h.heal()
@@ -343,6 +344,10 @@ def test_new_leader_behind_a_compaction_point_recovers_through_a_promised_snapsh
     h.deliver(types=Prepare)
     h.deliver(types=Promise)
     node3 = h.node(3)
+    # It leads only once it holds the snapshot: it asks node 2 for its bytes.
+    assert node3.status().role is Role.CANDIDATE
+    while h.deliver(types=(SnapshotAck, InstallSnapshot)):
+        pass
     assert node3.role is Role.LEADER
     assert node3.learned == 4
     h.propose(3, b"after")

@@ -9,8 +9,9 @@ import pytest
 
 from pyconsensus.core.errors import ConfigError, ProposalTooLarge, StorageCorruption
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshots import write_snapshot
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry, Role, Snapshot
+from pyconsensus.core.types import Entry, Role
 from pyconsensus.paxos import PROMISED_KEY, Ballot, MultiPaxosNode, PaxosConfig
 from pyconsensus.paxos.ballot import MAX_NODE_ID
 from pyconsensus.paxos.slots import SlotLog
@@ -63,15 +64,11 @@ def test_node_recovers_promise_and_accepted_slots_with_holes_from_storage() -> N
 
 def test_node_resumes_from_its_snapshot() -> None:
     storage = MemoryStorage()
-    storage.write(
-        Write(
-            metadata={PROMISED_KEY: Ballot(1, 1).packed},
-            snapshot=Snapshot(8, Ballot(1, 1).packed, b"state"),
-        )
-    )
+    meta = write_snapshot(storage.snapshots, 8, Ballot(1, 1).packed, b"state")
+    storage.write(Write(metadata={PROMISED_KEY: Ballot(1, 1).packed}, snapshot=meta))
     node = node_with(storage)
     ready = node.ready()
-    assert ready.restore == Snapshot(8, Ballot(1, 1).packed, b"state")
+    assert ready.restore == meta
     assert node.learned == node.applied == node.log.base == 8
 
 
@@ -109,10 +106,10 @@ def test_compaction_keeps_later_slots_and_refuses_unapplied_ones() -> None:
     h.stabilize()
     node = h.node(2)
     with pytest.raises(ValueError, match="applied"):
-        node.compact(node.applied + 1, b"s")
-    node.compact(2, b"state@2")
+        h.compact(2, node.applied + 1, b"s")
+    h.compact(2, 2, b"state@2")
     h.flush(2)
-    node.compact(1, b"older")  # at or below the snapshot: nothing to do
+    h.compact(2, 1, b"older")  # at or below the snapshot: nothing to do
     assert node.snapshot is not None and node.snapshot.index == 2
     assert node.log.base == 2 and node.log.get(3) is not None
     assert h.storages[2].snapshot() == node.snapshot

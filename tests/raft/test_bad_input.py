@@ -12,14 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyconsensus.core.snapshots import SnapshotMeta, checksum
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.types import Entry
 from pyconsensus.raft import (
     MESSAGE_TYPES,
     AppendEntries,
     AppendEntriesResponse,
     Heartbeat,
     InstallSnapshot,
+    InstallSnapshotResponse,
     RaftNode,
     RequestVote,
 )
@@ -28,6 +30,9 @@ from tests.raft.support import elected
 
 def _state(node: RaftNode) -> tuple[Any, ...]:
     return (node.status(), list(node.log.entries), node.voted_for, node.has_ready())
+
+
+META = SnapshotMeta(3, 1, None, 3, checksum(b"abc"))
 
 
 @pytest.mark.parametrize(
@@ -50,8 +55,13 @@ def _state(node: RaftNode) -> tuple[Any, ...]:
         (RequestVote(1, 2, 1, -1, 0), "bad_index"),
         (Heartbeat(1, 2, 1, -1), "bad_index"),
         (AppendEntriesResponse(1, 2, 1, True, -2), "bad_index"),
-        (InstallSnapshot(1, 2, 1, Snapshot(3, 9, b"")), "bad_index"),
-        (InstallSnapshot(1, 2, 1, "snapshot"), "malformed"),  # type: ignore[arg-type]
+        (InstallSnapshot(1, 2, 1, SnapshotMeta(3, 9, None, 0, ""), 0, b"", True), "bad_index"),
+        (InstallSnapshot(1, 2, 1, "snapshot", 0, b"", True), "malformed"),  # type: ignore[arg-type]
+        (InstallSnapshot(1, 2, 1, META, 0, b"toolong", True), "bad_chunk"),
+        (InstallSnapshot(1, 2, 1, META, 0, b"ab", True), "bad_chunk"),  # not the last chunk
+        (InstallSnapshot(1, 2, 1, META, -1, b"a", False), "malformed"),
+        (InstallSnapshot(1, 2, 1, META, 0, "abc", True), "malformed"),  # type: ignore[arg-type]
+        (InstallSnapshotResponse(1, 2, 1, META, 4), "bad_index"),
         ("hello", "unknown_type"),
         (None, "unknown_type"),
         (Entry(1, 1), "unknown_type"),
@@ -83,7 +93,9 @@ _values: dict[type, st.SearchStrategy[Any]] = {
     int: _ints,
     bool: st.booleans(),
     tuple: _entries,
-    Snapshot: st.builds(Snapshot, _ints, _ints, st.binary(max_size=4)),
+    SnapshotMeta: st.builds(
+        SnapshotMeta, _ints, _ints, st.none(), _ints, st.sampled_from(["", checksum(b"ab")])
+    ),
 }
 
 
@@ -95,8 +107,10 @@ def _message_strategy() -> st.SearchStrategy[Any]:
             annotation = str(field.type)
             if "Entry" in annotation:
                 fields[field.name] = _entries
-            elif "Snapshot" in annotation:
-                fields[field.name] = _values[Snapshot]
+            elif "SnapshotMeta" in annotation:
+                fields[field.name] = _values[SnapshotMeta]
+            elif "bytes" in annotation:
+                fields[field.name] = st.binary(max_size=4)
             elif "bool" in annotation:
                 fields[field.name] = st.booleans()
             else:

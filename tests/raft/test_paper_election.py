@@ -8,6 +8,7 @@ so that elections follow the paper's original rules.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from pyconsensus.raft import (
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY
 from tests.raft.support import cluster, elected, raft_factory
 
-PAPER = {"pre_vote": False, "check_quorum": False}
+PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
 
 
 def test_servers_start_as_followers_in_term_zero() -> None:

@@ -3,6 +3,8 @@ batching that make it fast (probe/replicate states, in-flight limits)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyconsensus.core.ready import ProposalCommitted, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, EntryKind, Role
@@ -21,7 +23,7 @@ from tests.raft.support import cluster, elected, terms
 # Scenarios that change leaders by hand use the paper's rules: with PreVote and
 # CheckQuorum, followers that still hear from a leader would (rightly) refuse
 # the elections these tests stage. Those mechanisms have their own tests.
-PAPER = {"pre_vote": False, "check_quorum": False}
+PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
 
 
 def test_new_leader_appends_a_noop_of_its_term() -> None:

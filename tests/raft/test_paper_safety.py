@@ -22,7 +22,7 @@ from pyconsensus.sim.harness import Harness
 from tests.raft.broken import Figure8Raft
 from tests.raft.support import cluster, elected, terms
 
-PAPER = {"pre_vote": False, "check_quorum": False}
+PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
 
 
 def _vote(h_node_log: list[int], candidate_last: tuple[int, int]) -> bool:

@@ -3,6 +3,8 @@ its node stays up - committed, refused, or definitely dropped."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pyconsensus.core.errors import NotLeader, ProposalDropped, ProposalTooLarge
@@ -10,7 +12,7 @@ from pyconsensus.core.ready import ProposalCommitted, RequestFailed
 from pyconsensus.raft import AppendEntries
 from tests.raft.support import elected
 
-PAPER = {"pre_vote": False, "check_quorum": False}
+PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
 
 
 def test_a_follower_refuses_proposals_with_a_leader_hint() -> None:

@@ -13,7 +13,9 @@ import pytest
 
 from pyconsensus.core.errors import NotLeader, OutcomeUnknown, ProposalDropped
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Ready, RequestFailed
-from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId, Role, Snapshot, Status
+from pyconsensus.core.snapshot_store import MemorySnapshotStore
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStage, read_all, write_snapshot
+from pyconsensus.core.types import Entry, EntryKind, NodeId, RequestId, Role, Status
 from pyconsensus.raft import RaftNode
 from pyconsensus.rsm import (
     Completed,
@@ -45,7 +47,10 @@ class Replicas:
 
     def _fresh(self, node_id: NodeId) -> ReplicatedStateMachine:
         rsm = ReplicatedStateMachine(
-            self.harness.nodes[node_id], KVStateMachine(), compact_every=self.compact_every
+            self.harness.nodes[node_id],
+            KVStateMachine(),
+            snapshots=self.harness.storages[node_id].snapshots,
+            compact_every=self.compact_every,
         )
         self.rsms[node_id] = rsm
         return rsm
@@ -180,7 +185,9 @@ class FakeNode:
     def __init__(self, commit: int = 0) -> None:
         self.next_rid = 1
         self.proposed: list[bytes] = []
-        self.compacted: list[tuple[int, bytes]] = []
+        self.compacted: list[tuple[int, SnapshotMeta]] = []
+        self.installed: list[SnapshotMeta] = []
+        self.rejected: list[tuple[SnapshotMeta, str]] = []
         self.commit = commit
         self.counters: Mapping[str, int] = Counter()
 
@@ -205,8 +212,14 @@ class FakeNode:
     def read(self) -> RequestId:
         return self._rid()
 
-    def compact(self, index: int, data: bytes) -> None:
-        self.compacted.append((index, data))
+    def compact(self, index: int, meta: SnapshotMeta) -> None:
+        self.compacted.append((index, meta))
+
+    def snapshot_installed(self, meta: SnapshotMeta) -> None:
+        self.installed.append(meta)
+
+    def snapshot_rejected(self, meta: SnapshotMeta, reason: str) -> None:
+        self.rejected.append((meta, reason))
 
     def has_ready(self) -> bool:
         return False
@@ -295,20 +308,40 @@ def test_snapshots_are_taken_every_compact_every_entries() -> None:
     rsm.handle(Ready(committed=(entry(1), entry(2, command))))
     assert node.compacted == []
     rsm.handle(Ready(committed=(entry(3),)))
-    ((index, data),) = node.compacted
+    ((index, meta),) = node.compacted
     assert index == 3
-    copy = ReplicatedStateMachine(FakeNode(), KVStateMachine())
-    copy.handle(Ready(restore=Snapshot(3, 1, data)))
+    data = read_all(rsm.snapshots.open(meta))
+    copy = restored_from(data, 3)
     assert copy.applied == 3
     assert copy.sessions.answer(1, 1) == kv.OK
     assert isinstance(copy.machine, KVStateMachine)
     assert copy.machine.data == {b"x": b"1"}
 
 
+def restored_from(data: bytes, index: int, node: FakeNode | None = None) -> ReplicatedStateMachine:
+    """A fresh replica told to restore ``data`` as the snapshot at ``index``."""
+    store = MemorySnapshotStore()
+    meta = write_snapshot(store, index, 1, data)
+    copy = ReplicatedStateMachine(node or FakeNode(), KVStateMachine(), snapshots=store)
+    copy.handle(Ready(restore=meta))
+    return copy
+
+
 def test_a_snapshot_that_is_not_ours_is_refused() -> None:
-    rsm = ReplicatedStateMachine(FakeNode(), KVStateMachine())
     with pytest.raises(MalformedCommand):
-        rsm.handle(Ready(restore=Snapshot(3, 1, b"garbage")))
+        restored_from(b"garbage", 3)
+
+
+def test_a_received_snapshot_that_fails_its_checksum_is_rejected_not_restored() -> None:
+    store = MemorySnapshotStore()
+    good = write_snapshot(MemorySnapshotStore(), 3, 1, b"the real state")
+    store.apply([SnapshotStage(good, 0, b"the fake state")])
+    store.sync()
+    node = FakeNode()
+    rsm = ReplicatedStateMachine(node, KVStateMachine(), snapshots=store)
+    rsm.handle(Ready(restore=good))
+    assert node.installed == [] and [m for m, _ in node.rejected] == [good]
+    assert rsm.applied == 0 and rsm.counters["snapshots.rejected"] == 1
 
 
 def test_bad_session_coordinates_are_refused_before_proposing() -> None:

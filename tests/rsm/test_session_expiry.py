@@ -8,7 +8,8 @@ from random import Random
 import pytest
 
 from pyconsensus.core.ready import ProposalCommitted, Ready
-from pyconsensus.core.types import Entry, Snapshot
+from pyconsensus.core.snapshots import write_snapshot
+from pyconsensus.core.types import Entry
 from pyconsensus.rsm import (
     Completed,
     Failed,
@@ -266,7 +267,8 @@ def test_a_replica_restarted_from_a_snapshot_expires_the_same_sessions(seed: int
     snapshot = first.snapshot()
     assert snapshot.startswith(b"RSM2")
     restarted = replica()
-    restarted.handle(Ready(restore=Snapshot(150, 1, snapshot)))
+    meta = write_snapshot(restarted.snapshots, 150, 1, snapshot)
+    restarted.handle(Ready(restore=meta))
     restarted.handle(Ready(committed=tuple(log[150:])))
     assert state(restarted) == state(whole)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from pyconsensus.core.ready import Ready
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, kv
 from pyconsensus.rsm.cow import Overlay
 from pyconsensus.rsm.errors import MalformedCommand
@@ -154,6 +155,10 @@ def test_a_chunk_reader_reads_fields_across_chunk_boundaries() -> None:
     assert ChunkReader([]).read(1) is None
 
 
+def meta_at(index: int) -> SnapshotMeta:
+    return SnapshotMeta(index, 1, None, 0, "sha256:unused")
+
+
 def rsm_with_state() -> ReplicatedStateMachine:
     rsm = ReplicatedStateMachine(FakeNode(), KVStateMachine())
     commands = [SessionCommand(c, 1, kv.put(b"k%d" % c, b"v%d" % c)) for c in range(1, 6)]
@@ -168,7 +173,7 @@ def test_the_replicated_layer_streams_sessions_and_state_and_restores_them() -> 
     data = b"".join(source.chunks())
     source.close()
     copy = ReplicatedStateMachine(FakeNode(), KVStateMachine())
-    copy.restore_chunks(5, rechunk(data, random.Random(1)))
+    copy.restore_chunks(meta_at(5), rechunk(data, random.Random(1)))
     assert copy.applied == copy.snapshot_index == 5
     assert copy.sessions.answer(3, 1) == kv.OK
     assert copy.sessions.answer(9, 1) is None  # applied after the source was taken
@@ -179,7 +184,7 @@ def test_the_replicated_layer_streams_sessions_and_state_and_restores_them() -> 
 def test_the_replicated_layer_restores_its_whole_bytes_layout_from_chunks_too() -> None:
     rsm = rsm_with_state()
     copy = ReplicatedStateMachine(FakeNode(), KVStateMachine())
-    copy.restore_chunks(5, [rsm.snapshot()[:7], rsm.snapshot()[7:]])
+    copy.restore_chunks(meta_at(5), [rsm.snapshot()[:7], rsm.snapshot()[7:]])
     assert copy.applied == 5 and copy.sessions.answer(2, 1) == kv.OK
 
 
@@ -198,5 +203,5 @@ def test_a_streamed_snapshot_that_is_not_ours_or_not_at_its_index_is_refused(
     data = b"".join(source.chunks())
     copy = ReplicatedStateMachine(FakeNode(), KVStateMachine())
     with pytest.raises(MalformedCommand, match=reason):
-        copy.restore_chunks(index, [mangle(data)])
+        copy.restore_chunks(meta_at(index), [mangle(data)])
     assert copy.applied == 0

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import ProposalCommitted, ReadReady
-from pyconsensus.core.types import RequestId, Role, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta
+from pyconsensus.core.types import RequestId, Role
 from pyconsensus.raft import RaftNode
 from pyconsensus.raft.messages import RequestVote
 from pyconsensus.raft.node import VOTE_KEY
@@ -82,8 +83,8 @@ class ForgetfulSessions(ReplicatedStateMachine):
         super().__init__(node, machine, compact_every=compact_every)
         self.sessions = _NoDeduplication()
 
-    def _restore(self, snapshot: Snapshot) -> None:
-        super()._restore(snapshot)
+    def _restore(self, snapshot: SnapshotMeta, data: bytes) -> None:
+        super()._restore(snapshot, data)
         forgetful = _NoDeduplication()
         forgetful.sessions = self.sessions.sessions
         self.sessions = forgetful

@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 
 from pyconsensus.core.errors import StorageError
 from pyconsensus.core.ready import Write
+from pyconsensus.core.snapshots import SnapshotMeta, checksum, read_all, write_snapshot
 from pyconsensus.core.storage import Storage
-from pyconsensus.core.types import Entry, EntryKind, MetaValue, Snapshot
+from pyconsensus.core.types import Entry, EntryKind, MetaValue
 
 
 class Backend(Protocol):
@@ -69,7 +70,7 @@ class Model:
 
     def __init__(self) -> None:
         self.metadata: dict[str, MetaValue] = {}
-        self.snapshot: Snapshot | None = None
+        self.snapshot: SnapshotMeta | None = None
         self.log: dict[int, Entry] = {}
 
     def floor(self) -> int:
@@ -125,8 +126,27 @@ _writes = st.builds(
     metadata=st.dictionaries(st.sampled_from(["term", "vote", "epoch", "x"]), _meta_values),
     entries=_entries,
     truncate_from=st.none() | _index,
-    snapshot=st.none() | st.builds(Snapshot, _index, st.integers(0, 5), st.binary(max_size=8)),
+    snapshot=st.none()
+    | st.builds(
+        lambda index, term, data: SnapshotMeta(index, term, None, len(data), checksum(data)),
+        _index,
+        st.integers(0, 5),
+        st.just(b"s"),
+    ),
 )
+
+
+def snap(storage: Storage, index: int, term: int, data: bytes) -> SnapshotMeta:
+    """``data`` as a complete snapshot in ``storage``'s store, ready for ``Write.snapshot``."""
+    return write_snapshot(storage.snapshots, index, term, data)
+
+
+def held(storage: Storage) -> tuple[int, int, bytes] | None:
+    """The current snapshot of ``storage``: index, term and bytes."""
+    meta = storage.snapshot()
+    if meta is None:
+        return None
+    return meta.index, meta.term, read_all(storage.snapshots.open(meta))
 
 
 class StorageConformance:
@@ -243,7 +263,7 @@ class StorageConformance:
 
     def test_truncating_everything_falls_back_to_the_snapshot(self, backend: Backend) -> None:
         storage = backend.open()
-        storage.write(Write(snapshot=Snapshot(3, 1, b"s"), entries=entries(range(4, 8))))
+        storage.write(Write(snapshot=snap(storage, 3, 1, b"s"), entries=entries(range(4, 8))))
         storage.write(Write(truncate_from=1))
         assert storage.entries(0, 100) == []
         assert (storage.first_index(), storage.last_index()) == (4, 3)
@@ -265,36 +285,36 @@ class StorageConformance:
     def test_a_snapshot_discards_the_entries_it_covers(self, backend: Backend) -> None:
         storage = backend.open()
         storage.write(Write(entries=entries(range(1, 11))))
-        storage.write(Write(snapshot=Snapshot(6, 1, b"state")))
-        assert storage.snapshot() == Snapshot(6, 1, b"state")
+        storage.write(Write(snapshot=snap(storage, 6, 1, b"state")))
+        assert held(storage) == (6, 1, b"state")
         assert indices(storage) == [7, 8, 9, 10]
         assert (storage.first_index(), storage.last_index()) == (7, 10)
 
     def test_a_snapshot_past_the_log_leaves_no_entries(self, backend: Backend) -> None:
         storage = backend.open()
         storage.write(Write(entries=entries(range(1, 4))))
-        storage.write(Write(snapshot=Snapshot(9, 2, b"s")))
+        storage.write(Write(snapshot=snap(storage, 9, 2, b"s")))
         assert storage.entries(0, 100) == []
         assert (storage.first_index(), storage.last_index()) == (10, 9)
 
     def test_a_new_snapshot_replaces_the_old_one(self, backend: Backend) -> None:
         storage = backend.open()
-        storage.write(Write(snapshot=Snapshot(3, 1, b"old")))
-        storage.write(Write(snapshot=Snapshot(5, 2, b"new")))
-        assert storage.snapshot() == Snapshot(5, 2, b"new")
+        storage.write(Write(snapshot=snap(storage, 3, 1, b"old")))
+        storage.write(Write(snapshot=snap(storage, 5, 2, b"new")))
+        assert held(storage) == (5, 2, b"new")
 
     def test_the_snapshot_applies_before_the_entries_of_its_write(self, backend: Backend) -> None:
         storage = backend.open()
         storage.write(Write(entries=entries(range(1, 6))))
-        storage.write(Write(snapshot=Snapshot(5, 1, b"s"), entries=entries([6, 7])))
+        storage.write(Write(snapshot=snap(storage, 5, 1, b"s"), entries=entries([6, 7])))
         assert indices(storage) == [6, 7]
 
     def test_an_entry_at_or_below_the_snapshot_index_is_refused(self, backend: Backend) -> None:
         storage = backend.open()
         with pytest.raises(StorageError):
-            storage.write(Write(snapshot=Snapshot(5, 1, b"s"), entries=[entry(5)]))
+            storage.write(Write(snapshot=snap(storage, 5, 1, b"s"), entries=[entry(5)]))
         storage = backend.open()
-        storage.write(Write(snapshot=Snapshot(5, 1, b"s")))
+        storage.write(Write(snapshot=snap(storage, 5, 1, b"s")))
         with pytest.raises(StorageError):
             storage.write(Write(entries=[entry(3)]))
         with pytest.raises(StorageError):
@@ -313,7 +333,7 @@ class StorageConformance:
             storage.write(
                 Write(
                     metadata={"k": 2},
-                    snapshot=Snapshot(4, 1, b"s"),
+                    snapshot=snap(storage, 4, 1, b"s"),
                     truncate_from=5,
                     entries=[entry(2)],
                 )
@@ -362,7 +382,7 @@ class StorageConformance:
         model = Model()
         for write in (
             Write(metadata={"term": 3, "vote": None}, entries=entries(range(1, 20))),
-            Write(snapshot=Snapshot(5, 1, b"snap"), truncate_from=15),
+            Write(snapshot=snap(storage, 5, 1, b"snap"), truncate_from=15),
             Write(entries=[entry(15, 2), entry(18, 2)], metadata={"term": 4}),
         ):
             storage.write(write)
@@ -394,6 +414,9 @@ class StorageConformance:
         storage = backend.open()
         model = Model()
         for step, write in enumerate(writes):
+            if write.snapshot is not None:  # its bytes are complete in the store first
+                meta = write.snapshot
+                assert snap(storage, meta.index, meta.term, b"s") == meta
             if model.valid(write):
                 storage.write(write)
                 model.apply(write)

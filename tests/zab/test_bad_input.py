@@ -9,7 +9,8 @@ from typing import Any
 import attrs
 import pytest
 
-from pyconsensus.core.types import Entry, NodeId, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, checksum
+from pyconsensus.core.types import Entry, NodeId
 from pyconsensus.sim import Harness
 from pyconsensus.zab import (
     Ack,
@@ -29,6 +30,8 @@ from pyconsensus.zab import (
     ReadRequest,
     Request,
     Snap,
+    SnapAck,
+    SnapChunk,
     Trunc,
     UpToDate,
     Vote,
@@ -42,7 +45,7 @@ VOTE = Vote(1, Zxid(1, 1), 3)
 NOTIFICATION = Notification(3, 1, 1, PeerState.LEADING, VOTE)
 NEWLEADER = NewLeader(3, 1, 2, 7, Diff(()), 0)
 ACKEPOCH = AckEpoch(1, 3, 1, 7, 1, Zxid(1, 1), 0, True)
-SNAPSHOT = Snapshot(5, 1, b"")
+SNAPSHOT = SnapshotMeta(5, 1, None, 0, checksum(b""))
 
 
 def forged(value: Any, **fields: object) -> Any:
@@ -83,9 +86,16 @@ MALFORMED: list[tuple[NodeId, Any, str]] = [
     (FOLLOWER, NewLeader(3, 1, 2, 7, Diff((Entry(2, 2), Entry(3, 1))), 0), "bad_epoch"),
     (FOLLOWER, NewLeader(3, 1, 2, 7, Trunc(1, (Entry(3, 2),)), 0), "bad_index"),
     (FOLLOWER, NewLeader(3, 1, 2, 7, Trunc(-1, ()), 0), "bad_index"),
-    (FOLLOWER, NewLeader(3, 1, 2, 7, Snap(Snapshot(5, 3, b""), ()), 0), "bad_index"),
-    (FOLLOWER, forged(NEWLEADER, sync=Snap(forged(SNAPSHOT, data="s"), ())), "malformed"),
-    (FOLLOWER, NewLeader(3, 1, 2, 7, Snap(Snapshot(5, 2, b""), (Entry(6, 1),)), 0), "bad_epoch"),
+    (FOLLOWER, NewLeader(3, 1, 2, 7, Snap(attrs.evolve(SNAPSHOT, term=3), ()), 0), "bad_index"),
+    (FOLLOWER, forged(NEWLEADER, sync=Snap(forged(SNAPSHOT, size="s"), ())), "malformed"),
+    (
+        FOLLOWER,
+        NewLeader(3, 1, 2, 7, Snap(attrs.evolve(SNAPSHOT, term=2), (Entry(6, 1),)), 0),
+        "bad_epoch",
+    ),
+    (FOLLOWER, SnapChunk(3, 1, 2, 7, SNAPSHOT, 0, b"x", True), "bad_chunk"),
+    (FOLLOWER, SnapChunk(3, 1, 2, 7, SNAPSHOT, 0, "x", True), "malformed"),  # type: ignore[arg-type]
+    (LEADER, SnapAck(1, 3, 2, 7, SNAPSHOT, 1), "bad_index"),
     (FOLLOWER, NewLeader(3, 1, 2, 7, Diff(()), -1), "bad_index"),
     (FOLLOWER, forged(NEWLEADER, origins=((1,),)), "malformed"),
     (FOLLOWER, NewLeader(3, 1, 2, 7, Diff(()), 0, ((1, -2),)), "bad_index"),

@@ -112,8 +112,7 @@ def test_a_forwarded_proposal_folded_into_a_snap_is_still_answered() -> None:
         h.propose(leader, b"other-%d" % k)
     h.stabilize()
     for member in (2, leader):
-        node = h.node(member)
-        node.compact(node.applied, b"state")
+        h.compact(member, h.node(member).applied, b"state")
         h.flush(member)
     h.heal()
     for _ in range(20):  # node 1 learns from the pings that it lacks what was sent

@@ -11,7 +11,7 @@ import pytest
 from pyconsensus.core.errors import ConfigError, StorageCorruption
 from pyconsensus.core.ready import Write
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry, MetaValue, Snapshot
+from pyconsensus.core.types import Entry, MetaValue
 from pyconsensus.zab import (
     ACCEPTED_EPOCH_KEY,
     CURRENT_EPOCH_KEY,
@@ -52,8 +52,7 @@ def test_a_restarted_server_starts_looking_and_recovers_its_snapshot() -> None:
     for k in range(4):
         h.propose(leader, b"%d" % k)
     h.stabilize()
-    node = h.node(2)
-    node.compact(3, b"state@3")
+    meta = h.compact(2, 3, b"state@3")
     h.flush(2)
     h.crash(2)
     before = len(h.readies[2])
@@ -62,7 +61,7 @@ def test_a_restarted_server_starts_looking_and_recovers_its_snapshot() -> None:
     assert node.state is PeerState.LOOKING
     assert (node.history.base_index, node.history.last_index) == (3, 4)
     assert node.commit == node.applied == 3
-    assert h.readies[2][before].restore == Snapshot(3, 1, b"state@3")
+    assert h.readies[2][before].restore == meta
 
 
 def test_a_new_epoch_survives_a_restart_of_every_server() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyconsensus.core.types import Entry, NodeId, Role, Snapshot
+from pyconsensus.core.snapshots import SnapshotMeta, checksum, read_all
+from pyconsensus.core.types import Entry, NodeId, Role
 from pyconsensus.sim import Harness
 from pyconsensus.zab import (
     CURRENT_EPOCH_KEY,
@@ -68,7 +69,7 @@ def test_a_follower_whose_last_epoch_the_leader_never_saw_falls_back_to_its_comm
 
 def test_a_follower_behind_the_leaders_snapshot_gets_a_snap() -> None:
     leader = history_of([2, 2], base=(10, 1))
-    snapshot = Snapshot(10, 1, b"state")
+    snapshot = SnapshotMeta(10, 1, None, 5, checksum(b"state"))
     assert plan_sync(leader, snapshot, Zxid(1, 4), 4) == Snap(snapshot, tuple(leader.entries))
     # A follower at the snapshot point itself only needs a DIFF.
     assert plan_sync(leader, snapshot, Zxid(1, 10), 10) == Diff(tuple(leader.entries))
@@ -135,8 +136,8 @@ def test_a_follower_behind_the_leaders_snapshot_is_synchronised_by_snap() -> Non
         h.propose(3, b"tx-%d" % k)
     h.stabilize()
     for member in (2, 3):
-        node = h.node(member)
-        node.compact(node.applied, b"state@%d" % node.applied)
+        applied = h.node(member).applied
+        h.compact(member, applied, b"state@%d" % applied)
         h.flush(member)
     h.heal()
     # Follower 1 learns from the leader's pings that it lacks what was sent; it
@@ -147,9 +148,10 @@ def test_a_follower_behind_the_leaders_snapshot_is_synchronised_by_snap() -> Non
     assert settle(h) == 3
     assert h.node(1).counters["follower.stalled"] == 1
     snaps = [m.sync for m in sent(h, 3, NewLeader) if m.dst == 1]
-    assert isinstance(snaps[-1], Snap) and snaps[-1].snapshot.index == 10
+    assert isinstance(snaps[-1], Snap) and snaps[-1].meta.index == 10
     restored = [r.restore for r in h.readies[1] if r.restore is not None]
-    assert restored == [Snapshot(10, 1, b"state@10")]
+    assert restored == [snaps[-1].meta]
+    assert read_all(h.storages[1].snapshots.open(snaps[-1].meta)) == b"state@10"
     assert h.node(1).history.base_index == 10
     assert h.node(1).status().commit_index == 10
     assert h.node(1).counters["sync.snap"] == 1
