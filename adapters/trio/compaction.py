@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -70,6 +70,12 @@ class SnapshotDriver:
             and not self.busy
             and rsm.applied - rsm.snapshot_index >= self.compact_every
         )
+
+    def maybe_start(self, start_soon: Callable[[Callable[[], Awaitable[None]]], None]) -> None:
+        """Start a compaction task if one is due (and none is running)."""
+        if self.due():
+            self.busy = True  # now, not when the task first runs
+            start_soon(self.compact)
 
     async def compact(self) -> None:
         """Snapshot the state machine off the loop, then compact the core's log."""

@@ -534,8 +534,8 @@ class Node:
         """Apply and answer (``ReplicatedStateMachine.handle``); start a
         compaction off the loop when one is due."""
         outcomes = self.rsm.handle(ready)
-        if self.snapshots.due() and self._nursery is not None:
-            self._nursery.start_soon(self.snapshots.compact)
+        if self._nursery is not None:
+            self.snapshots.maybe_start(self._nursery.start_soon)
         if outcomes:
             waiters = self._waiters
             for outcome in outcomes:
