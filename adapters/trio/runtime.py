@@ -458,7 +458,10 @@ class Node:
                         mode == "auto"
                         and not ready.early_messages
                         and not in_flight
-                        and write.stage is None  # snapshot chunks: flushed off the loop
+                        # Snapshot chunks and compactions (which may free a
+                        # long log): flushed off the loop.
+                        and write.stage is None
+                        and write.snapshot is None
                     ):
                         storage.write(write)
                         if persisted is not None:
