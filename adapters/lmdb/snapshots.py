@@ -53,6 +53,8 @@ READ_BLOCK: Final = 1 << 20
 """How much ``install`` and ``verify`` read at a time while checksumming."""
 
 STAGING: Final = "staging"
+READ_AHEAD: Final = 4
+"""Chunks a reader asks the kernel to prefetch beyond the one it reads."""
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,10 @@ class FileSnapshotReader:
             raise ValueError(f"cannot read {limit} bytes at offset {offset}")
         limit = max(0, min(limit, self.meta.size - offset))
         data = os.pread(self._fd, limit, offset)
+        if limit:
+            # Ask the kernel to fetch the next chunks meanwhile: a sender reads
+            # them in its event loop, where waiting for the disk is a stall.
+            os.posix_fadvise(self._fd, offset + limit, READ_AHEAD * limit, os.POSIX_FADV_WILLNEED)
         if len(data) != limit:
             raise StorageCorruption(
                 f"snapshot {_name(self.meta)}: {len(data)} bytes at {offset}, expected {limit}; "
