@@ -52,9 +52,14 @@ async def stopped_follower_catches_up(root: Path, state_mb: int, *, wipe: bool) 
             shutil.rmtree(root / "data" / f"node-{follower}")
         await cluster.start(follower)
         await cluster.wait_caught_up(client, timeout=TEST_BOUND / 2)
+        # A digest hashes the whole state in the node's loop: on a loaded
+        # machine a node may miss the status time-out, so ask again.
         statuses = await cluster.statuses(client, detail=1)
+        while None in statuses.values():
+            await trio.sleep(0.5)
+            statuses = await cluster.statuses(client, detail=1)
         digests = {s.digest for s in statuses.values() if s is not None}
-        assert len(digests) == 1 and None not in statuses.values(), statuses
+        assert len(digests) == 1, statuses
         answer = await client.read(kv.get(b"big%08d" % 0))
         assert kv.decode_get(answer) is not None
         for node in (leader, follower):
