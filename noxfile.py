@@ -4,6 +4,7 @@
     .venv/bin/nox                 # lint, types, docs, tests
     .venv/bin/nox -s tests        # one session
     .venv/bin/nox -s tests -- tests/raft -k vote   # arguments go to pytest
+    .venv/bin/nox -s soak         # the soaks, which the tests session leaves out
 
 Every session runs in the environment nox itself was installed in
 (``venv_backend="none"``): everything is installed once by the line above, and
@@ -93,3 +94,10 @@ def tests(session: nox.Session) -> None:
     parallel = ["-n", "auto"]
     _tool(session, "pytest", "-q", *parallel, *cov, *traced)  # what: [tool.coverage.run]
     _tool(session, "pytest", "-q", *parallel, *untraced)
+
+
+@nox.session(venv_backend="none")
+def soak(session: nox.Session) -> None:
+    """The soaks only: the tests marked slow, which ``tests`` leaves out
+    (the long remainders of the seeded sweeps; CONTRIBUTING.md)."""
+    _tool(session, "pytest", "-q", "-n", "auto", "-m", "slow", *session.posargs)

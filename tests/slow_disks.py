@@ -14,9 +14,10 @@ in ``unreported``, only when the test hands it ``held_reports``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from random import Random
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pyconsensus.core.node import PipelinedNode
 from pyconsensus.core.ready import Message, Reply, Write
@@ -165,3 +166,20 @@ def leader_1_writes_x_while_node_2_answers(
     c.deliver(to=2, types=send)
     c.complete(2)  # node 2's copy of x is durable; its answer leaves
     c.deliver(to=1, types=answer)
+
+
+class _Durable(Protocol):
+    durable: int
+
+
+@contextmanager
+def durable_up_to(node: _Durable, index: int) -> Iterator[None]:
+    """For the block, ``node`` takes its writes up to ``index`` as durable
+    before the driver said so: the mistake of the broken ``UnsyncedSelf``
+    variants, which count their own unsynced copy towards a quorum."""
+    durable = node.durable
+    node.durable = index
+    try:
+        yield
+    finally:
+        node.durable = durable

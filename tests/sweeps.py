@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+import pytest
+from _pytest.mark import ParameterSet
+
 from pyconsensus.sim import ProtocolSpec, RunConfig, sweep
 from pyconsensus.sim.broadcast_sweep import (
     BroadcastRunConfig,
@@ -18,6 +21,18 @@ from pyconsensus.sim.broadcast_sweep import (
     broadcast_sweep,
 )
 from pyconsensus.sim.sweep import SweepResult, WorkloadFactory
+
+
+def soak(seeds: range, fast: int) -> list[ParameterSet]:
+    """A long sweep's seeds as two parameter sets: the first ``fast`` seeds run
+    in the default tier (id ``fast``); the rest are the soak (id ``soak``),
+    marked ``slow``, which the default run leaves out (CONTRIBUTING.md: how to
+    run them). Tests assert over ``len(seeds)``, so both halves check the same."""
+    split = seeds.start + fast * seeds.step
+    return [
+        pytest.param(range(seeds.start, split, seeds.step), id="fast"),
+        pytest.param(range(split, seeds.stop, seeds.step), id="soak", marks=pytest.mark.slow),
+    ]
 
 
 def assert_caught(

@@ -317,8 +317,9 @@ class FileSnapshotStore:
         current only through the owner's ``Write.snapshot``). Installing one
         already complete here does nothing.
 
-        ``SnapshotRejected`` if ``meta`` is not what is staged or not all of
-        it is; ``CorruptSnapshot`` (staging discarded) if the bytes do not match.
+        ``SnapshotRejected`` if ``meta`` is not what is staged;
+        ``CorruptSnapshot`` (staging discarded) if not all of it is staged or
+        the bytes do not match.
         """
         with self._lock:
             if self.holds(meta):
@@ -328,8 +329,11 @@ class FileSnapshotStore:
                 self.counters["snapshots.rejected"] += 1
                 raise SnapshotRejected(meta.index, "it is not the snapshot being staged")
             if staged[1] != meta.size:
-                self.counters["snapshots.rejected"] += 1
-                raise SnapshotRejected(meta.index, f"staged up to {staged[1]} of {meta.size} bytes")
+                # The core asks only once every byte is staged: a mismatch with
+                # the store is treated like damage (as MemorySnapshotStore does).
+                self.counters["snapshots.corrupt"] += 1
+                self.discard_staging()
+                raise CorruptSnapshot(meta.index, f"staged up to {staged[1]} of {meta.size} bytes")
             try:
                 self._check(self.path / f"{STAGING}.snap", meta)
             except CorruptSnapshot:

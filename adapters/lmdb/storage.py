@@ -66,6 +66,11 @@ class StorageFull(StorageError):
     """
 
 
+class DataDirectoryError(StorageError):
+    """The directory cannot be created or written: a file is in its way, its
+    parent or itself is read-only, or the filesystem is. Nothing was stored."""
+
+
 class DurabilityWarning(UserWarning):
     """Issued when a storage is opened with ``sync=False``."""
 
@@ -133,7 +138,12 @@ class LmdbStorage:
             warnings.warn(DurabilityWarning(message), stacklevel=2)
             log.warning(message)
         if create:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DataDirectoryError(
+                    f"cannot create the data directory {self.path}: {_reason(exc)}"
+                ) from exc
         elif not self.path.is_dir():
             raise StorageError(f"{self.path} does not exist (pass create=True to create it)")
         self._lock_fd = _lock(self.path)
@@ -609,7 +619,12 @@ def _put_new_incarnation(txn: Any, meta: Any) -> None:
 
 
 def _lock(path: Path) -> int:
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DataDirectoryError(
+            f"cannot write in the data directory {path}: {_reason(exc)}"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
@@ -619,6 +634,12 @@ def _lock(path: Path) -> int:
             "storage must have exactly one user"
         ) from exc
     return fd
+
+
+def _reason(error: OSError) -> str:
+    """``error`` as a short phrase ("permission denied"), without errno noise."""
+    text = error.strerror or str(error)
+    return text[:1].lower() + text[1:]
 
 
 def _open_env(path: Path, *, map_size: int, sync: bool) -> Any:

@@ -5,7 +5,12 @@
   ``status``);
 - ``open_client(members, cluster_id)`` is a network client (``Client``) that
   follows leader hints and retries safely within its session;
-- ``NodeConfig`` / ``load_config`` describe a node, from code or a TOML file.
+- ``NodeConfig`` / ``load_config`` describe a node, from code or a TOML file;
+- ``Node.on_leader_change`` / ``Node.leader_changes`` report leader changes.
+
+Errors come out of both context managers as themselves (``ConsensusError``
+subclasses: ``Unavailable``, ``AddressUnavailable``, ...), not wrapped in an
+``ExceptionGroup``.
 
 See docs/tutorial.md.
 """
@@ -24,12 +29,16 @@ from pyconsensus.adapters.trio.errors import (
     RequestRejected,
     Unavailable,
 )
+from pyconsensus.adapters.trio.leadership import LeaderChange
 from pyconsensus.adapters.trio.runtime import Node, NodeStatus, PeerStatus, open_node
+from pyconsensus.adapters.trio.startup import AddressUnavailable, StartupError
 
 __all__ = [
     "Address",
+    "AddressUnavailable",
     "Client",
     "IndeterminateResult",
+    "LeaderChange",
     "Node",
     "NodeConfig",
     "NodeStatus",
@@ -37,6 +46,7 @@ __all__ = [
     "PeerStatus",
     "RequestRejected",
     "RetryPolicy",
+    "StartupError",
     "TransportConfig",
     "Unavailable",
     "load_config",

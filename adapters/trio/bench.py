@@ -7,7 +7,8 @@ clients each run one put after another: commands of ``payload`` bytes, every
 one acknowledged only once committed and applied. Figures are measured over
 a window after a warm-up: throughput = acknowledged writes completed in the
 window / window length; latency = per write, from send to answer. Each node's
-peak RSS (``VmHWM``) is read from ``/proc`` at the end of the run.
+peak RSS is read at the end of the run (``pyconsensus.adapters.procstats``:
+psutil, and ``VmHWM`` where Linux keeps it).
 
 The commands follow the standard workload of docs/benchmarks.md: a KV ``put`` of a
 ``payload``-byte random value to a key drawn uniformly from ``keys`` keys. The load
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import statistics
 import subprocess
@@ -28,11 +28,12 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
 
+from pyconsensus.adapters.procstats import cpu_seconds, peak_rss_kib
 from pyconsensus.adapters.trio.client import Client, open_client
 from pyconsensus.adapters.trio.config import Address
 from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
@@ -156,13 +157,13 @@ async def generate_load(
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process so far (0 if unknown)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+class RunProgress(Protocol):
+    """Told when each run of ``bench_cluster`` starts and what it measured
+    (``pyconsensus.cli.bench.progress.Progress`` prints it on a terminal)."""
+
+    def start(self, what: str) -> None: ...
+
+    def finish(self, figures: str) -> None: ...
 
 
 @attrs.define
@@ -203,17 +204,6 @@ async def _watch_leaders(cluster: LocalCluster, admin: Client, watch: LeaderWatc
         else:
             watch.missed()
         await trio.sleep(0.1)
-
-
-def peak_rss_kib(pid: int) -> int:
-    """``VmHWM`` of a running process, in KiB (0 if unknown)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 async def _run_loadgen(
@@ -264,11 +254,13 @@ async def bench_cluster(
     keys: int = 10_000,
     settings: Mapping[str, Any] | None = None,
     protocol_options: Mapping[str, Any] | None = None,
+    progress: RunProgress | None = None,
 ) -> list[ClusterResult]:
     """For each client count, ``repeats`` runs, each on a fresh cluster.
 
     ``settings`` adds or overrides keys of the cluster file (e.g. ``storage_writes``),
-    ``protocol_options`` the core's tuning - for A/B runs in one session."""
+    ``protocol_options`` the core's tuning - for A/B runs in one session.
+    ``progress`` hears of each run as it starts and ends."""
     results = []
     for count in clients:
         runs = []
@@ -276,7 +268,9 @@ async def bench_cluster(
         cpu: dict[int, list[float]] = {}
         changes = 0
         gap = 0.0
-        for _ in range(repeats):
+        for repeat in range(repeats):
+            if progress is not None:
+                progress.start(f"{count} clients, run {repeat + 1}/{repeats}")
             with tempfile.TemporaryDirectory(dir=directory) as root:
                 async with (
                     open_local_cluster(
@@ -309,6 +303,10 @@ async def bench_cluster(
                         )
                         nursery.cancel_scope.cancel()
                     runs.append(run)
+                    if progress is not None:
+                        progress.finish(
+                            f"{run.writes_per_s:,.0f} writes/s, p99 {run.p99_ms:.1f} ms"
+                        )
                     changes = max(changes, watch.changes)
                     gap = max(gap, watch.longest_gap_s)
                     for node, pid in pids.items():

@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from pyconsensus.adapters.cbor import Codec, default_codec
+from pyconsensus.adapters.trio import groups
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
 from pyconsensus.adapters.trio.errors import (
@@ -48,6 +49,12 @@ from pyconsensus.service.messages import (
     StatusRequest,
     Submit,
 )
+
+_WIDEST = (1 << 64) - 1
+"""The widest integer CBOR carries: the ids of the largest possible frame."""
+_FRAME_OVERHEAD = 64
+"""More than a ``Submit`` frame adds around its payload (header, five fields
+at their widest); below it a payload always fits."""
 
 
 class AttemptState:
@@ -188,6 +195,15 @@ class RequestRunner:
             await trio.sleep(min(self.policy.pause, max(0.0, deadline - trio.current_time())))
 
 
+def check_size(codec: Codec, payload: bytes) -> None:
+    """Raise ``EncodeError`` for a command too large to send *before* it
+    takes a sequence number: a number that never reached the cluster would
+    make a new session look expired to it."""
+    if len(payload) + _FRAME_OVERHEAD <= codec.limits.max_frame_bytes:
+        return
+    codec.encode(Submit(_WIDEST, _WIDEST, _WIDEST, _WIDEST, payload, False))
+
+
 def new_client_id(rng: random.Random | None = None) -> int:
     """A random session id (63 bits: collisions are negligible)."""
     if rng is not None:
@@ -240,9 +256,20 @@ class Client:
         return self.runner.leader
 
     async def propose(self, command: bytes, *, timeout: float | None = None) -> bytes:
-        """Apply ``command`` exactly once and return the state machine's answer."""
+        """Apply ``command`` exactly once and return the state machine's answer.
+
+        Raises ``Unavailable`` (it did not take effect), ``IndeterminateResult``
+        (it may have; retrying in this session is safe), ``RequestRejected``
+        (refused for good: ``code`` says why) or ``EncodeError`` (the command
+        does not fit in a frame, ``TransportConfig.max_frame_bytes``: it was
+        never sent, and used no sequence number of the session).
+        """
+        self._check_size(command)
         reply = await self.submit(self.session.next(command), timeout=timeout)
         return reply.result
+
+    def _check_size(self, payload: bytes) -> None:
+        check_size(self.pool.codec, payload)
 
     async def submit(self, command: SessionCommand, *, timeout: float | None = None) -> Reply:
         """Run a session command (from ``self.session.next``) to its end; the
@@ -264,7 +291,8 @@ class Client:
 
     async def read(self, query: bytes, *, timeout: float | None = None) -> bytes:
         """A linearizable read: the answer reflects every command acknowledged
-        before the read began."""
+        before the read began. Raises ``Unavailable``, ``RequestRejected`` or
+        ``EncodeError`` (a query too large to send) as ``propose`` does."""
         deadline = trio.current_time() + (self.timeout if timeout is None else timeout)
         reply = await self.runner.run(Query(0, query, False), deadline)
         return reply.result
@@ -311,7 +339,7 @@ async def open_client(
     }
     rng = random.Random(seed)
     hello = Hello(cluster_id, ConnectionKind.CLIENT, None, protocol, WIRE_VERSION)
-    async with trio.open_nursery() as nursery:
+    async with groups.open_nursery() as nursery:
         pool = ConnectionPool(
             addresses,
             hello,

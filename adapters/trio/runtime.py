@@ -33,7 +33,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 import attrs
@@ -42,11 +42,13 @@ import trio
 from pyconsensus.adapters.cbor import Codec, Limits, default_codec
 from pyconsensus.adapters.cbor.tags import all_types
 from pyconsensus.adapters.lmdb import LmdbStorage
+from pyconsensus.adapters.trio import groups
 from pyconsensus.adapters.trio.admission import Admission, Done
 from pyconsensus.adapters.trio.client import (
     AttemptState,
     RequestRunner,
     RetryPolicy,
+    check_size,
     new_client_id,
 )
 from pyconsensus.adapters.trio.compaction import SnapshotDriver
@@ -59,10 +61,12 @@ from pyconsensus.adapters.trio.errors import (
     outcome_to_reply,
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.leadership import LeaderChange, LeaderChanges, LeaderWatch
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.snapshotting import LoopStallGauge
+from pyconsensus.adapters.trio.startup import claim_storage
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
@@ -220,6 +224,7 @@ class Node:
         self._runner: RequestRunner | None = None
         self.stalls = LoopStallGauge(interval=0.005)
         """The longest the event loop could not run a task (``max_ms``)."""
+        self.leadership = LeaderWatch(config.node_id)
 
     @property
     def node_id(self) -> int:
@@ -238,7 +243,9 @@ class Node:
         until ``timeout`` (default ``config.request_timeout``); then
         ``Unavailable`` (it did not take effect) or ``IndeterminateResult``
         (it may have). Cancelling the call abandons the wait, not the command.
+        A command too large for a frame raises ``EncodeError`` at once.
         """
+        check_size(self.codec, command)
         return (await self.submit(self.session.next(command), timeout=timeout)).result
 
     async def submit(self, command: SessionCommand, *, timeout: float | None = None) -> Reply:
@@ -315,6 +322,17 @@ class Node:
             counters=dict(counters),
         )
 
+    def on_leader_change(self, callback: Callable[[LeaderChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` in the event loop whenever this node's view
+        of the leader changes (``leadership.py``: within one tick); it must not
+        block. Returns a function that unsubscribes it."""
+        return self.leadership.subscribe(callback)
+
+    def leader_changes(self) -> AbstractContextManager[LeaderChanges]:
+        """``with node.leader_changes() as changes: async for change in changes:``
+        - the changes from now on; the iteration ends when the node stops."""
+        return self.leadership.changes()
+
     def isolate(self, isolated: bool = True) -> None:
         """Fault injection for tests and demos: cut (or restore) every peer
         connection - outgoing ones stop, incoming handshakes are refused.
@@ -373,6 +391,7 @@ class Node:
         indeterminate: they may still commit elsewhere)."""
         self.stopping = True
         log.info("node %d: longest event-loop stall %.1f ms", self.node_id, self.stalls.max_ms)
+        self.leadership.close()
         waiters = self._waiters
         self._waiters = {}
         for waiter in waiters.values():
@@ -413,6 +432,7 @@ class Node:
             # down for lack of acknowledgements that are already here).
             await yield_to_others()
             self.core.tick()
+            self.leadership.check(self.core.status())
             self._wake()
 
     async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
@@ -829,9 +849,10 @@ async def open_node(
             config.data_dir, cluster_id=config.cluster_id, node_id=config.node_id, sync=config.sync
         )
     try:
+        claim_storage(storage, config, str(config.data_dir) if own_storage else repr(storage))
         node = Node(config, state_machine, storage, rng=random.Random(seed))
         try:
-            async with trio.open_nursery() as nursery:
+            async with groups.open_nursery() as nursery:
                 await node._start(nursery)
                 try:
                     yield node

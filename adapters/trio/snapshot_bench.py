@@ -30,7 +30,7 @@ from typing import Any
 
 import trio
 
-from pyconsensus.adapters.trio.bench import peak_rss_kib
+from pyconsensus.adapters.procstats import peak_rss_kib
 from pyconsensus.adapters.trio.client import Client
 from pyconsensus.adapters.trio.localcluster import LocalCluster, open_local_cluster
 from pyconsensus.rsm import kv

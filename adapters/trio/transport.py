@@ -21,6 +21,7 @@ import trio
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
 from pyconsensus.adapters.trio.framing import FrameError, FrameReader, prefixed
+from pyconsensus.adapters.trio.startup import AddressUnavailable, os_reason
 from pyconsensus.service.messages import Hello, Refused, Welcome
 
 Stream = trio.abc.Stream
@@ -109,7 +110,10 @@ async def listen(
 ) -> None:
     """Accept connections at ``address`` and run ``handle`` for each, in a task
     of its own, until cancelled; reports the bound port once listening."""
-    listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+    try:
+        listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+    except OSError as exc:  # in use, not this machine's, unresolvable: say where
+        raise AddressUnavailable(address, os_reason(exc)) from exc
     port = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handle, listeners)

@@ -1,5 +1,5 @@
-"""Processes of a peer benchmark: start them, read their CPU and peak RSS from /proc, stop
-them by PID.
+"""Processes of a peer benchmark: start them, read their CPU and peak RSS (psutil, see
+``pyconsensus.adapters.procstats``), stop them by PID.
 
 Every process is started in its own session (a Ctrl-C in the terminal reaches only the
 orchestrator, which then stops them in order) and with a parent-death signal, so that a
@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from pyconsensus.adapters import procstats
 
 _PR_SET_PDEATHSIG = 1
 
@@ -106,19 +108,16 @@ def stop_on_sigterm() -> None:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (all its threads, and the children it
     has waited for, such as PySyncObj's forked snapshot writers) so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may hold spaces and parentheses: fields start after the last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return procstats.cpu_seconds(pid, children=True)
 
 
 def peak_rss_mb(pid: int) -> float:
-    """Peak resident set size (VmHWM) of process ``pid`` since it started, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+    """Peak resident set size of process ``pid`` since it started, in MiB (see
+    ``pyconsensus.adapters.procstats.peak_rss_kib``)."""
+    kib = procstats.peak_rss_kib(pid)
+    if not kib:
+        raise RuntimeError(f"no resident set size for pid {pid}")
+    return kib / 1024
 
 
 def free_ports(count: int) -> list[int]:

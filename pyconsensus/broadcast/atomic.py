@@ -172,6 +172,7 @@ class AtomicBroadcast:
         self._base_seen: dict[NodeId, SequenceSet] = {m: SequenceSet() for m in self.members}
         self._base_index = 0
         self._journal: list[tuple[int, MessageId]] = []
+        self._core_terms: dict[int, int] = {}  # delivery index -> core term, since the base
         self._own: dict[int, _Own] = {}  # by seq
         self._in_core: dict[RequestId, MessageId] = {}  # proposals handed to our core
         self._proposed: set[MessageId] = set()
@@ -244,12 +245,14 @@ class AtomicBroadcast:
             if at > index:
                 break
             seen[mid.origin].add(mid.seq)
-        writer = self._store.create(index, meta.term, meta.membership)
+        term = self._core_terms.get(index, meta.term)
+        writer = self._store.create(index, term, meta.membership)
         writer.write(encode_snapshot(seen, b""))
         for chunk in chunks(self._store.open(meta), _COPY_CHUNK):
             writer.write(chunk.data)
         self.core.compact(index, writer.finish())
         self._base_seen, self._base_index = seen, index
+        self._core_terms = {i: t for i, t in self._core_terms.items() if i > index}
         self._journal = [item for item in self._journal if item[0] > index]
 
     def has_ready(self) -> bool:
@@ -361,6 +364,9 @@ class AtomicBroadcast:
     # Delivery
 
     def _deliver(self, entry: Entry) -> Entry:
+        # Delivered entries carry message ids as terms; the core's snapshots
+        # need the core's own term (``compact``).
+        self._core_terms[entry.index] = entry.term
         if entry.kind is not EntryKind.NORMAL:
             return entry
         unwrapped = unwrap(entry.data, self._seen)

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.errors import ConfigError
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 0:
-        raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+from pyconsensus.core.config import non_negative as _non_negative
+from pyconsensus.core.config import positive as _positive
+from pyconsensus.core.config import require_at_most, require_below
 
 
 @attrs.frozen(slots=True)
@@ -52,16 +44,8 @@ class BroadcastConfig:
     """Broadcasts larger than this are refused with ``ProposalTooLarge``."""
 
     def __attrs_post_init__(self) -> None:
-        if self.retransmit_ticks > self.max_retransmit_ticks:
-            raise ConfigError(
-                f"retransmit_ticks ({self.retransmit_ticks}) must not exceed "
-                f"max_retransmit_ticks ({self.max_retransmit_ticks})"
-            )
-        if self.heartbeat_ticks >= self.suspect_ticks:
-            raise ConfigError(
-                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
-                f"suspect_ticks ({self.suspect_ticks})"
-            )
+        require_at_most(self, "retransmit_ticks", "max_retransmit_ticks")
+        require_below(self, "heartbeat_ticks", "suspect_ticks")
 
 
 @attrs.frozen(slots=True)

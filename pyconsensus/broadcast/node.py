@@ -103,6 +103,7 @@ class BroadcastNode:
         self._committed: list[Entry] = []
         self.unacked: dict[MessageId, Outgoing] = {}
         self._next_request = 1
+        self._on_start()
 
     # ------------------------------------------------------------------
     # The contract
@@ -186,6 +187,10 @@ class BroadcastNode:
 
     # ------------------------------------------------------------------
     # Hooks for the variants
+
+    def _on_start(self) -> None:
+        """The end of the constructor: the variant sets up its own state (the
+        member's identity, configuration and recovered counters are in place)."""
 
     def _on_broadcast(self, message: Data) -> None:
         """This member broadcasts ``message`` (``src``/``dst`` are placeholders)."""

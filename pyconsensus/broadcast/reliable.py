@@ -32,17 +32,12 @@ by every member) in its heartbeats.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from random import Random
-
 import attrs
 
-from pyconsensus.broadcast.config import BroadcastConfig
 from pyconsensus.broadcast.detector import FailureDetector
 from pyconsensus.broadcast.ids import MessageId
 from pyconsensus.broadcast.messages import Data, Heartbeat
 from pyconsensus.broadcast.node import BroadcastNode
-from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId
 
 
@@ -69,15 +64,7 @@ class Stored:
 class LazyReliableBroadcast(BroadcastNode):
     """Lazy reliable broadcast: relay an origin's messages once it is suspected."""
 
-    def __init__(
-        self,
-        node_id: NodeId,
-        members: Sequence[NodeId],
-        storage: Storage,
-        rng: Random,
-        config: BroadcastConfig | None = None,
-    ) -> None:
-        super().__init__(node_id, members, storage, rng, config)
+    def _on_start(self) -> None:
         self.detector = FailureDetector(
             self.peers, self.config.suspect_ticks, self.config.suspect_backoff_ticks
         )

@@ -1,5 +1,6 @@
 """The ``pyconsensus`` command: ``demo`` (a real cluster), ``node`` (one node of a
-service), ``sim`` sweeps and ``bench`` benchmarks."""
+service), ``status`` (a table of a running cluster), ``sim`` sweeps and
+``bench`` benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from pyconsensus import __version__
-from pyconsensus.cli import bench, demo_command, node_command, sim_command
+from pyconsensus.cli import bench, demo_command, node_command, sim_command, status
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo_command.register(commands)
     node_command.register(commands)
+    status.register(commands)
     sim_command.register(commands)
     bench.register(commands)
     _with_defaults(parser)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pyconsensus.cli.extras import lacks_runtime
 from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
@@ -43,6 +44,8 @@ def register(commands: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if lacks_runtime("demo"):
+        return 2
     # Imported here: the trio runtime needs the optional extras (trio, cbor2,
     # lmdb) that `pyconsensus sim` must not require.
     import trio  # noqa: PLC0415

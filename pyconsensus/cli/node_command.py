@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.cli.extras import lacks_runtime
+from pyconsensus.core.errors import ConfigError, ConsensusError
 
 
 def register(commands: Any) -> None:
@@ -56,10 +57,13 @@ def load_state_machine(spec: str, search: Path | None = None) -> Any:
 
 
 def run_node(args: argparse.Namespace) -> int:
+    """Run the node; every failure to start is one line on stderr and status 2."""
+    if lacks_runtime("node"):
+        return 2
     import trio  # noqa: PLC0415 (see demo_command.run_demo)
 
     from pyconsensus.adapters.trio import load_config  # noqa: PLC0415
-    from pyconsensus.cli.node_service import serve  # noqa: PLC0415
+    from pyconsensus.cli.node_service import Serving, serve  # noqa: PLC0415
 
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -69,16 +73,33 @@ def run_node(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.id)
         machine = load_state_machine(config.state_machine, Path(args.config).resolve().parent)
     except ConfigError as exc:
-        print(f"pyconsensus node: {exc}", file=sys.stderr)
-        return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(
-            functools.partial(
-                serve,
-                config,
-                machine,
-                fault_signals=args.fault_signals,
-                exit_with_parent=args.exit_with_parent,
+        return _refuse(f"pyconsensus node: {exc}")
+    serving = Serving()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            trio.run(
+                functools.partial(
+                    serve,
+                    config,
+                    machine,
+                    serving,
+                    fault_signals=args.fault_signals,
+                    exit_with_parent=args.exit_with_parent,
+                )
             )
-        )
+    except ConsensusError as exc:
+        if serving.started:  # it ran, then failed (storage, say): not a usage error
+            print(f"pyconsensus node: stopped: {one_line(exc)}", file=sys.stderr)
+            return 1
+        return _refuse(f"pyconsensus node: {one_line(exc)}")
     return 0
+
+
+def one_line(error: BaseException) -> str:
+    """``error``'s message with any line breaks folded."""
+    return " ".join(str(error).split())
+
+
+def _refuse(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2

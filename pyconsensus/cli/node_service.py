@@ -8,14 +8,28 @@ import sys
 
 import trio
 
-from pyconsensus.adapters.trio import NodeConfig, open_node
+from pyconsensus.adapters.trio import NodeConfig, groups, open_node
 from pyconsensus.rsm import StateMachine
 
 log = logging.getLogger("pyconsensus.node")
 
 
+class Serving:
+    """Whether the node got as far as serving (failures before are startup failures)."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+
 async def serve(
-    config: NodeConfig, machine: StateMachine, *, fault_signals: bool, exit_with_parent: bool
+    config: NodeConfig,
+    machine: StateMachine,
+    serving: Serving,
+    *,
+    fault_signals: bool,
+    exit_with_parent: bool,
 ) -> None:
     """Run the node until SIGINT/SIGTERM (or, with ``exit_with_parent``, until
     standard input closes). With ``fault_signals``, SIGUSR1 isolates the node
@@ -25,12 +39,13 @@ async def serve(
         wanted |= {signal.SIGUSR1, signal.SIGUSR2}
     with trio.open_signal_receiver(*wanted) as signals:
         async with open_node(config, machine) as node:
+            serving.started = True
             print(
                 f"node {config.node_id} ({config.protocol}) serving on "
                 f"{config.address.host}:{node.port}, data in {config.data_dir}",
                 flush=True,
             )
-            async with trio.open_nursery() as nursery:
+            async with groups.open_nursery() as nursery:
                 if exit_with_parent:
                     nursery.start_soon(_watch_parent, nursery.cancel_scope)
                 async for signum in signals:

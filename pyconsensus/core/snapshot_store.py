@@ -13,7 +13,7 @@ Three kinds of state, each as durable as its real counterpart would be:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pyconsensus.core.errors import CorruptSnapshot, SnapshotRejected, StorageError
 from pyconsensus.core.membership import Membership
@@ -69,15 +69,20 @@ class _View:
         self.staging, self.staged = None, []
 
 
-class MemoryWriter:
-    """A ``SnapshotWriter`` into a ``MemorySnapshotStore``."""
+class BufferedWriter:
+    """A ``SnapshotWriter`` that collects the pieces and hands the whole
+    snapshot to ``keep`` on ``finish`` (stores that keep bytes in memory)."""
 
-    __slots__ = ("_checksum", "_done", "_index", "_membership", "_parts", "_store", "_term")
+    __slots__ = ("_checksum", "_done", "_index", "_keep", "_membership", "_parts", "_term")
 
     def __init__(
-        self, store: MemorySnapshotStore, index: int, term: int, membership: Membership | None
+        self,
+        keep: Callable[[SnapshotMeta, bytes], None],
+        index: int,
+        term: int,
+        membership: Membership | None,
     ) -> None:
-        self._store = store
+        self._keep = keep
         self._index, self._term, self._membership = index, term, membership
         self._parts: list[bytes] = []
         self._checksum = Checksum()
@@ -97,7 +102,7 @@ class MemoryWriter:
         meta = SnapshotMeta(
             self._index, self._term, self._membership, len(data), self._checksum.value()
         )
-        self._store.keep(meta, data)
+        self._keep(meta, data)
         return meta
 
     def abort(self) -> None:
@@ -124,8 +129,8 @@ class MemorySnapshotStore:
 
     # -- the SnapshotStore protocol ---------------------------------------
 
-    def create(self, index: int, term: int, membership: Membership | None) -> MemoryWriter:
-        return MemoryWriter(self, index, term, membership)
+    def create(self, index: int, term: int, membership: Membership | None) -> BufferedWriter:
+        return BufferedWriter(self.keep, index, term, membership)
 
     def latest(self) -> SnapshotMeta | None:
         return self._view.latest

@@ -34,22 +34,17 @@ up after 10 retransmissions.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.config import non_negative as _not_negative
+from pyconsensus.core.config import positive as _positive
 from pyconsensus.core.snapshots import SnapshotMeta, SnapshotReader, SnapshotStage, SnapshotStore
 from pyconsensus.core.types import NodeId
 
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive int, got {value!r}")
-
-
-def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 0:
-        raise ConfigError(f"{attribute.name} must be an int >= 0, got {value!r}")
+_M = TypeVar("_M")
 
 
 @attrs.frozen(slots=True)
@@ -81,6 +76,10 @@ class OutgoingChunk:
     offset: int
     data: bytes
     done: bool
+
+    def message(self, cls: Callable[..., _M], src: NodeId, *header: object) -> _M:
+        """The protocol message ``cls(src, peer, *header, meta, offset, data, done)``."""
+        return cls(src, self.peer, *header, self.meta, self.offset, self.data, self.done)
 
 
 class _Outgoing:

@@ -286,17 +286,7 @@ class MultiPaxosNode:
             leader.flush()
         send = self.outbox.send_early if self._pipelined else self.outbox.send
         for chunk in self.sender.chunks():
-            send(
-                InstallSnapshot(
-                    self._id,
-                    chunk.peer,
-                    self.promised,
-                    chunk.meta,
-                    chunk.offset,
-                    chunk.data,
-                    chunk.done,
-                )
-            )
+            send(chunk.message(InstallSnapshot, self._id, self.promised))
         committed: Sequence[Entry] = ()
         # While a received snapshot is being installed, nothing below it may be applied.
         if self.learned > self.applied and self._receiver.installing is None:

@@ -31,6 +31,7 @@ from pyconsensus.core.membership import cluster_membership
 from pyconsensus.core.quorum import MajorityQuorum
 from pyconsensus.core.types import NodeId
 from pyconsensus.paxos.ballot import MAX_NODE_ID, Ballot
+from pyconsensus.paxos.messages import Nack  # the same refusal as in Multi-Paxos
 
 
 @attrs.frozen(slots=True)
@@ -79,16 +80,6 @@ class Accepted:
     dst: NodeId
     ballot: Ballot
     value: bytes
-
-
-@attrs.frozen(slots=True)
-class Nack:
-    """The acceptor refused ``ballot``: it promised the higher ``promised``."""
-
-    src: NodeId
-    dst: NodeId
-    ballot: Ballot
-    promised: Ballot
 
 
 Message = Prepare | Promise | Accept | Accepted | Nack

@@ -252,17 +252,7 @@ class RaftNode:
             if self._reads.take_broadcast():
                 self._broadcast_heartbeat()
             for chunk in self._sender.chunks():
-                self._send_leader(
-                    InstallSnapshot(
-                        self._id,
-                        chunk.peer,
-                        self.term,
-                        chunk.meta,
-                        chunk.offset,
-                        chunk.data,
-                        chunk.done,
-                    )
-                )
+                self._send_leader(chunk.message(InstallSnapshot, self._id, self.term))
         committed: Sequence[Entry] = ()
         # While a received snapshot is being installed, nothing below it may be applied.
         if self.commit > self.applied and self._receiver.installing is None:

@@ -21,23 +21,23 @@ import attrs
 from pyconsensus.core.errors import OutcomeUnknown
 from pyconsensus.core.ready import ProposalCommitted, ReadReady, Reply
 from pyconsensus.core.types import NodeId
+from pyconsensus.sim import seeded
 from pyconsensus.sim.checker import Checker, InvariantViolation, Violation
 from pyconsensus.sim.checkers.broadcast import BroadcastSafety, correct_members
-from pyconsensus.sim.faults import FAULT_KINDS, Restart, Scheduled, random_schedule
-from pyconsensus.sim.network import NetworkConfig
-from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.faults import Restart, Scheduled
+from pyconsensus.sim.simulation import Simulation
 from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.sweep import RunConfig
 
 
 @attrs.frozen(slots=True)
-class BroadcastRunConfig:
+class BroadcastRunConfig(seeded.SeededRun):
     """One seeded run of a broadcast primitive (times in virtual milliseconds)."""
 
     nodes: int = 4
     duration_ms: int = 2_000
-    faults: frozenset[str] = frozenset(FAULT_KINDS)
-    mean_fault_gap_ms: int = 400
+    compact_every: int = 32
+    """Snapshot every this many deliveries (atomic broadcast; ignored by the others)."""
     sender_crashes: int = 2
     """Crashes of a sender in the middle of a broadcast, per run."""
     downtime_min_ms: int = 100
@@ -50,77 +50,50 @@ class BroadcastRunConfig:
     quiet_ms: int = 300
     """After healing: how long deliveries must pause before the end-of-run
     properties are judged, and the deadline for them to hold."""
-    compact_every: int = 32
-    """Snapshot every this many deliveries (atomic broadcast; ignored by the others)."""
-    tick_ms: int = 10
-    network: NetworkConfig = attrs.field(
-        factory=lambda: NetworkConfig(min_delay_ms=1, max_delay_ms=8)
-    )
 
     @classmethod
     def from_run_config(cls, config: RunConfig) -> BroadcastRunConfig:
         """The broadcast run closest to a generic consensus ``RunConfig`` (same
         group size, fault kinds and pacing, network and tick; its clients and
         liveness timeout have no counterpart here)."""
-        return cls(
-            nodes=config.nodes,
-            duration_ms=config.duration_ms,
-            faults=config.faults,
-            mean_fault_gap_ms=config.mean_fault_gap_ms,
-            settle_timeout_ms=config.liveness_timeout_ms,
-            compact_every=config.compact_every,
-            tick_ms=config.tick_ms,
-            network=config.network,
-        )
-
-    def sim_config(self) -> SimConfig:
-        return SimConfig(
-            nodes=self.nodes,
-            tick_ms=self.tick_ms,
-            network=self.network,
-            compact_every=self.compact_every,
-        )
+        return cls(**config.shared(), settle_timeout_ms=config.liveness_timeout_ms)
 
     def schedule(self, seed: int) -> tuple[Scheduled, ...]:
-        members = list(range(1, self.nodes + 1))
-        rng = Random(f"{seed}:schedule")
-        return random_schedule(rng, members, self.duration_ms, self.faults, self.mean_fault_gap_ms)
+        return self.random_faults(seed)
 
 
 @attrs.frozen(slots=True)
-class BroadcastRunResult:
-    seed: int
-    violation: Violation | None
-    stats: SimStats
+class BroadcastRunResult(seeded.SeededResult):
+    """One run: how many broadcasts were made and delivered, and the members'
+    counters."""
+
     broadcasts: int
     deliveries: int
     end_ms: int
     counters: Counter[str] = attrs.field(factory=Counter)
     """Summed ``counters`` of the members up at the end of the run."""
 
-    @property
-    def ok(self) -> bool:
-        return self.violation is None
-
 
 @attrs.define
-class BroadcastSweepResult:
-    protocol: str
-    seeds: list[int] = attrs.field(factory=list)
-    failures: list[BroadcastRunResult] = attrs.field(factory=list)
-    stats: SimStats = attrs.field(factory=SimStats)
+class BroadcastSweepResult(seeded.SeededSweep[BroadcastRunResult]):
+    """The runs of a broadcast sweep, with their summed broadcasts, deliveries
+    and counters."""
+
     broadcasts: int = 0
     deliveries: int = 0
     counters: Counter[str] = attrs.field(factory=Counter)
 
     @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    @property
     def messages_per_broadcast(self) -> float:
         """Messages sent (all kinds, retransmissions included) per broadcast."""
         return self.stats.messages_sent / max(self.broadcasts, 1)
+
+    def add(self, run: BroadcastRunResult) -> None:
+        """Fold one run into the sweep."""
+        super().add(run)
+        self.broadcasts += run.broadcasts
+        self.deliveries += run.deliveries
+        self.counters.update(run.counters)
 
 
 class Workload:
@@ -313,19 +286,13 @@ def broadcast_sweep(
 ) -> BroadcastSweepResult:
     """Run every seed; collect failures and summed statistics."""
     result = BroadcastSweepResult(protocol.name)
-    for seed in seeds:
-        run = run_broadcast_seed(protocol, seed, config)
-        result.seeds.append(seed)
-        result.stats.add(run.stats)
-        result.broadcasts += run.broadcasts
-        result.deliveries += run.deliveries
-        result.counters.update(run.counters)
-        if not run.ok:
-            result.failures.append(run)
-        if on_result is not None:
-            on_result(run)
-        if stop_on_failure and not run.ok:
-            break
+    seeded.run_seeds(
+        seeds,
+        lambda seed: run_broadcast_seed(protocol, seed, config),
+        result.add,
+        on_result,
+        stop_on_failure,
+    )
     return result
 
 
@@ -334,17 +301,12 @@ def summarize_broadcast(result: BroadcastSweepResult, properties: Collection[str
     s = result.stats
     lines = [
         f"protocol        {result.protocol}",
-        f"seeds           {len(result.seeds)}"
-        + (f" ({result.seeds[0]}..{result.seeds[-1]})" if result.seeds else ""),
+        seeded.seeds_line(result.seeds),
         f"broadcasts      {result.broadcasts}; deliveries {result.deliveries}",
         f"messages        {s.messages_sent} sent ({result.messages_per_broadcast:.1f} per "
-        f"broadcast), {s.dropped_partition + s.dropped_loss + s.dropped_crashed} dropped, "
-        f"{s.duplicated} duplicated",
-        f"faults          {s.partitions} partitions, {s.crashes} crashes "
-        f"({s.lost_writes} mid-write), {s.restarts} restarts, {s.network_storms} network storms",
+        f"broadcast), {seeded.dropped(s)} dropped, {s.duplicated} duplicated",
+        seeded.faults_line(s),
         "checked         " + ", ".join([*properties, "Acknowledged Broadcast", "Liveness"]),
-        f"violations      {len(result.failures)}",
+        *seeded.violation_lines(result.failures),
     ]
-    for failure in result.failures:
-        lines.append(f"  seed {failure.seed}: {failure.violation}")
     return "\n".join(lines)

@@ -141,7 +141,12 @@ class CommittedLog:
                 )
             digest = resumed
         elif ready.restore is not None:
-            data = read_all(sim.storages[node_id].snapshots.open(ready.restore))
+            # A node that wraps the application's snapshot (atomic broadcast)
+            # says where the application's bytes are (``payload``).
+            payload = getattr(node, "payload", None)
+            store = sim.storages[node_id].snapshots
+            reader = payload(ready.restore) if payload else store.open(ready.restore)
+            data = read_all(reader)
             applied, digest = decode_snapshot(data, ready.restore.index)
             known_digest = self.digests.get(applied)
             if known_digest is not None and known_digest != digest:

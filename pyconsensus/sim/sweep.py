@@ -4,7 +4,6 @@ after healing, and linearizability of the clients' history at the end."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from random import Random
 
 import attrs
 
@@ -12,14 +11,23 @@ from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.rsm.replicated import ReplicatedStateMachine
 from pyconsensus.sim.checker import InvariantViolation, Violation
-from pyconsensus.sim.faults import FAULT_KINDS, Scheduled, random_schedule
+from pyconsensus.sim.faults import FAULT_KINDS, Scheduled
 from pyconsensus.sim.history import FAIL, INFO, OK, History, Operation, counts
 from pyconsensus.sim.linearizability import LinearizabilityResult, check
 from pyconsensus.sim.nemesis import expand, nemesis_schedule
-from pyconsensus.sim.network import NetworkConfig
 from pyconsensus.sim.proposal_client import ClientConfig, ProposalClient
+from pyconsensus.sim.seeded import (
+    SeededResult,
+    SeededRun,
+    SeededSweep,
+    dropped,
+    faults_line,
+    run_seeds,
+    seeds_line,
+    violation_lines,
+)
 from pyconsensus.sim.session_client import SessionClient, SessionClientConfig
-from pyconsensus.sim.simulation import SimConfig, SimStats, Simulation
+from pyconsensus.sim.simulation import Simulation
 from pyconsensus.sim.specs import ProtocolSpec
 from pyconsensus.sim.trace import Trace
 from pyconsensus.sim.workloads import KVWorkload, Workload
@@ -29,7 +37,7 @@ WorkloadFactory = Callable[[], Workload]
 
 
 @attrs.frozen(slots=True)
-class RunConfig:
+class RunConfig(SeededRun):
     """One seeded run: ``duration_ms`` of clients under faults, then everything
     heals and the cluster has ``liveness_timeout_ms`` to elect a leader, commit
     a new proposal and bring every node up to date.
@@ -42,17 +50,8 @@ class RunConfig:
     the older ``faults`` kinds as the source of the fault schedule.
     """
 
-    nodes: int = 3
-    duration_ms: int = 4_000
-    faults: frozenset[str] = frozenset(FAULT_KINDS)
-    mean_fault_gap_ms: int = 400
     clients: int = 3
     liveness_timeout_ms: int = 5_000
-    tick_ms: int = 10
-    compact_every: int = 64
-    network: NetworkConfig = attrs.field(
-        factory=lambda: NetworkConfig(min_delay_ms=1, max_delay_ms=8)
-    )
     workload: str = "proposals"
     check_linearizability: bool = False
     keys: int = 4
@@ -72,44 +71,30 @@ class RunConfig:
         if self.check_linearizability and self.workload == "proposals":
             raise ConfigError("the linearizability check needs a client workload (kv)")
 
-    def sim_config(self) -> SimConfig:
-        return SimConfig(
-            nodes=self.nodes,
-            tick_ms=self.tick_ms,
-            network=self.network,
-            compact_every=self.compact_every,
-        )
-
     def schedule(self, seed: int) -> tuple[Scheduled, ...]:
-        members = list(range(1, self.nodes + 1))
-        rng = Random(f"{seed}:schedule")
-        if self.nemesis:
-            return nemesis_schedule(
-                rng,
-                members,
-                self.duration_ms,
-                expand(self.nemesis),
-                mean_gap_ms=self.mean_fault_gap_ms,
-                heal_every_ms=self.heal_every_ms,
-                heal_for_ms=self.heal_for_ms,
-            )
-        return random_schedule(rng, members, self.duration_ms, self.faults, self.mean_fault_gap_ms)
+        if not self.nemesis:
+            return self.random_faults(seed)
+        return nemesis_schedule(
+            self.schedule_rng(seed),
+            self.members(),
+            self.duration_ms,
+            expand(self.nemesis),
+            mean_gap_ms=self.mean_fault_gap_ms,
+            heal_every_ms=self.heal_every_ms,
+            heal_for_ms=self.heal_for_ms,
+        )
 
 
 @attrs.frozen(slots=True)
-class RunResult:
-    seed: int
-    violation: Violation | None
-    stats: SimStats
+class RunResult(SeededResult):
+    """One run: its schedule, its end in virtual time and, with clients, their
+    history and its linearizability check."""
+
     schedule: tuple[Scheduled, ...]
     end_ms: int
     history: tuple[Operation, ...] = ()
     linearizability: LinearizabilityResult | None = None
     trace: Trace | None = attrs.field(default=None, eq=False, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.violation is None
 
 
 def run_seed(  # noqa: C901 - the phases of one run, in order
@@ -236,29 +221,20 @@ def _check_liveness(sim: Simulation, deadline_ms: int) -> None:
 
 
 @attrs.define
-class SweepResult:
-    protocol: str
-    seeds: list[int] = attrs.field(factory=list)
-    failures: list[RunResult] = attrs.field(factory=list)
-    stats: SimStats = attrs.field(factory=SimStats)
+class SweepResult(SeededSweep[RunResult]):
+    """A sweep's runs, with the histories their linearizability check covered."""
+
     histories_checked: int = 0
     operations_checked: int = 0
     checks_unknown: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
     def add(self, run: RunResult) -> None:
         """Fold one run into the sweep."""
-        self.seeds.append(run.seed)
-        self.stats.add(run.stats)
+        super().add(run)
         if run.linearizability is not None:
             self.histories_checked += 1
             self.operations_checked += run.linearizability.operations
             self.checks_unknown += run.linearizability.valid is None
-        if not run.ok:
-            self.failures.append(run)
 
 
 def sweep(
@@ -272,13 +248,13 @@ def sweep(
 ) -> SweepResult:
     """Run every seed; collect failures and summed statistics."""
     result = SweepResult(protocol.name)
-    for seed in seeds:
-        run = run_seed(protocol, seed, config, workload=workload)
-        result.add(run)
-        if on_result is not None:
-            on_result(run)
-        if stop_on_failure and not run.ok:
-            break
+    run_seeds(
+        seeds,
+        lambda seed: run_seed(protocol, seed, config, workload=workload),
+        result.add,
+        on_result,
+        stop_on_failure,
+    )
     return result
 
 
@@ -303,18 +279,14 @@ def summarize(result: SweepResult, properties: Collection[str] = ()) -> str:
         checked.append("Linearizability")
     lines = [
         f"protocol        {result.protocol}",
-        f"seeds           {len(result.seeds)}"
-        + (f" ({result.seeds[0]}..{result.seeds[-1]})" if result.seeds else ""),
+        seeds_line(result.seeds),
         f"steps           {s.steps}",
         f"elections       {s.elections} (leader changes {s.leader_changes})",
         f"committed       {s.committed} entries; proposals acked {s.proposals_acked}, "
         f"failed {s.proposals_failed}, indeterminate {s.proposals_unknown}",
-        f"faults          {s.partitions} partitions, {s.crashes} crashes "
-        f"({s.lost_writes} mid-write), {s.restarts} restarts, {s.network_storms} network storms"
-        + (f", {s.clock_jumps} clock jumps" if s.clock_jumps else ""),
+        faults_line(s),
         f"messages        {s.messages_sent} sent, {s.messages_delivered} delivered, "
-        f"{s.dropped_partition + s.dropped_loss + s.dropped_crashed} dropped, "
-        f"{s.duplicated} duplicated",
+        f"{dropped(s)} dropped, {s.duplicated} duplicated",
         f"leaderless      longest {s.longest_leaderless_ms} ms",
     ]
     if s.ops_ok or s.ops_failed or s.ops_indeterminate:
@@ -333,7 +305,5 @@ def summarize(result: SweepResult, properties: Collection[str] = ()) -> str:
             f"{result.operations_checked} operations checked{unknown}"
         )
     lines.append("checked         " + ", ".join(checked))
-    lines.append(f"violations      {len(result.failures)}")
-    for failure in result.failures:
-        lines.append(f"  seed {failure.seed}: {failure.violation}")
+    lines.extend(violation_lines(result.failures))
     return "\n".join(lines)

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.config import non_negative as _non_negative
+from pyconsensus.core.config import positive as _positive
+from pyconsensus.core.config import require_at_most, require_below
 from pyconsensus.core.transfer import TransferConfig
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
 
 
 @attrs.frozen(slots=True)
@@ -80,12 +72,5 @@ class ZabConfig:
     leader never counts itself."""
 
     def __attrs_post_init__(self) -> None:
-        if self.heartbeat_ticks >= self.sync_ticks:
-            raise ConfigError(
-                f"heartbeat_ticks ({self.heartbeat_ticks}) must be smaller than "
-                f"sync_ticks ({self.sync_ticks})"
-            )
-        if self.sync_ticks > self.init_ticks:
-            raise ConfigError(
-                f"sync_ticks ({self.sync_ticks}) must not exceed init_ticks ({self.init_ticks})"
-            )
+        require_below(self, "heartbeat_ticks", "sync_ticks")
+        require_at_most(self, "sync_ticks", "init_ticks")

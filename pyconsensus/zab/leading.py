@@ -306,18 +306,8 @@ class Leading(ServerRole):
             if learner is None:
                 self.node.sender.abandon(chunk.peer)
                 continue
-            self.outbox.send(
-                messages.SnapChunk(
-                    self.me,
-                    chunk.peer,
-                    self.node.current_epoch,
-                    learner.conn,
-                    chunk.meta,
-                    chunk.offset,
-                    chunk.data,
-                    chunk.done,
-                )
-            )
+            epoch = self.node.current_epoch
+            self.outbox.send(chunk.message(messages.SnapChunk, self.me, epoch, learner.conn))
 
     def _check_established(self) -> None:
         if self.phase is LeaderPhase.SYNC and self.node.quorum.is_quorum(self.newleader_acks):

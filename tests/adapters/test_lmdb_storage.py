@@ -25,9 +25,20 @@ from pyconsensus.adapters.lmdb import (
     StorageFull,
     records,
 )
-from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMismatch
+from pyconsensus.core.errors import (
+    CorruptSnapshot,
+    StorageCorruption,
+    StorageError,
+    StorageMismatch,
+)
 from pyconsensus.core.ready import Write
-from pyconsensus.core.snapshots import SnapshotMeta, checksum, write_snapshot
+from pyconsensus.core.snapshots import (
+    SnapshotMeta,
+    SnapshotStage,
+    checksum,
+    read_all,
+    write_snapshot,
+)
 from pyconsensus.core.types import Entry, EntryKind, MetaValue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -477,3 +488,36 @@ def test_indices_reach_the_largest_u64(tmp_path: Path) -> None:
         storage.write(Write(snapshot=write_snapshot(storage.snapshots, top, 1, b"s")))
         assert storage.entries(0, 2**65) == []
         assert (storage.first_index(), storage.last_index()) == (top + 1, top)
+
+
+# -- snapshots (FileSnapshotStore, issue 15) ----------------------------------------
+
+
+def test_a_finished_snapshot_becomes_current_with_its_write_and_survives_a_reopen(
+    tmp_path: Path,
+) -> None:
+    with make(tmp_path / "node") as storage:
+        storage.write(Write(entries=entries(1, 11)))
+        meta = write_snapshot(storage.snapshots, 5, 1, b"state@5")
+        assert storage.snapshot() is None  # finished, not current yet
+        storage.write(Write(snapshot=meta))
+    with make(tmp_path / "node") as storage:
+        assert storage.snapshot() == meta
+        assert read_all(storage.snapshots.open(meta)) == b"state@5"
+        assert storage.first_index() == 6
+
+
+def test_a_received_snapshot_is_installed_only_when_verified(tmp_path: Path) -> None:
+    data = b"received state"
+    meta = SnapshotMeta(7, 2, None, len(data), checksum(data))
+    with make(tmp_path / "node") as storage:
+        storage.write(Write(stage=SnapshotStage(meta, 0, data[:5])))
+        with pytest.raises(CorruptSnapshot):
+            storage.snapshots.install(meta)  # only 5 of 14 bytes staged
+        storage.write(Write(stage=SnapshotStage(meta, 0, data[:5])))
+        storage.write(Write(stage=SnapshotStage(meta, 5, data[5:])))
+        storage.snapshots.install(meta)
+        storage.write(Write(snapshot=meta))
+    with make(tmp_path / "node") as storage:
+        assert storage.snapshot() == meta
+        assert read_all(storage.snapshots.open(meta)) == data

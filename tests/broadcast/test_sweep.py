@@ -35,7 +35,7 @@ from tests.broadcast.broken import (
     NoRelay,
     Tampering,
 )
-from tests.sweeps import assert_caught
+from tests.sweeps import assert_caught, soak
 
 HAVE_ZAB = importlib.util.find_spec("pyconsensus.zab") is not None
 FIVE = BroadcastRunConfig(nodes=5)
@@ -53,21 +53,24 @@ def assert_clean(result: BroadcastSweepResult, spec: ProtocolSpec) -> None:
     assert stats.proposals_acked > 0
 
 
-def test_best_effort_sweep_of_100_seeds() -> None:
-    result = broadcast_sweep(BEST_EFFORT_SPEC, range(100))
+@pytest.mark.parametrize("seeds", soak(range(100), fast=25))
+def test_best_effort_sweep_of_100_seeds(seeds: range) -> None:
+    result = broadcast_sweep(BEST_EFFORT_SPEC, seeds)
     assert_clean(result, BEST_EFFORT_SPEC)
     assert result.counters["sent.retransmitted"] > 0
     assert result.counters["relayed"] == 0
 
 
-def test_eager_reliable_sweep_of_200_seeds() -> None:
-    result = broadcast_sweep(EAGER_SPEC, range(200))
+@pytest.mark.parametrize("seeds", soak(range(200), fast=50))
+def test_eager_reliable_sweep_of_200_seeds(seeds: range) -> None:
+    result = broadcast_sweep(EAGER_SPEC, seeds)
     assert_clean(result, EAGER_SPEC)
     assert result.counters["relayed"] > result.broadcasts // 2
 
 
-def test_lazy_reliable_sweep_of_200_seeds() -> None:
-    result = broadcast_sweep(LAZY_SPEC, range(200))
+@pytest.mark.parametrize("seeds", soak(range(200), fast=50))
+def test_lazy_reliable_sweep_of_200_seeds(seeds: range) -> None:
+    result = broadcast_sweep(LAZY_SPEC, seeds)
     assert_clean(result, LAZY_SPEC)
     counters = result.counters
     assert counters["suspected"] > 0 and counters["relayed"] > 0
@@ -82,22 +85,25 @@ def test_five_member_groups(spec: ProtocolSpec) -> None:
     assert result.ok, summarize_broadcast(result, spec.properties)
 
 
-def test_atomic_broadcast_over_raft_sweep_of_100_seeds() -> None:
-    result = broadcast_sweep(ATOMIC_RAFT_SPEC, range(100))
+@pytest.mark.parametrize("seeds", soak(range(100), fast=25))
+def test_atomic_broadcast_over_raft_sweep_of_100_seeds(seeds: range) -> None:
+    result = broadcast_sweep(ATOMIC_RAFT_SPEC, seeds)
     assert_clean(result, ATOMIC_RAFT_SPEC)
     assert result.counters["forward.sent"] > 0
     assert result.counters["snapshots.installed"] > 0
     assert result.counters["suppressed.duplicate"] > 0
 
 
-def test_atomic_broadcast_over_paxos_sweep_of_100_seeds() -> None:
-    result = broadcast_sweep(ATOMIC_PAXOS_SPEC, range(100))
+@pytest.mark.parametrize("seeds", soak(range(100), fast=25))
+def test_atomic_broadcast_over_paxos_sweep_of_100_seeds(seeds: range) -> None:
+    result = broadcast_sweep(ATOMIC_PAXOS_SPEC, seeds)
     assert_clean(result, ATOMIC_PAXOS_SPEC)
 
 
 @pytest.mark.skipif(not HAVE_ZAB, reason="ZAB not merged yet")
-def test_atomic_broadcast_over_zab_sweep_of_60_seeds() -> None:
-    result = broadcast_sweep(ATOMIC_ZAB_SPEC, range(60))
+@pytest.mark.parametrize("seeds", soak(range(60), fast=15))
+def test_atomic_broadcast_over_zab_sweep_of_60_seeds(seeds: range) -> None:
+    result = broadcast_sweep(ATOMIC_ZAB_SPEC, seeds)
     assert_clean(result, ATOMIC_ZAB_SPEC)
 
 

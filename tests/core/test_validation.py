@@ -5,8 +5,9 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from pyconsensus.core.snapshots import SnapshotMeta
 from pyconsensus.core.types import Entry, EntryKind, Snapshot
-from pyconsensus.core.validation import entries_problem, is_index, snapshot_problem
+from pyconsensus.core.validation import chunk_problem, entries_problem, is_index, snapshot_problem
 
 
 def forged(entry: Entry, **fields: object) -> Entry:
@@ -65,13 +66,36 @@ def test_a_negative_first_index_is_a_bad_index() -> None:
 @pytest.mark.parametrize(
     ("snapshot", "reason"),
     [
-        (Snapshot(4, 2, b"s"), None),
+        (SnapshotMeta(4, 2, None, 1, "sha256:00"), None),
         ("snapshot", "malformed"),
-        (Snapshot(4, 2, "s"), "malformed"),  # type: ignore[arg-type]
-        (Snapshot(-4, 2, b""), "bad_index"),
-        (Snapshot(4, 9, b""), "bad_index"),  # a term from the future
-        (Snapshot(0, 0, b""), "bad_index"),  # below min_index
+        (Snapshot(4, 2, b"s"), "malformed"),  # whole bytes never travel
+        (SnapshotMeta(4, 2, None, 1, b"sha"), "malformed"),  # type: ignore[arg-type]
+        (SnapshotMeta(4, 2, None, -1, "sha256:00"), "malformed"),
+        (SnapshotMeta(4, 2, "1,2", 1, "sha256:00"), "malformed"),  # type: ignore[arg-type]
+        (SnapshotMeta(-4, 2, None, 0, ""), "bad_index"),
+        (SnapshotMeta(4, 9, None, 0, ""), "bad_index"),  # a term from the future
+        (SnapshotMeta(0, 0, None, 0, ""), "bad_index"),  # below min_index
     ],
 )
 def test_snapshots_are_checked_by_type_index_and_term(snapshot: object, reason: str) -> None:
     assert snapshot_problem(snapshot, max_term=5, min_index=1) == reason
+
+
+@pytest.mark.parametrize(
+    ("offset", "data", "done", "reason"),
+    [
+        (0, b"ab", False, None),
+        (2, b"c", True, None),
+        (0, b"abc", True, None),
+        (2, b"cd", True, "bad_chunk"),  # past the end
+        (0, b"ab", True, "bad_chunk"),  # not the end
+        (-1, b"a", False, "malformed"),
+        (0, "ab", False, "malformed"),
+        (0, b"ab", 0, "malformed"),
+    ],
+)
+def test_chunks_lie_inside_their_snapshot_and_only_the_last_is_done(
+    offset: object, data: object, done: object, reason: str | None
+) -> None:
+    meta = SnapshotMeta(4, 2, None, 3, "sha256:00")
+    assert chunk_problem(meta, offset, data, done) == reason

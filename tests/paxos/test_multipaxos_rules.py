@@ -55,6 +55,16 @@ from tests.paxos.support import (
 # -- acceptors ---------------------------------------------------------------
 
 
+def leader_1_proposes_abc(config: PaxosConfig | None = None) -> Harness[MultiPaxosNode]:
+    """Three nodes; node 1 leads and proposes a, b and c (slots 1-3), whose
+    Accepts are still in flight."""
+    h = cluster(config=config)
+    h.elect(1)
+    for data in (b"a", b"b", b"c"):
+        h.propose(1, data)
+    return h
+
+
 def test_acceptor_never_accepts_below_its_promise() -> None:
     h = cluster(config=NO_LEASE)
     h.elect(1)
@@ -97,10 +107,7 @@ def test_acceptor_persists_accepted_values_before_acknowledging_them() -> None:
 
 
 def test_acceptor_accepts_slots_out_of_order_leaving_holes() -> None:
-    h = cluster()
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc()
     deliver_where(h, accept_for(3, to=2))
     node2 = h.node(2)
     assert accepted(node2, 1) is None
@@ -147,10 +154,7 @@ def test_proposer_adopts_the_highest_ballot_value_from_its_promise_quorum() -> N
 
 
 def test_new_leader_fills_holes_with_noops() -> None:
-    h = cluster(config=NO_LEASE)
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc(NO_LEASE)
     deliver_where(h, accept_for(1, to=2))
     deliver_where(h, accept_for(3, to=2))  # slot 2 reaches nobody but the leader
     h.crash(1)
@@ -166,10 +170,7 @@ def test_new_leader_fills_holes_with_noops() -> None:
 
 
 def test_promises_fill_the_new_leaders_own_holes() -> None:
-    h = cluster(config=NO_LEASE)
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc(NO_LEASE)
     deliver_where(h, accept_for(1, to=2))
     deliver_where(h, accept_for(3, to=2))
     deliver_where(h, accept_for(2, to=3))  # only node 3 holds slot 2
@@ -249,10 +250,7 @@ def test_two_duelling_proposers_eventually_make_progress(seed: int) -> None:
 
 
 def test_learners_learn_chosen_values_in_slot_order_each_once() -> None:
-    h = cluster()
-    h.elect(1)
-    for data in (b"a", b"b", b"c"):
-        h.propose(1, data)
+    h = leader_1_proposes_abc()
     deliver_where(h, accept_for(3, to=2))
     deliver_where(h, accept_for(3, to=3))
     h.deliver(types=Accepted)  # slot 3 is chosen, but 1 and 2 are not yet

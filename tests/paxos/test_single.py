@@ -7,13 +7,13 @@ import pytest
 
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.paxos.ballot import Ballot
+from pyconsensus.paxos.messages import Nack
 from pyconsensus.paxos.single import (
     Accept,
     Accepted,
     Acceptor,
     AcceptorState,
     LocalCluster,
-    Nack,
     Prepare,
     Promise,
     Proposal,

@@ -11,6 +11,12 @@ from pyconsensus.core.types import NodeId
 from pyconsensus.raft import RaftConfig, RaftNode
 from pyconsensus.sim.harness import Factory, Harness
 
+PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
+"""The options that give the rules of the Raft paper alone: scenarios that
+change leaders by hand use them, since with PreVote and CheckQuorum followers
+that still hear from a leader would (rightly) refuse the elections these
+tests stage. Those mechanisms have their own tests."""
+
 
 def raft_factory(config: RaftConfig | None = None) -> Factory[RaftNode]:
     def build(

@@ -8,7 +8,6 @@ so that elections follow the paper's original rules.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import pytest
 
@@ -23,9 +22,7 @@ from pyconsensus.raft import (
     RequestVoteResponse,
 )
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY
-from tests.raft.support import cluster, elected, raft_factory
-
-PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, cluster, elected, raft_factory
 
 
 def test_servers_start_as_followers_in_term_zero() -> None:

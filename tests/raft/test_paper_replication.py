@@ -3,8 +3,6 @@ batching that make it fast (probe/replicate states, in-flight limits)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyconsensus.core.ready import ProposalCommitted, Write
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Entry, EntryKind, Role
@@ -18,12 +16,7 @@ from pyconsensus.raft import (
 )
 from pyconsensus.raft.node import TERM_KEY
 from pyconsensus.sim.harness import Harness
-from tests.raft.support import cluster, elected, terms
-
-# Scenarios that change leaders by hand use the paper's rules: with PreVote and
-# CheckQuorum, followers that still hear from a leader would (rightly) refuse
-# the elections these tests stage. Those mechanisms have their own tests.
-PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, cluster, elected, terms
 
 
 def test_new_leader_appends_a_noop_of_its_term() -> None:

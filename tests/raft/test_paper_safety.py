@@ -20,9 +20,7 @@ from pyconsensus.raft import (
 )
 from pyconsensus.sim.harness import Harness
 from tests.raft.broken import Figure8Raft
-from tests.raft.support import cluster, elected, terms
-
-PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, cluster, elected, terms
 
 
 def _vote(h_node_log: list[int], candidate_last: tuple[int, int]) -> bool:

@@ -3,16 +3,12 @@ its node stays up - committed, refused, or definitely dropped."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pyconsensus.core.errors import NotLeader, ProposalDropped, ProposalTooLarge
 from pyconsensus.core.ready import ProposalCommitted, RequestFailed
 from pyconsensus.raft import AppendEntries
-from tests.raft.support import elected
-
-PAPER: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
+from tests.raft.support import PAPER, elected
 
 
 def test_a_follower_refuses_proposals_with_a_leader_hint() -> None:

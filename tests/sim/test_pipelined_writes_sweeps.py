@@ -19,7 +19,7 @@ from pyconsensus.sim.checkers import paxos, raft, zab
 from pyconsensus.zab import ZabConfig
 from tests.paxos.broken import UnsyncedSelfPaxos
 from tests.raft.broken import UnsyncedSelfRaft
-from tests.sweeps import assert_caught
+from tests.sweeps import assert_caught, soak
 from tests.zab.broken import UnsyncedSelfZab
 
 RAFT = RaftConfig(pipelined_writes=True)
@@ -40,22 +40,25 @@ PAXOS = PaxosConfig(pipelined_writes=True)
         pytest.param(paxos.make_spec(PAXOS), id="paxos"),
     ],
 )
-def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind(spec: ProtocolSpec) -> None:
-    result = sweep(spec, range(200), RunConfig())
+@pytest.mark.parametrize("seeds", soak(range(200), fast=50))
+def test_two_hundred_seeds_with_pipelined_writes_and_every_fault_kind(
+    spec: ProtocolSpec, seeds: range
+) -> None:
+    result = sweep(spec, seeds, RunConfig())
     assert [str(f.violation) for f in result.failures] == []
     stats = result.stats
-    assert stats.lost_writes > 0 and stats.crashes > 200
-    assert stats.proposals_acked > 100 * 200
+    assert stats.lost_writes > 0 and stats.crashes > len(seeds)
+    assert stats.proposals_acked > 100 * len(seeds)
 
 
 @pytest.mark.parametrize(
     "spec",
     [pytest.param(zab.make_spec(ZAB), id="zab"), pytest.param(paxos.make_spec(PAXOS), id="paxos")],
 )
+@pytest.mark.parametrize("seeds", soak(range(100), fast=25))
 def test_a_hundred_seeds_of_every_nemesis_stay_linearizable_with_pipelined_writes(
-    spec: ProtocolSpec,
+    spec: ProtocolSpec, seeds: range
 ) -> None:
-    seeds = range(100)
     config = RunConfig(workload="kv", check_linearizability=True, nemesis=("all",))
     result = sweep(spec, seeds, config)
     assert result.ok, summarize(result, spec.properties)

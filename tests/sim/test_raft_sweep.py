@@ -7,27 +7,28 @@ from collections.abc import Sequence
 from random import Random
 
 import attrs
+import pytest
 
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import NodeId
 from pyconsensus.raft import RaftNode
 from pyconsensus.sim import ProtocolSpec, RunConfig, run_seed, sweep
 from pyconsensus.sim.checkers.raft import SPEC
+from tests.sweeps import soak
 
-CI_SEEDS = range(200)
 
-
-def test_two_hundred_seeds_with_every_fault_kind_and_no_violation() -> None:
-    result = sweep(SPEC, CI_SEEDS, RunConfig())
+@pytest.mark.parametrize("seeds", soak(range(200), fast=50))
+def test_two_hundred_seeds_with_every_fault_kind_and_no_violation(seeds: range) -> None:
+    result = sweep(SPEC, seeds, RunConfig())
     assert [str(f.violation) for f in result.failures] == []
     stats = result.stats
     # The faults really happened and the cluster really worked through them.
-    assert stats.crashes > len(CI_SEEDS)
+    assert stats.crashes > len(seeds)
     assert stats.lost_writes > 0
-    assert stats.partitions > len(CI_SEEDS)
+    assert stats.partitions > len(seeds)
     assert stats.dropped_loss > 0 and stats.duplicated > 0
-    assert stats.leader_changes > len(CI_SEEDS) // 2
-    assert stats.proposals_acked > 100 * len(CI_SEEDS)
+    assert stats.leader_changes > len(seeds) // 2
+    assert stats.proposals_acked > 100 * len(seeds)
 
 
 def test_five_node_clusters_survive_faults_too() -> None:

@@ -34,6 +34,24 @@ def leader_of(nodes: dict[int, Node]) -> Node | None:
     return leaders[0] if len(leaders) == 1 else None
 
 
+def the_leader(nodes: dict[int, Node]) -> Node:
+    """The node that leads; fails the test unless exactly one does."""
+    leader = leader_of(nodes)
+    assert leader is not None, "no single leader"
+    return leader
+
+
+def a_follower(nodes: dict[int, Node]) -> Node:
+    """The first node (by id) that is not the leader."""
+    leader = leader_of(nodes)
+    return next(n for n in nodes.values() if n is not leader)
+
+
+def addresses_of(nodes: dict[int, Node]) -> dict[int, Address]:
+    """Each node's listening address, by id (what a client is given)."""
+    return {n: node.config.address for n, node in nodes.items()}
+
+
 def members(size: int) -> dict[int, Address]:
     return {i + 1: Address("127.0.0.1", port) for i, port in enumerate(free_ports(size))}
 

@@ -13,7 +13,7 @@ from pyconsensus.adapters.trio.admission import Admission
 from pyconsensus.rsm import kv
 from pyconsensus.rsm.replicated import Outcome
 from pyconsensus.service.messages import Query
-from tests.trio.support import leader_of, running_cluster, wait_for
+from tests.trio.support import a_follower, addresses_of, running_cluster, the_leader, wait_for
 
 
 def test_admission_refuses_beyond_its_bound_and_feeds_in_helpings() -> None:
@@ -35,9 +35,8 @@ async def test_a_busy_node_refuses_at_once_and_clients_retry_until_served(
 ) -> None:
     with trio.fail_after(60):
         async with running_cluster(tmp_path, max_pending_requests=2, requests_per_batch=1) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            addresses = {n: node.config.address for n, node in nodes.items()}
+            leader = the_leader(nodes)
+            addresses = addresses_of(nodes)
             async with open_client(addresses, "test", timeout=30) as client:
                 results: list[bytes] = []
 
@@ -55,9 +54,8 @@ async def test_a_busy_node_refuses_at_once_and_clients_retry_until_served(
 async def test_peers_are_added_and_removed_while_the_node_runs(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with running_cluster(tmp_path) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            follower = next(n for n in nodes.values() if n is not leader)
+            leader = the_leader(nodes)
+            follower = a_follower(nodes)
             address = leader.links[follower.node_id].address
             leader.remove_peer(follower.node_id)
             assert follower.node_id not in leader.links

@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 import struct
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -39,6 +41,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@asynccontextmanager
+async def _serving_cluster(
+    tmp_path: Path, **options: Any
+) -> AsyncIterator[tuple[LocalCluster, Client]]:
+    """Three node processes with ``SETTINGS``, and a client of them, once
+    they serve and have a leader (``options`` go to ``open_local_cluster``)."""
+    async with (
+        open_local_cluster(tmp_path, settings=SETTINGS, **options) as cluster,
+        cluster.client() as client,
+    ):
+        await cluster.wait_until_serving(client)
+        await cluster.wait_for_leader(client)
+        yield cluster, client
+
+
 async def _write_many(client: Client, prefix: bytes, count: int) -> dict[bytes, bytes]:
     written = {}
     for i in range(count):
@@ -59,11 +76,7 @@ async def _same_state_everywhere(cluster: LocalCluster, client: Client) -> bytes
 
 async def test_three_processes_elect_a_leader_and_commit(tmp_path: Path) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with (
-            open_local_cluster(tmp_path, settings=SETTINGS) as cluster,
-            cluster.client() as client,
-        ):
-            await cluster.wait_until_serving(client)
+        async with _serving_cluster(tmp_path) as (cluster, client):
             leader = await cluster.wait_for_leader(client)
             written = await _write_many(client, b"k", 20)
             assert client.leader == leader.node_id
@@ -76,11 +89,7 @@ async def test_sigkilled_leader_is_replaced_and_restarts_from_lmdb_to_catch_up(
     tmp_path: Path,
 ) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with (
-            open_local_cluster(tmp_path, settings=SETTINGS) as cluster,
-            cluster.client() as client,
-        ):
-            await cluster.wait_until_serving(client)
+        async with _serving_cluster(tmp_path) as (cluster, client):
             old = await cluster.wait_for_leader(client)
             before = await _write_many(client, b"before", 20)
             cluster.kill(old.node_id)
@@ -99,11 +108,7 @@ async def test_sigkilled_leader_is_replaced_and_restarts_from_lmdb_to_catch_up(
 
 async def test_isolated_follower_rejoins_without_disrupting_the_leader(tmp_path: Path) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with (
-            open_local_cluster(tmp_path, settings=SETTINGS) as cluster,
-            cluster.client() as client,
-        ):
-            await cluster.wait_until_serving(client)
+        async with _serving_cluster(tmp_path) as (cluster, client):
             leader = await cluster.wait_for_leader(client)
             follower = next(n for n in cluster.members if n != leader.node_id)
             cluster.isolate(follower)
@@ -128,14 +133,10 @@ async def test_garbage_and_oversized_frames_are_refused_while_the_cluster_commit
     tmp_path: Path,
 ) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with (
-            open_local_cluster(
-                tmp_path, settings=SETTINGS, transport={"max_frame_bytes": 65536}
-            ) as cluster,
-            cluster.client() as client,
+        async with _serving_cluster(tmp_path, transport={"max_frame_bytes": 65536}) as (
+            cluster,
+            client,
         ):
-            await cluster.wait_until_serving(client)
-            await cluster.wait_for_leader(client)
             target = cluster.members[2]
             hello = prefixed(encode(Hello("local", ConnectionKind.PEER, 1, "raft", WIRE_VERSION)))
             attacks = [
@@ -163,12 +164,7 @@ async def test_client_history_under_crash_and_isolation_is_linearizable(tmp_path
     history = History()
     keys = [b"a", b"b", b"c"]
     with trio.fail_after(2 * TEST_BOUND):
-        async with (
-            open_local_cluster(tmp_path, settings=SETTINGS) as cluster,
-            cluster.client() as admin,
-        ):
-            await cluster.wait_until_serving(admin)
-            await cluster.wait_for_leader(admin)
+        async with _serving_cluster(tmp_path) as (cluster, admin):
             began = trio.current_time()
             faults_done = trio.Event()
             progress: Counter[str] = Counter()

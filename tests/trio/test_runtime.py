@@ -24,7 +24,14 @@ from pyconsensus.core.node import pipelined
 from pyconsensus.core.storage import MemoryStorage
 from pyconsensus.core.types import Role
 from pyconsensus.rsm import KVStateMachine, SessionCommand, kv
-from tests.trio.support import leader_of, members, running_cluster, wait_for
+from tests.trio.support import (
+    a_follower,
+    addresses_of,
+    members,
+    running_cluster,
+    the_leader,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("protocol", ["raft", "zab", "paxos"])
@@ -33,9 +40,8 @@ async def test_every_protocol_commits_and_reads_through_the_driver(
 ) -> None:
     with trio.fail_after(30):
         async with running_cluster(tmp_path, protocol=protocol) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            follower = next(n for n in nodes.values() if n is not leader)
+            leader = the_leader(nodes)
+            follower = a_follower(nodes)
             assert await leader.propose(kv.put(b"x", b"from the leader")) == kv.OK
             # A follower forwards the command to its leader.
             assert await follower.propose(kv.append(b"x", b", via a follower")) == kv.OK
@@ -71,8 +77,7 @@ async def test_every_driver_mode_commits_durably_and_agrees(
             storage_writes=storage_writes,
             pipelined_writes=pipelined_writes,
         ) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
+            leader = the_leader(nodes)
             assert pipelined(leader.core) is pipelined_writes
             async with trio.open_nursery() as nursery:
                 for i in range(20):
@@ -88,8 +93,7 @@ async def test_every_driver_mode_commits_durably_and_agrees(
 async def test_status_reports_role_term_leader_indices_and_peer_progress(tmp_path: Path) -> None:
     with trio.fail_after(20):
         async with running_cluster(tmp_path) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
+            leader = the_leader(nodes)
             for _ in range(5):
                 await leader.propose(kv.put(b"k", b"v"))
             status = leader.status()
@@ -102,7 +106,7 @@ async def test_status_reports_role_term_leader_indices_and_peer_progress(tmp_pat
                 )
             )
             assert all(p.connected for p in status.peers)
-            follower = next(n for n in nodes.values() if n is not leader).status()
+            follower = a_follower(nodes).status()
             assert follower.role is Role.FOLLOWER and follower.leader == leader.node_id
             assert all(p.match_index is None for p in follower.peers)
 
@@ -110,9 +114,8 @@ async def test_status_reports_role_term_leader_indices_and_peer_progress(tmp_pat
 async def test_follower_without_forwarding_fails_with_the_leader_hint(tmp_path: Path) -> None:
     with trio.fail_after(20):
         async with running_cluster(tmp_path, forward=False) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            follower = next(n for n in nodes.values() if n is not leader)
+            leader = the_leader(nodes)
+            follower = a_follower(nodes)
             await wait_for(lambda: follower.status().leader == leader.node_id)
             with pytest.raises(NotLeader) as caught:
                 await follower.propose(kv.put(b"x", b"1"))
@@ -123,9 +126,8 @@ async def test_follower_without_forwarding_fails_with_the_leader_hint(tmp_path: 
 async def test_a_retried_session_command_takes_effect_once(tmp_path: Path) -> None:
     with trio.fail_after(20):
         async with running_cluster(tmp_path) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            follower = next(n for n in nodes.values() if n is not leader)
+            leader = the_leader(nodes)
+            follower = a_follower(nodes)
             command = SessionCommand(client_id=4242, seq=1, payload=kv.append(b"log", b"+"))
             first = await leader.submit(command)
             again = await follower.submit(command)  # a retry, through another node
@@ -145,8 +147,7 @@ async def test_with_a_session_timeout_every_replica_keeps_the_leaders_clock(
     before = time.time_ns() // 1_000_000
     with trio.fail_after(20):
         async with running_cluster(tmp_path, session_timeout=600.0) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
+            leader = the_leader(nodes)
             command = SessionCommand(client_id=77, seq=1, payload=kv.put(b"x", b"1"))
             assert (await leader.submit(command)).result == kv.OK
             await wait_for(lambda: all(n.rsm.sessions.clock is not None for n in nodes.values()))
@@ -159,9 +160,8 @@ async def test_with_a_session_timeout_every_replica_keeps_the_leaders_clock(
 async def test_client_follows_hints_to_the_leader_and_reads_its_writes(tmp_path: Path) -> None:
     with trio.fail_after(20):
         async with running_cluster(tmp_path) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            addresses = {n: node.config.address for n, node in nodes.items()}
+            leader = the_leader(nodes)
+            addresses = addresses_of(nodes)
             async with open_client(addresses, "test", seed=1) as client:
                 for i in range(20):
                     assert await client.propose(kv.put(b"k%d" % i, b"v%d" % i)) == kv.OK
@@ -174,9 +174,8 @@ async def test_client_follows_hints_to_the_leader_and_reads_its_writes(tmp_path:
 async def test_client_reports_indeterminate_when_the_quorum_is_lost(tmp_path: Path) -> None:
     with trio.fail_after(20):
         async with running_cluster(tmp_path) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
-            addresses = {n: node.config.address for n, node in nodes.items()}
+            leader = the_leader(nodes)
+            addresses = addresses_of(nodes)
             async with open_client(addresses, "test", attempt_timeout=0.3) as client:
                 await client.propose(kv.put(b"a", b"1"))
                 for node in nodes.values():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from pyconsensus.adapters.trio.bench import peak_rss_kib
+from pyconsensus.adapters.procstats import peak_rss_kib
 from pyconsensus.adapters.trio.localcluster import open_local_cluster
 from pyconsensus.adapters.trio.snapshot_bench import fill
 from pyconsensus.rsm import kv

@@ -27,7 +27,7 @@ from pyconsensus.service.messages import (
     Refused,
     Welcome,
 )
-from tests.trio.support import leader_of, running_cluster, wait_for
+from tests.trio.support import running_cluster, the_leader, wait_for
 
 # -- frames -----------------------------------------------------------------
 
@@ -184,8 +184,7 @@ async def test_garbage_oversized_and_undecodable_frames_close_only_their_connect
         async with running_cluster(
             tmp_path, transport=TransportConfig(max_frame_bytes=4096)
         ) as nodes:
-            leader = leader_of(nodes)
-            assert leader is not None
+            leader = the_leader(nodes)
             target = next(n for n in nodes.values() if n is not leader)
             peer_hello = prefixed(
                 encode(Hello("test", ConnectionKind.PEER, 3, "raft", WIRE_VERSION))
@@ -224,8 +223,7 @@ async def test_a_peer_that_never_reads_does_not_stall_the_others(tmp_path: Path)
                 elsewhere={3: Address("127.0.0.1", port)},
                 transport=TransportConfig(send_queue_frames=16, send_queue_bytes=64 << 10),
             ) as nodes:
-                leader = leader_of(nodes)
-                assert leader is not None
+                leader = the_leader(nodes)
                 big = b"v" * 20_000
                 for i in range(20):
                     assert await leader.propose(kv.put(b"k%d" % i, big)) == kv.OK

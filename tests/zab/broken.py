@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pyconsensus.zab import Diff, Learner, Sync, ZabNode
 from pyconsensus.zab.leading import Leading
+from tests.slow_disks import durable_up_to
 
 
 class _LeadsWithoutSync(Leading):
@@ -45,13 +46,8 @@ class ForgetsEpochs(ZabNode):
 
 class _CountsUnsyncedSelf(Leading):
     def maybe_commit(self) -> None:
-        node = self.node
-        durable = node.durable
-        node.durable = node.history.last_index
-        try:
+        with durable_up_to(self.node, self.node.history.last_index):
             super().maybe_commit()
-        finally:
-            node.durable = durable
 
 
 class UnsyncedSelfZab(ZabNode):

@@ -12,7 +12,8 @@ from typing import Any
 import attrs
 
 from pyconsensus.cli.bench.core import core_throughput, format_core
-from pyconsensus.cli.bench.linearizability import format_lin, linearizability_check
+from pyconsensus.cli.bench.linearizability import HistoryRun, format_lin, linearizability_check
+from pyconsensus.cli.bench.progress import Progress
 from pyconsensus.cli.bench.snapshot import register as register_snapshot
 from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
@@ -55,10 +56,7 @@ def register(commands: Any) -> None:
     codec.add_argument(
         "--entries", type=int, nargs="+", default=[1, 64, 512], help="entries per message"
     )
-    codec.add_argument("--payload", type=int, default=100, help="bytes per entry")
-    codec.add_argument("--repeats", type=int, default=7, help="rounds; medians are reported")
-    codec.add_argument("--seconds", type=float, default=0.3, help="seconds per measurement")
-    codec.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_rounds(codec, repeats=7, seconds=0.3, seconds_help="seconds per measurement")
     codec.set_defaults(run=run_codec)
 
     storage = kinds.add_parser(
@@ -68,16 +66,13 @@ def register(commands: Any) -> None:
     storage.add_argument(
         "--batch", type=int, nargs="+", default=[1, 16, 256], help="entries per write"
     )
-    storage.add_argument("--payload", type=int, default=100, help="bytes per entry")
-    storage.add_argument("--repeats", type=int, default=9, help="rounds; medians are reported")
-    storage.add_argument("--seconds", type=float, default=0.4, help="seconds per loop and round")
     storage.add_argument(
         "--dir", default=None, help="where to create the databases (default: $TMPDIR)"
     )
     storage.add_argument(
         "--no-sync", action="store_true", help="sync=False on both sides (CPU cost only)"
     )
-    storage.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_rounds(storage, repeats=9, seconds=0.4, seconds_help="seconds per loop and round")
     storage.set_defaults(run=run_storage)
 
     cluster = kinds.add_parser(
@@ -145,6 +140,17 @@ def register(commands: Any) -> None:
     memory.add_argument("--json", action="store_true", help="print one JSON object")
     memory.set_defaults(run=run_memory)
     register_snapshot(kinds)
+
+
+def _add_rounds(
+    parser: argparse.ArgumentParser, *, repeats: int, seconds: float, seconds_help: str
+) -> None:
+    """The options of a micro-benchmark measured in timed rounds of
+    ``--payload``-byte entries, and ``--json``."""
+    parser.add_argument("--payload", type=int, default=100, help="bytes per entry")
+    parser.add_argument("--repeats", type=int, default=repeats, help="rounds; medians are reported")
+    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_core(args: argparse.Namespace) -> int:
@@ -234,8 +240,11 @@ def run_storage(args: argparse.Namespace) -> int:
     )
 
     directory = args.dir or default_directory()
-    results = [
-        storage_throughput(
+    progress = Progress("bench storage", len(args.batch), quiet=args.json)
+    results = []
+    for b in args.batch:
+        progress.start(f"batch {b}")
+        result = storage_throughput(
             b,
             payload=args.payload,
             rounds=args.repeats,
@@ -243,8 +252,9 @@ def run_storage(args: argparse.Namespace) -> int:
             sync=not args.no_sync,
             directory=directory,
         )
-        for b in args.batch
-    ]
+        results.append(result)
+        adapter, raw = statistics.median(result.adapter), statistics.median(result.raw)
+        progress.finish(f"{adapter:,.0f} entries/s (raw LMDB {raw:,.0f})")
     where = filesystem_of(Path(directory))
     if args.json:
         print(
@@ -303,6 +313,11 @@ def run_cluster(args: argparse.Namespace) -> int:
             keys=args.keys,
             settings=_key_values(args.set, typed=True),
             protocol_options=_key_values(args.option, typed=False),
+            progress=Progress(
+                "bench cluster",
+                len([args.sessions] if args.sessions else args.clients) * max(1, args.repeats),
+                quiet=args.json,
+            ),
         )
     )
     if args.json:
@@ -333,14 +348,10 @@ def run_cluster(args: argparse.Namespace) -> int:
 
 
 def run_lin(args: argparse.Namespace) -> int:
-    result = linearizability_check(
-        args.protocol,
-        operations=args.operations,
-        clients=args.clients,
-        keys=args.keys,
-        seed=args.seed,
-        nemesis=args.nemesis,
+    run = HistoryRun(
+        args.protocol, args.operations, args.clients, args.keys, args.seed, args.nemesis
     )
+    result = linearizability_check(run)
     if args.json:
         figures = attrs.asdict(result)
         figures["python"] = platform.python_version()

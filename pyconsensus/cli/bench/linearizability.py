@@ -37,55 +37,53 @@ class LinResult:
     valid: bool | None
 
 
-def history_of(
-    protocol: str = "raft",
-    *,
-    operations: int = 10_000,
-    clients: int = 10,
-    keys: int = 8,
-    seed: int = 1,
-    nemesis: str = "all",
-) -> tuple[History, Simulation]:
-    """Run a 3-node cluster under ``nemesis`` until ``operations`` were invoked."""
-    spec = get_spec(protocol)
-    horizon = 3_600_000  # faults are scheduled for an hour; the run stops far sooner
-    schedule = nemesis_schedule(
-        Random(f"{seed}:bench"), [1, 2, 3], horizon, expand(nemesis.split(",")), mean_gap_ms=800
-    )
-    workload = KVWorkload(keys)
-    sim = Simulation(
-        spec,
-        seed,
-        SimConfig(nodes=3, compact_every=256),
-        schedule,
-        app=lambda node: workload.replicate(node, 256),
-    )
-    history = History()
-    session_clients = [SessionClient(sim, c, workload, history) for c in range(1, clients + 1)]
-    for client in session_clients:
-        client.start()
-    while len(history) < operations:
-        sim.run_for(100)
-    for client in session_clients:
-        client.stop()
-    sim.run_for(2_000)  # let operations in flight finish
-    return history, sim
+@attrs.frozen(slots=True)
+class HistoryRun:
+    """A 3-node cluster under ``nemesis`` with ``clients`` session clients of a
+    key-value store over ``keys`` keys, run until ``operations`` were invoked."""
+
+    protocol: str = "raft"
+    operations: int = 10_000
+    clients: int = 10
+    keys: int = 8
+    seed: int = 1
+    nemesis: str = "all"
+
+    def record(self) -> tuple[History, Simulation]:
+        """Run the cluster; its clients' history and the finished simulation."""
+        spec = get_spec(self.protocol)
+        horizon = 3_600_000  # faults are scheduled for an hour; the run stops far sooner
+        schedule = nemesis_schedule(
+            Random(f"{self.seed}:bench"),
+            [1, 2, 3],
+            horizon,
+            expand(self.nemesis.split(",")),
+            mean_gap_ms=800,
+        )
+        workload = KVWorkload(self.keys)
+        sim = Simulation(
+            spec,
+            self.seed,
+            SimConfig(nodes=3, compact_every=256),
+            schedule,
+            app=lambda node: workload.replicate(node, 256),
+        )
+        history = History()
+        clients = [SessionClient(sim, c, workload, history) for c in range(1, self.clients + 1)]
+        for client in clients:
+            client.start()
+        while len(history) < self.operations:
+            sim.run_for(100)
+        for client in clients:
+            client.stop()
+        sim.run_for(2_000)  # let operations in flight finish
+        return history, sim
 
 
-def linearizability_check(
-    protocol: str = "raft",
-    *,
-    operations: int = 10_000,
-    clients: int = 10,
-    keys: int = 8,
-    seed: int = 1,
-    nemesis: str = "all",
-) -> LinResult:
+def linearizability_check(run: HistoryRun) -> LinResult:
     """Build a history (timed separately), then time the checker on it."""
     started = time.perf_counter()
-    history, sim = history_of(
-        protocol, operations=operations, clients=clients, keys=keys, seed=seed, nemesis=nemesis
-    )
+    history, sim = run.record()
     simulated = time.perf_counter() - started
     ops = history.operations()
     started = time.perf_counter()
@@ -93,13 +91,13 @@ def linearizability_check(
     checked = time.perf_counter() - started
     tally = counts(ops)
     return LinResult(
-        protocol=protocol,
+        protocol=run.protocol,
         operations=len(ops),
         ok=tally["ok"],
         failed=tally["fail"],
         indeterminate=tally["info"],
-        keys=keys,
-        clients=clients,
+        keys=run.keys,
+        clients=run.clients,
         virtual_s=sim.now / 1000,
         simulate_s=simulated,
         check_s=checked,

@@ -7,8 +7,9 @@ the other two members answering every AppendEntries at once (in-process, no
 network). Every entry is a KV put of a random ``payload``-byte value to a key
 drawn from ``keys`` (the standard workload) wrapped in its session envelope, so
 the log entries are ``payload`` + 38 bytes. Once all N are committed and applied
-(and the log not compacted), the child reads its ``VmRSS`` and ``VmHWM`` from
-``/proc``, and reports how much of it is the core's log, LMDB's map and the rest.
+(and the log not compacted), the child reads its resident set and its peak
+(``pyconsensus.adapters.procstats``: psutil and getrusage, so it runs on macOS
+too), and reports how much of it is the core's log, LMDB's map and the rest.
 
 ``--role follower`` measures a follower instead: the entries arrive as
 AppendEntries frames decoded by the CBOR codec, as from the network.
@@ -31,22 +32,11 @@ from typing import Any
 KIB = 1024
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def _file_rss_kib() -> int:
-    """Resident pages mapped from files (LMDB's map is the big one)."""
-    return _status_kib("RssFile")
-
-
 def run_child(  # noqa: C901 - one child's whole measurement; the imports stay lazy in it
     *, entries: int, payload: int, keys: int, batch: int, role: str, directory: str
 ) -> dict[str, Any]:
     # Imported here: the parent process must stay small and import nothing heavy.
+    from pyconsensus.adapters import procstats  # noqa: PLC0415
     from pyconsensus.adapters.cbor import default_codec  # noqa: PLC0415
     from pyconsensus.adapters.lmdb import LmdbStorage  # noqa: PLC0415
     from pyconsensus.core.types import Entry  # noqa: PLC0415
@@ -63,7 +53,7 @@ def run_child(  # noqa: C901 - one child's whole measurement; the imports stay l
     rsm = ReplicatedStateMachine(node, kv.KVStateMachine(), compact_every=0)
     rng = random.Random(7)
     gc.collect()
-    baseline_kib = _status_kib("VmRSS")
+    baseline_kib = procstats.rss_kib()
     started = time.perf_counter()
 
     def drain() -> list[object]:
@@ -136,6 +126,7 @@ def run_child(  # noqa: C901 - one child's whole measurement; the imports stay l
     gc.collect()
     log_entries = len(node.log.entries)
     sample = node.log.entries[len(node.log.entries) // 2]
+    rss_kib, file_kib = procstats.rss_kib(), procstats.file_rss_kib()
     result = {
         "benchmark": "memory",
         "role": role,
@@ -145,12 +136,12 @@ def run_child(  # noqa: C901 - one child's whole measurement; the imports stay l
         "keys": keys,
         "log_entries_in_memory": log_entries,
         "commit_index": status.commit_index,
-        "rss_mb": round(_status_kib("VmRSS") / KIB, 1),
-        "peak_rss_mb": round(_status_kib("VmHWM") / KIB, 1),
+        "rss_mb": round(rss_kib / KIB, 1),
+        "peak_rss_mb": round(procstats.peak_rss_kib() / KIB, 1),
         "baseline_rss_mb": round(baseline_kib / KIB, 1),
-        "file_rss_mb": round(_file_rss_kib() / KIB, 1),
-        "anon_rss_mb": round(_status_kib("RssAnon") / KIB, 1),
-        "per_entry_bytes": round((_status_kib("VmRSS") - baseline_kib) * KIB / entries, 1),
+        "file_rss_mb": round(file_kib / KIB, 1),
+        "anon_rss_mb": round((rss_kib - file_kib) / KIB, 1),
+        "per_entry_bytes": round((rss_kib - baseline_kib) * KIB / entries, 1),
         "lmdb_file_mb": round(sum(f.stat().st_size for f in Path(directory).iterdir()) / 2**20, 1),
         "seconds": round(elapsed, 1),
         "python": sys.version.split()[0],
