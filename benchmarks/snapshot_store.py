@@ -34,28 +34,11 @@ from pathlib import Path
 import lmdb
 
 from pyconsensus.adapters.lmdb.snapshots import FileSnapshotStore
+from pyconsensus.adapters.trio.snapshot_bench import raw_disk_rate
 from pyconsensus.core.snapshots import Checksum, SnapshotMeta
 
 MIB = 1 << 20
 LMDB_COMMIT_BYTES = 16 * MIB
-
-
-def raw_disk_rate(directory: Path, mb: int) -> float:
-    """MB/s of sequential 1 MiB writes to a new file in ``directory`` and one
-    ``fdatasync`` at the end (the disk's own limit for a snapshot transfer)."""
-    block = os.urandom(MIB)
-    path = directory / "raw-disk-rate.tmp"
-    start = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        for _ in range(mb):
-            os.write(fd, block)
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-    elapsed = time.perf_counter() - start
-    path.unlink()
-    return mb * MIB / 1e6 / elapsed
 
 
 def _chunks(mb: int, chunk: int) -> list[bytes]:

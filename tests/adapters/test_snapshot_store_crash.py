@@ -21,7 +21,7 @@ import pytest
 
 from pyconsensus.adapters.lmdb.snapshots import FileSnapshotStore
 from pyconsensus.core.snapshots import SnapshotMeta, checksum
-from tests.adapters.forked import spawn_child, spin
+from tests.adapters.forked import read_lines, spawn_child, spin
 
 SEEDS = range(3)
 KILLS_PER_SEED = int(os.environ.get("PYCONSENSUS_CRASH_KILLS", "15"))
@@ -53,19 +53,8 @@ def receiver(path: Path, report: int) -> None:
 
 
 def read_reports(fd: int, wanted: int | None) -> list[list[str]]:
-    buffer = b""
-    reports: list[list[str]] = []
-    while wanted is None or len(reports) < wanted:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.startswith(b"error"):
-                raise AssertionError(f"the receiver failed: {line.decode()}")
-            reports.append(line.decode().split())
-    return reports
+    lines, _ = read_lines(fd, wanted)
+    return [line.decode().split() for line in lines]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
