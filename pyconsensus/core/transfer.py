@@ -41,6 +41,7 @@ import attrs
 
 from pyconsensus.core.config import non_negative as _not_negative
 from pyconsensus.core.config import positive as _positive
+from pyconsensus.core.outbox import Outbox
 from pyconsensus.core.snapshots import SnapshotMeta, SnapshotReader, SnapshotStage, SnapshotStore
 from pyconsensus.core.types import NodeId
 
@@ -286,6 +287,17 @@ class SnapshotReceiver:
             self._installing = True
             return Received(stage, self._end, True)
         return Received(stage, self._end, False)
+
+    def take(self, meta: SnapshotMeta, offset: int, data: bytes, outbox: Outbox) -> int:
+        """``receive`` the chunk and put its effects into ``outbox``: the stage
+        part of the next write and, once complete, the ``restore`` request.
+        Returns the offset to acknowledge (in the same batch: after the write)."""
+        got = self.receive(meta, offset, data)
+        if got.stage is not None:
+            outbox.stage(got.stage)
+        if got.complete:
+            outbox.restore(meta)
+        return got.ack
 
     def finished(self, meta: SnapshotMeta) -> bool:
         """The driver installed (or failed to install) ``meta``: the staging area

@@ -527,12 +527,8 @@ class MultiPaxosNode:
             self.outbox.send(SnapshotAck(self._id, msg.src, msg.ballot, meta, meta.size, True))
             return
         self._receiver_source = msg.src
-        got = self._receiver.receive(meta, msg.offset, msg.data)
-        if got.stage is not None:
-            self.outbox.stage(got.stage)
-        self.outbox.send(SnapshotAck(self._id, msg.src, msg.ballot, meta, got.ack))
-        if got.complete:
-            self.outbox.restore(meta)
+        ack = self._receiver.take(meta, msg.offset, msg.data, self.outbox)
+        self.outbox.send(SnapshotAck(self._id, msg.src, msg.ballot, meta, ack))
 
     def _on_snapshot_ack(self, msg: SnapshotAck) -> None:
         sender = self.sender

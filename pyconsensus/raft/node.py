@@ -624,13 +624,9 @@ class RaftNode:
                 self.commit = meta.index
                 self._respond_append(msg.src, True, meta.index)
                 return
-        got = self._receiver.receive(meta, msg.offset, msg.data)
-        if got.stage is not None:
-            self._outbox.stage(got.stage)
+        ack = self._receiver.take(meta, msg.offset, msg.data, self._outbox)
         # Sent after this batch's write: the staged bytes are durable by then.
-        self._outbox.send(InstallSnapshotResponse(self._id, msg.src, self.term, meta, got.ack))
-        if got.complete:
-            self._outbox.restore(meta)
+        self._outbox.send(InstallSnapshotResponse(self._id, msg.src, self.term, meta, ack))
 
     def _on_install_snapshot_response(self, msg: InstallSnapshotResponse) -> None:
         progress = self._leader_progress(msg.src)

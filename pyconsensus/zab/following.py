@@ -210,17 +210,14 @@ class Following(ServerRole):
         ):
             self.counters["ignored.stale_handshake"] += 1
             return
-        node = self.node
-        got = node.receiver.receive(msg.meta, msg.offset, msg.data)
-        if got.stage is not None:
-            self.outbox.stage(got.stage)
-            # A transfer that moves is a handshake that progresses.
+        receiver = self.node.receiver
+        before = receiver.position(msg.meta)
+        ack = receiver.take(msg.meta, msg.offset, msg.data, self.outbox)
+        if ack > before:  # a transfer that moves is a handshake that progresses
             self.handshake_elapsed = self.stage_elapsed = 0
         self._handshake_send(
-            messages.SnapAck(self.me, msg.src, msg.epoch, self.conn, msg.meta, got.ack)
+            messages.SnapAck(self.me, msg.src, msg.epoch, self.conn, msg.meta, ack)
         )
-        if got.complete:
-            self.outbox.restore(msg.meta)
 
     def snapshot_ready(self, meta: SnapshotMeta) -> None:
         """The pending SNAP's snapshot is installed: adopt the sync now."""
