@@ -183,3 +183,10 @@ def durable_up_to(node: _Durable, index: int) -> Iterator[None]:
         yield
     finally:
         node.durable = durable
+
+
+def lone_leader(node: N) -> N:
+    """``node``, the only member of its cluster, ticked until it leads."""
+    while node.status().role is not Role.LEADER:
+        node.tick()
+    return node

@@ -19,6 +19,7 @@ from pyconsensus.adapters.trio.client import Client, RetryPolicy, open_client
 from pyconsensus.adapters.trio.config import (
     Address,
     NodeConfig,
+    ObserveConfig,
     TransportConfig,
     load_config,
     parse_config,
@@ -43,6 +44,7 @@ __all__ = [
     "NodeConfig",
     "NodeStatus",
     "NodeStopped",
+    "ObserveConfig",
     "PeerStatus",
     "RequestRejected",
     "RetryPolicy",

@@ -18,6 +18,7 @@ generator measures its own CPU time over the window, so a saturated client shows
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -206,6 +207,20 @@ async def _watch_leaders(cluster: LocalCluster, admin: Client, watch: LeaderWatc
         await trio.sleep(0.1)
 
 
+async def _scrape_metrics(cluster: LocalCluster, every: float = 1.0) -> None:
+    """Fetch every node's /metrics every ``every`` seconds (``--metrics``: the
+    cost of serving scrapes is part of what is measured)."""
+    while True:
+        for address in cluster.metrics.values():
+            with contextlib.suppress(OSError, trio.BrokenResourceError):
+                stream = await trio.open_tcp_stream(address.host, address.port)
+                async with stream:
+                    await stream.send_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+                    while await stream.receive_some(65536):
+                        pass
+        await trio.sleep(every)
+
+
 async def _run_loadgen(
     cluster: LocalCluster,
     *,
@@ -255,12 +270,14 @@ async def bench_cluster(
     settings: Mapping[str, Any] | None = None,
     protocol_options: Mapping[str, Any] | None = None,
     progress: RunProgress | None = None,
+    metrics: bool = False,
 ) -> list[ClusterResult]:
     """For each client count, ``repeats`` runs, each on a fresh cluster.
 
     ``settings`` adds or overrides keys of the cluster file (e.g. ``storage_writes``),
     ``protocol_options`` the core's tuning - for A/B runs in one session.
-    ``progress`` hears of each run as it starts and ends."""
+    ``progress`` hears of each run as it starts and ends.
+    ``metrics``: every node serves /metrics, scraped every second during the run."""
     results = []
     for count in clients:
         runs = []
@@ -283,6 +300,7 @@ async def bench_cluster(
                             **(settings or {}),
                         },
                         protocol_options=protocol_options,
+                        metrics=metrics,
                     ) as cluster,
                     cluster.client() as admin,
                 ):
@@ -293,6 +311,8 @@ async def bench_cluster(
                     watch = LeaderWatch()
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(_watch_leaders, cluster, admin, watch)
+                        if metrics:
+                            nursery.start_soon(_scrape_metrics, cluster)
                         run = await _run_loadgen(
                             cluster,
                             clients=count,

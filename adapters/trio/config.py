@@ -32,12 +32,17 @@ is told its own id::
 
     [transport]                  # optional; the defaults suit a LAN
     max_frame_bytes = 16777216
+
+    [observe]                    # optional: logs, metrics and health (docs/operations.md)
+    log_format = "json"          # text | json (what `pyconsensus node` writes)
+    slow_fsync_ms = 100          # log storage writes slower than this
+    metrics = { 1 = "127.0.0.1:9101", 2 = 9102 }   # HTTP /metrics and /health per node
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +92,16 @@ def _session_timeout(instance: object, attribute: attrs.Attribute[Any], value: A
         raise ConfigError(f"{attribute.name} must be 0..{limit:.0f} seconds, got {value!r}")
 
 
-def _storage_writes(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value not in STORAGE_WRITES:
-        raise ConfigError(
-            f"{attribute.name} must be one of {', '.join(STORAGE_WRITES)}, got {value!r}"
-        )
+def _one_of(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """A validator: the value must be one of ``choices``."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ConfigError(
+                f"{attribute.name} must be one of {', '.join(choices)}, got {value!r}"
+            )
+
+    return check
 
 
 @attrs.frozen(slots=True)
@@ -113,6 +123,29 @@ class TransportConfig:
     max_client_requests: int = attrs.field(default=100_000, validator=_positive_number)
     """Requests one client connection may have outstanding; more are refused
     with ``overloaded``."""
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@attrs.frozen(slots=True)
+class ObserveConfig:
+    """What a node tells its operators: events in the log, metrics, health
+    (``[observe]`` in the cluster file; docs/operations.md)."""
+
+    log_format: str = attrs.field(default="text", validator=_one_of(LOG_FORMATS))
+    """``text`` or ``json`` (one object per line); applied by ``pyconsensus node``."""
+    slow_fsync_s: float = attrs.field(default=0.1, validator=_positive_number)
+    """A storage write that takes longer is logged (``slow_fsync``)."""
+    no_leader_after_s: float = attrs.field(default=2.0, validator=_positive_number)
+    """Log ``no leader for N s`` once the node has known no leader this long..."""
+    no_leader_every_s: float = attrs.field(default=10.0, validator=_positive_number)
+    """...and again at most this often while it lasts."""
+    metrics: Address | None = None
+    """Where to serve HTTP ``/metrics`` (Prometheus) and ``/health``; off if None."""
+    health_max_lag: int = attrs.field(default=1000, validator=_non_negative_int)
+    """``/health`` calls a node caught up while it has applied all but at most
+    this many of the entries its leader has committed."""
 
 
 @attrs.frozen(slots=True)
@@ -150,7 +183,7 @@ class NodeConfig:
     every node runs a version that reads stamped commands."""
     sync: bool = True
     """``LmdbStorage(sync=...)``: False only for benchmarks (not crash-safe)."""
-    storage_writes: str = attrs.field(default="auto", validator=_storage_writes)
+    storage_writes: str = attrs.field(default="auto", validator=_one_of(STORAGE_WRITES))
     """Where the driver runs ``storage.write``: ``"thread"`` in the node's
     writer thread (the loop keeps receiving, ticking and serving during the
     flush, at the price of a thread hand-off per write); ``"inline"`` in the
@@ -174,6 +207,8 @@ class NodeConfig:
     """Client requests handed to the core per turn of the driver loop; ticks
     and peer messages go in between (see docs/runtime.md)."""
     transport: TransportConfig = attrs.field(factory=TransportConfig)
+    observe: ObserveConfig = attrs.field(factory=ObserveConfig)
+    """Logs, metrics and health (``[observe]``; docs/operations.md)."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.cluster_id, str) or not self.cluster_id:
@@ -217,6 +252,7 @@ _TOP_KEYS = {
     "protocol_options",
     "transport",
     "listen",
+    "observe",
 }
 
 
@@ -283,6 +319,8 @@ def parse_config(  # noqa: C901 - one flat check per key of the cluster file
         if bad:
             raise ConfigError(f"unknown [transport] keys: {', '.join(sorted(bad))}")
         kwargs["transport"] = TransportConfig(**dict(table))
+    if "observe" in document:
+        kwargs["observe"] = parse_observe(document["observe"], node_id)
     return NodeConfig(**kwargs)
 
 
@@ -338,3 +376,46 @@ def _option_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+_OBSERVE_KEYS = {
+    "log_format": "log_format",
+    "slow_fsync_ms": "slow_fsync_s",
+    "no_leader_after_s": "no_leader_after_s",
+    "no_leader_every_s": "no_leader_every_s",
+    "metrics": "metrics",
+    "health_max_lag": "health_max_lag",
+}
+
+
+def parse_observe(table: object, node_id: int) -> ObserveConfig:
+    """The ``[observe]`` table. ``metrics`` is an address (``"host:port"``, or
+    a bare port on 127.0.0.1) for every node, or a table of them by node id."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("[observe] must be a table")
+    bad = set(table) - set(_OBSERVE_KEYS)
+    if bad:
+        raise ConfigError(f"unknown [observe] keys: {', '.join(sorted(bad))}")
+    kwargs: dict[str, Any] = {_OBSERVE_KEYS[k]: v for k, v in table.items()}
+    if "slow_fsync_ms" in table:
+        kwargs["slow_fsync_s"] = _number(table["slow_fsync_ms"], "slow_fsync_ms") / 1000
+    metrics = table.get("metrics")
+    if isinstance(metrics, Mapping):
+        metrics = metrics.get(str(node_id))
+    kwargs["metrics"] = None if metrics is None else metrics_address(metrics)
+    return ObserveConfig(**kwargs)
+
+
+def metrics_address(value: object) -> Address:
+    """``"host:port"`` as an address, a bare port (``9101`` or ``"9101"``) on
+    127.0.0.1: the metrics endpoint listens on loopback unless told otherwise.
+    Port 0 picks a free port (the node logs which)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"metrics must be an address or a port, got {value!r}")
+    text = str(value)
+    if text.isdigit():
+        text = f"127.0.0.1:{text}"
+    host, _, port = text.rpartition(":")
+    if port == "0" and host:
+        return Address(host.strip("[]"), 0)
+    return Address.parse(text)

@@ -74,8 +74,11 @@ def cluster_toml(
     settings: Mapping[str, Any],
     protocol_options: Mapping[str, Any],
     transport: Mapping[str, Any] | None = None,
+    *,
+    observe: Mapping[str, Any] | None = None,
 ) -> str:
-    """The text of a cluster file."""
+    """The text of a cluster file (``observe``: the ``[observe]`` table, whose
+    ``metrics`` may be a mapping of node id to address)."""
     lines = [f"cluster_id = {_toml_value(cluster_id)}"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
     lines += ["", "[members]"]
@@ -86,6 +89,14 @@ def cluster_toml(
     if transport:
         lines += ["", "[transport]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in transport.items()]
+    if observe:
+        lines += ["", "[observe]"]
+        for key, value in observe.items():
+            if isinstance(value, Mapping):
+                pairs = ", ".join(f"{k} = {_toml_value(str(v))}" for k, v in sorted(value.items()))
+                lines.append(f"{key} = {{ {pairs} }}")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,6 +111,8 @@ class LocalCluster:
     config_path: Path
     log_level: str = "warning"
     python: str = sys.executable
+    metrics: dict[int, Address] = attrs.field(factory=dict)
+    """Each node's /metrics and /health endpoint (``open_local_cluster(metrics=True)``)."""
     processes: dict[int, trio.Process] = attrs.field(factory=dict)
     starts: dict[int, int] = attrs.field(factory=dict)
 
@@ -294,21 +307,31 @@ async def open_local_cluster(
     transport: Mapping[str, Any] | None = None,
     log_level: str = "warning",
     start: bool = True,
+    observe: Mapping[str, Any] | None = None,
+    metrics: bool = False,
 ) -> AsyncIterator[LocalCluster]:
     """Write a cluster file under ``root`` (created), start ``size`` nodes
     (unless ``start`` is False), and stop every process on exit.
 
     ``settings`` adds top-level keys of the cluster file (``tick_ms``,
     ``state_machine``, ``sync``...); ``data_dir`` defaults to ``root/data``.
+    ``observe`` is the ``[observe]`` table; ``metrics`` gives every node a
+    /metrics and /health endpoint on a free loopback port (``cluster.metrics``).
     """
     root.mkdir(parents=True, exist_ok=True)
-    ports = free_ports(size)
-    members = {i + 1: Address("127.0.0.1", port) for i, port in enumerate(ports)}
+    ports = free_ports(2 * size if metrics else size)
+    members = {i + 1: Address("127.0.0.1", port) for i, port in enumerate(ports[:size])}
+    endpoints = {i + 1: Address("127.0.0.1", port) for i, port in enumerate(ports[size:])}
+    observe = dict(observe or {})
+    if metrics:
+        observe["metrics"] = {node: str(address) for node, address in endpoints.items()}
     document: dict[str, Any] = {"protocol": protocol, "data_dir": str(root / "data")}
     document.update(settings or {})
     config_path = root / "cluster.toml"
     config_path.write_text(
-        cluster_toml(cluster_id, members, document, protocol_options or {}, transport)
+        cluster_toml(
+            cluster_id, members, document, protocol_options or {}, transport, observe=observe
+        )
     )
     cluster = LocalCluster(
         root=root,
@@ -317,6 +340,7 @@ async def open_local_cluster(
         protocol=protocol,
         config_path=config_path,
         log_level=log_level,
+        metrics=endpoints,
     )
     try:
         if start:

@@ -28,6 +28,7 @@ import trio
 
 from pyconsensus.adapters.cbor import Codec, EncodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
+from pyconsensus.adapters.trio.events import emit
 from pyconsensus.adapters.trio.framing import PREFIX, Flusher, FrameSender
 from pyconsensus.adapters.trio.transport import (
     CONNECTION_ERRORS,
@@ -89,10 +90,12 @@ class PeerLink:
         self._connection: trio.CancelScope | None = None
         self._isolation_over = trio.Event()
         self._last_problem = ""
+        self._bytes_out = f"peer.{peer_id}.bytes_out"
 
     def send(self, frame: bytes) -> bool:
         """Queue an encoded, prefixed frame; False if the queue was full."""
         if self.sender.put(frame):
+            self.counters[self._bytes_out] += len(frame)
             return True
         self.counters["send.dropped"] += 1
         return False
@@ -163,7 +166,8 @@ class PeerLink:
         self.connected = True
         self.connects += 1
         self._last_problem = ""
-        log.info("connected to node %d at %s", self.peer_id, self.address)
+        self._event("peer_connected", f"connected to node {self.peer_id} at {self.address}")
+        reason = "isolated" if self.isolated else "stopped"  # unless an error says more
         try:
             lost: BaseException | None = None
             async with trio.open_nursery() as nursery:
@@ -175,12 +179,21 @@ class PeerLink:
                 nursery.cancel_scope.cancel()
             if lost is not None:
                 raise lost
-            log.info("connection to node %d closed", self.peer_id)
+            reason = "closed"
         except CONNECTION_ERRORS as exc:
-            log.info("connection to node %d lost: %s", self.peer_id, describe(exc))
+            reason = f"lost: {describe(exc)}"
         finally:
             self.connected = False
+            if self.isolated:
+                reason = "isolated"
+            self._event("peer_disconnected", f"connection to node {self.peer_id} {reason}", reason)
             await close(stream)
+
+    def _event(self, event: str, message: str, reason: str | None = None) -> None:
+        fields: dict[str, Any] = {"peer": self.peer_id, "address": str(self.address)}
+        if reason is not None:
+            fields["reason"] = reason
+        emit(log, self.counters, event, message, node=self.hello.node_id, **fields)
 
     async def _watch_close(self, stream: Stream, scope: trio.CancelScope) -> None:
         """The peer never writes after its Welcome: any read result means the

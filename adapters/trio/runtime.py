@@ -61,8 +61,11 @@ from pyconsensus.adapters.trio.errors import (
     outcome_to_reply,
 )
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
+from pyconsensus.adapters.trio.http import node_handler, serve_http
 from pyconsensus.adapters.trio.leadership import LeaderChange, LeaderChanges, LeaderWatch
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
+from pyconsensus.adapters.trio.metrics import NodeMetrics, require_prometheus
+from pyconsensus.adapters.trio.observe import Observer, TimedWrites
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.snapshotting import LoopStallGauge
@@ -73,7 +76,7 @@ from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
-from pyconsensus.core.types import Role
+from pyconsensus.core.types import Role, Status
 from pyconsensus.protocols import Protocol as ProtocolSpec
 from pyconsensus.protocols import get_protocol
 from pyconsensus.rsm import ReplicatedStateMachine, SessionCommand, StateMachine
@@ -216,7 +219,20 @@ class Node:
         self.writes = 0
         self.stopping = False
         self._waiters: dict[int, Callable[[Outcome | None], None]] = {}
-        self._writer = StorageWriter(storage, f"pyconsensus-storage-{config.node_id}")
+        # What operators see (docs/operations.md): events always, metrics if served.
+        self.clock = trio.current_time
+        self.observer = Observer(
+            config.node_id, config.protocol, config.observe, self.counters, self.core.counters
+        )
+        self.metrics: NodeMetrics | None = None
+        if config.observe.metrics is not None:
+            require_prometheus()
+            self.metrics = NodeMetrics()
+        self.metrics_port: int | None = None
+        self._timed = TimedWrites(
+            storage, self.observer, None if self.metrics is None else self.metrics.fsync_seconds
+        )
+        self._writer = StorageWriter(self._timed, f"pyconsensus-storage-{config.node_id}")
         self._in_flight: deque[_InFlight] = deque()
         self._write_error: BaseException | None = None
         self._nursery: trio.Nursery | None = None
@@ -322,6 +338,31 @@ class Node:
             counters=dict(counters),
         )
 
+    def queue_depths(self) -> dict[str, int]:
+        """Work waiting in the node, by queue: client requests not yet handed
+        to the core (``admission``) and handed to it but unanswered
+        (``in_core``), storage writes in flight, frames queued for peers."""
+        return {
+            "admission": len(self.admission),
+            "in_core": len(self._waiters),
+            "writes_in_flight": len(self._in_flight),
+            "peer_frames": sum(len(link.sender) for link in self.links.values()),
+        }
+
+    async def ask_status(self, node_id: int, timeout: float) -> StatusReply | None:
+        """``node_id``'s status over a client connection (this node's own
+        directly), or None if it does not answer within ``timeout``."""
+        if node_id == self.node_id or self._pool is None:
+            return self._status_reply(StatusRequest(0, 0)) if node_id == self.node_id else None
+        pool = self._pool
+        with trio.move_on_after(timeout):
+            try:
+                reply = await pool.call(node_id, lambda rid: StatusRequest(rid, 0))
+            except (NotSent, ConnectionLost):
+                return None
+            return reply if isinstance(reply, StatusReply) else None
+        return None
+
     def on_leader_change(self, callback: Callable[[LeaderChange], None]) -> Callable[[], None]:
         """Call ``callback(change)`` in the event loop whenever this node's view
         of the leader changes (``leadership.py``: within one tick); it must not
@@ -378,13 +419,17 @@ class Node:
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
         nursery.start_soon(self.stalls.run)
-        log.info(
-            "node %d (%s) listening on %s:%s",
-            self.node_id,
-            self.config.protocol,
-            self.config.address.host,
-            self.port,
+        where = f"{self.config.address.host}:{self.port}"
+        self.observer.event(
+            "node_started", f"{self.config.protocol} node listening on {where}", address=where
         )
+        metrics = self.config.observe.metrics
+        if metrics is not None:
+            self.metrics_port = await nursery.start(serve_http, metrics, node_handler(self))
+            where = f"{metrics.host}:{self.metrics_port}"
+            self.observer.event(
+                "metrics_serving", f"/metrics and /health on http://{where}", address=where
+            )
 
     def _stop(self) -> None:
         """Refuse new requests and release every waiter (their requests are
@@ -426,19 +471,29 @@ class Node:
                 counters["ticks.skipped"] += int((now - deadline) / interval) + 1
                 deadline = now
             await trio.sleep_until(deadline)
+            late = trio.current_time() - deadline
             # One turn of the scheduler first: peer messages that arrived by the
             # time the tick fired go into the core before it (after a stall, a
             # tick must not find their senders silent - a leader would step
             # down for lack of acknowledgements that are already here).
             await yield_to_others()
             self.core.tick()
-            self.leadership.check(self.core.status())
+            status = self.core.status()
+            self.leadership.check(status)
             self._wake()
+            self._observe_tick(status, late)
+
+    def _observe_tick(self, status: Status, late: float) -> None:
+        self.observer.watch(status, self.clock())
+        if self.metrics is not None:
+            self.metrics.loop_lag_seconds.observe(late)
 
     async def _pump(self) -> None:  # noqa: C901 - the ordered steps of one Ready batch, kept in one place
         core = self.core
-        storage = self.storage
+        storage = self._timed
         writer = self._writer
+        observe = self.observer.batch
+        metrics = self.metrics
         flush = self.flusher.flush
         mode = self.config.storage_writes
         # A PipelinedNode: commits and replies do not wait for the batch's write,
@@ -460,6 +515,9 @@ class Node:
             while core.has_ready():
                 ready = core.ready()
                 self.batches += 1
+                observe(ready)
+                if metrics is not None:
+                    metrics.batch(ready)
                 if ready.restore is not None:
                     await self._restore_batch(ready, persisted)
                     continue
@@ -560,6 +618,8 @@ class Node:
         if self._nursery is not None:
             self.snapshots.maybe_start(self._nursery.start_soon)
         if outcomes:
+            if self.metrics is not None:
+                self.metrics.answered(outcomes)
             waiters = self._waiters
             for outcome in outcomes:
                 waiter = waiters.pop(outcome.request_id, None)
@@ -584,6 +644,8 @@ class Node:
         """Hand the next helping of admitted requests to the core."""
         rsm = self.rsm
         waiters = self._waiters
+        metrics = self.metrics
+        fed = 0.0 if metrics is None else metrics.clock()
         for request, done in self.admission.take():
             try:
                 if isinstance(request, Submit):
@@ -593,8 +655,12 @@ class Node:
                         ),
                         now_ms=time.time_ns() // 1_000_000,  # stamped only if sessions expire
                     )
+                    if metrics is not None:
+                        metrics.proposed[rid] = fed
                 else:
                     rid = rsm.query(request.payload)
+                    if metrics is not None:
+                        metrics.queried[rid] = fed
             except ValueError as exc:  # inconsistent session numbers
                 done(Failed(0, BadRequest(str(exc))))
                 continue
@@ -840,6 +906,13 @@ async def open_node(
     serves requests in background tasks; all of them end when the block exits
     (promptly: a write in flight completes first, so that storage is never
     closed under it). ``seed`` seeds the core's randomness (for tests).
+
+    A node that cannot start raises before the block runs: ``AddressUnavailable``
+    (the port is taken, the host not this machine's), ``DataDirectoryError``,
+    ``StorageMismatch`` (another cluster's or protocol's state: the first start
+    records both in the storage), ``ConfigError``. Errors of the block and of
+    the node's tasks come out as themselves, not in an ``ExceptionGroup``
+    (``groups.py``; only several at once stay a group).
     """
     own_storage = storage is None
     if storage is None:

@@ -159,6 +159,7 @@ class Server:
         deliver = self.handler.deliver
         service_types = self.service_types
         counters = self.counters
+        bytes_in = f"peer.{peer_id}.bytes_in"
         with trio.CancelScope() as scope:
             self._peer_scopes[scope] = peer_id
             try:
@@ -173,6 +174,7 @@ class Server:
                             continue
                         messages.append(message)
                     counters["frames.received"] += len(frames)
+                    counters[bytes_in] += sum(map(len, frames)) + 4 * len(frames)
                     deliver(messages)
             finally:
                 self._peer_scopes.pop(scope, None)

@@ -16,21 +16,27 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
 from pyconsensus.adapters.trio.loop import LoopCaller, loop_caller
 from pyconsensus.core.ready import Write
-from pyconsensus.core.storage import Storage
 
 _Done = Callable[[BaseException | None], None]
+
+
+class Writes(Protocol):
+    """What the writer needs of a storage: its ``write``."""
+
+    def write(self, write: Write) -> None: ...
 
 
 class StorageWriter:
     """Carries out ``storage.write`` calls one at a time in its own thread,
     started on the first write and stopped by ``close``."""
 
-    def __init__(self, storage: Storage, name: str = "pyconsensus-storage") -> None:
+    def __init__(self, storage: Writes, name: str = "pyconsensus-storage") -> None:
         self.storage = storage
         self.name = name
         self._jobs: queue.SimpleQueue[tuple[Write, LoopCaller, _Done] | None] = queue.SimpleQueue()

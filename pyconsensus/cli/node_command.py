@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import functools
 import importlib
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,19 @@ def register(commands: Any) -> None:
     parser.add_argument("--id", type=int, required=True, help="this node's id in [members]")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="text lines, or one JSON object per line (default: [observe] log_format, or text)",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="ADDRESS",
+        default=None,
+        help="serve /metrics and /health at host:port, or a port on 127.0.0.1 "
+        "(default: [observe] metrics; needs the metrics extra)",
     )
     # For tests and the demo: fault injection by signal, and a lifeline to the parent.
     parser.add_argument("--fault-signals", action="store_true", help=argparse.SUPPRESS)
@@ -56,6 +68,24 @@ def load_state_machine(spec: str, search: Path | None = None) -> Any:
     return cls()
 
 
+def with_observe_options(config: Any, args: argparse.Namespace) -> Any:
+    """``config`` with ``--log-format`` and ``--metrics`` applied; ``ConfigError``
+    (one line, naming the extra) if metrics are wanted without ``prometheus_client``."""
+    import attrs  # noqa: PLC0415
+
+    from pyconsensus.adapters.trio.config import metrics_address  # noqa: PLC0415
+    from pyconsensus.adapters.trio.metrics import require_prometheus  # noqa: PLC0415
+
+    observe = config.observe
+    if args.log_format is not None:
+        observe = attrs.evolve(observe, log_format=args.log_format)
+    if args.metrics is not None:
+        observe = attrs.evolve(observe, metrics=metrics_address(args.metrics))
+    if observe.metrics is not None:
+        require_prometheus()
+    return attrs.evolve(config, observe=observe)
+
+
 def run_node(args: argparse.Namespace) -> int:
     """Run the node; every failure to start is one line on stderr and status 2."""
     if lacks_runtime("node"):
@@ -63,14 +93,12 @@ def run_node(args: argparse.Namespace) -> int:
     import trio  # noqa: PLC0415 (see demo_command.run_demo)
 
     from pyconsensus.adapters.trio import load_config  # noqa: PLC0415
+    from pyconsensus.adapters.trio.events import configure_logging  # noqa: PLC0415
     from pyconsensus.cli.node_service import Serving, serve  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format=f"%(asctime)s node {args.id} %(levelname)s %(name)s: %(message)s",
-    )
     try:
-        config = load_config(args.config, args.id)
+        config = with_observe_options(load_config(args.config, args.id), args)
+        configure_logging(args.log_level, config.observe.log_format, args.id)
         machine = load_state_machine(config.state_machine, Path(args.config).resolve().parent)
     except ConfigError as exc:
         return _refuse(f"pyconsensus node: {exc}")

@@ -9,6 +9,7 @@ import sys
 import trio
 
 from pyconsensus.adapters.trio import NodeConfig, groups, open_node
+from pyconsensus.adapters.trio.events import format_term, term_name
 from pyconsensus.rsm import StateMachine
 
 log = logging.getLogger("pyconsensus.node")
@@ -59,8 +60,9 @@ async def serve(
                 nursery.cancel_scope.cancel()
             status = node.status()
             log.info(
-                "stopping at term %d, commit %d, applied %d; counters: %s",
-                status.term,
+                "stopping at %s %s, commit %d, applied %d; counters: %s",
+                term_name(config.protocol),
+                format_term(config.protocol, status.term),
                 status.commit_index,
                 status.applied_index,
                 ", ".join(f"{k}={v}" for k, v in sorted(status.counters.items())),

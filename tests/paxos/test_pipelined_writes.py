@@ -34,6 +34,7 @@ from tests.slow_disks import (
     all_disks_slow,
     assert_x_leaves_before_the_leaders_write,
     leader_1_writes_x_while_node_2_answers,
+    lone_leader,
 )
 
 PIPELINED = PaxosConfig(pipelined_writes=True)
@@ -140,9 +141,7 @@ def test_counting_the_unsynced_acceptance_lets_a_crash_replace_an_acknowledged_v
 
 
 def test_a_single_node_learns_only_once_its_write_is_persisted() -> None:
-    node = MultiPaxosNode(1, [1], MemoryStorage(), Random(0), PIPELINED)
-    while node.role is not Role.LEADER:
-        node.tick()
+    node = lone_leader(MultiPaxosNode(1, [1], MemoryStorage(), Random(0), PIPELINED))
     promise = node.ready().write
     assert promise is not None
     node.persisted(promise)
@@ -173,8 +172,7 @@ def test_without_the_option_nothing_changes() -> None:
     node = MultiPaxosNode(1, [1], MemoryStorage(), Random(0))
     assert not pipelined(node)
     assert isinstance(node, PipelinedNode) and not node.pipelined_writes
-    while node.role is not Role.LEADER:
-        node.tick()
+    lone_leader(node)
     node.ready()
     node.propose(b"x")
     ready = node.ready()

@@ -15,7 +15,7 @@ from random import Random
 from pyconsensus.core.node import PipelinedNode, pipelined
 from pyconsensus.core.ready import ProposalCommitted
 from pyconsensus.core.storage import MemoryStorage
-from pyconsensus.core.types import Entry, EntryKind, Role
+from pyconsensus.core.types import Entry, EntryKind
 from pyconsensus.raft import (
     AppendEntries,
     AppendEntriesResponse,
@@ -29,6 +29,7 @@ from tests.slow_disks import (
     all_disks_slow,
     assert_x_leaves_before_the_leaders_write,
     leader_1_writes_x_while_node_2_answers,
+    lone_leader,
 )
 
 PIPELINED = RaftConfig(pipelined_writes=True)
@@ -124,9 +125,7 @@ def test_persisted_ignores_a_write_whose_entries_were_replaced_since() -> None:
 
 
 def test_a_single_node_commits_only_once_its_write_is_persisted() -> None:
-    node = RaftNode(1, [1], MemoryStorage(), Random(0), PIPELINED)
-    while node.role is not Role.LEADER:
-        node.tick()
+    node = lone_leader(RaftNode(1, [1], MemoryStorage(), Random(0), PIPELINED))
     first = node.ready()  # the no-op
     assert first.write is not None and not first.committed
     node.persisted(first.write)
@@ -137,8 +136,7 @@ def test_without_the_option_nothing_changes() -> None:
     node = RaftNode(1, [1], MemoryStorage(), Random(0))
     assert not pipelined(node)
     assert isinstance(node, PipelinedNode) and not node.pipelined_writes
-    while node.role is not Role.LEADER:
-        node.tick()
+    lone_leader(node)
     ready = node.ready()
     assert [e.kind for e in ready.committed] == [EntryKind.NOOP]
     assert ready.early_messages == []

@@ -28,6 +28,19 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
             await trio.sleep(0.01)
 
 
+async def http_get(address: Address | tuple[str, int], raw: bytes) -> tuple[int, bytes]:
+    """Send ``raw`` (an HTTP request) and return the answer's status and body."""
+    host, port = (address.host, address.port) if isinstance(address, Address) else address
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(raw)
+        answer = b""
+        while chunk := await stream.receive_some(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
 def leader_of(nodes: dict[int, Node]) -> Node | None:
     """The node that leads, if exactly one does."""
     leaders = [n for n in nodes.values() if n.status().role is Role.LEADER]

@@ -120,6 +120,11 @@ def register(commands: Any) -> None:
     )
     cluster.add_argument("--no-sync", action="store_true", help="LmdbStorage(sync=False)")
     cluster.add_argument(
+        "--metrics",
+        action="store_true",
+        help="nodes serve /metrics (scraped every second): the cost of metrics",
+    )
+    cluster.add_argument(
         "--dir", default=None, help="where to create the clusters (default: $TMPDIR)"
     )
     cluster.add_argument("--json", action="store_true", help="print one JSON object")
@@ -318,6 +323,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                 len([args.sessions] if args.sessions else args.clients) * max(1, args.repeats),
                 quiet=args.json,
             ),
+            metrics=args.metrics,
         )
     )
     if args.json:
@@ -331,6 +337,7 @@ def run_cluster(args: argparse.Namespace) -> int:
             "keys": args.keys,
             "settings": args.set,
             "options": args.option,
+            "metrics": args.metrics,
             "python": platform.python_version(),
         }
         if len(per_run) == 1:
@@ -341,7 +348,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(format_cluster(results))
         print(
             f"{args.protocol}, 3 node processes + 1 load-generator process on loopback, "
-            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}; "
+            f"{args.payload}-byte commands, sync={'off' if args.no_sync else 'on'}, "
+            f"metrics {'on' if args.metrics else 'off'}; "
             f"medians of {max(1, args.repeats)} runs of {args.seconds:g} s"
         )
     return 0

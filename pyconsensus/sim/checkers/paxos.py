@@ -31,6 +31,7 @@ from pyconsensus.paxos.config import PaxosConfig
 from pyconsensus.paxos.node import PROMISED_KEY, MultiPaxosNode
 from pyconsensus.protocols import get_protocol
 from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.checkers.durable import DurableWrites
 from pyconsensus.sim.specs import ProtocolSpec, spec_of
 
 Value = tuple[bytes, EntryKind]
@@ -52,24 +53,20 @@ class PaxosSafety:
         # (slot, packed ballot) -> the value proposed and who accepted it
         self.accepted: dict[tuple[int, int], tuple[Value, set[NodeId]]] = {}
         self.chosen: dict[int, Value] = {}
-        # Writes in flight (pipelined writes), in the order each node made them:
-        # (node, incarnation, write). Durable, they are checked like any other.
-        self._unsynced: list[tuple[NodeId, int, Write]] = []
+        # Writes in flight (pipelined writes) are checked like any other once
+        # durable, in the order each node made them.
+        self._writes = DurableWrites(self._stored)
 
     def on_ready(
         self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
     ) -> None:
         _paxos(node)
-        if self._unsynced:
+        if self._writes:
             # A write that became durable may be what makes this batch's learned
             # values chosen (a pipelined leader learns once its own write is done).
-            self._settle(sim)
-        write = ready.write
-        if write is not None:
-            if sim.storages[node_id].is_staged(write):
-                self._unsynced.append((node_id, sim.incarnation[node_id], write))
-            else:
-                self._stored(sim, node_id, write)
+            self._writes.settle(sim)
+        if ready.write is not None:
+            self._writes.add(sim, node_id, ready.write)
         for entry in ready.committed:
             chosen = self.chosen.get(entry.index)
             if chosen != (entry.data, entry.kind):
@@ -94,21 +91,8 @@ class PaxosSafety:
             )
 
     def after_step(self, sim: ClusterView) -> None:
-        if self._unsynced:
-            self._settle(sim)
-
-    def _settle(self, sim: ClusterView) -> None:
-        """Check the writes that became durable, in order; forget those a crash lost."""
-        keep = []
-        for item in self._unsynced:
-            node_id, incarnation, write = item
-            if sim.nodes[node_id] is None or sim.incarnation[node_id] != incarnation:
-                continue  # lost with the crash (a write is synced only while its node runs)
-            if sim.storages[node_id].is_staged(write):
-                keep.append(item)
-            else:
-                self._stored(sim, node_id, write)
-        self._unsynced = keep
+        if self._writes:
+            self._writes.settle(sim)
 
     def _stored(self, sim: ClusterView, node_id: NodeId, write: Write) -> None:
         """``write`` is durable at ``node_id``: check its promise and acceptances."""

@@ -27,6 +27,7 @@ from pyconsensus.protocols import get_protocol
 from pyconsensus.raft.config import RaftConfig
 from pyconsensus.raft.node import TERM_KEY, VOTE_KEY, RaftNode
 from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.checkers.durable import DurableWrites
 from pyconsensus.sim.specs import ProtocolSpec, spec_of
 
 
@@ -53,7 +54,7 @@ class RaftSafety:
         self.checked_commit = 0
         # Hard-state writes still in flight (pipelined writes): they count as
         # stored only once durable, since a crash may legitimately lose them.
-        self._unsynced: list[tuple[NodeId, int, Write, object, object]] = []
+        self._hard_states = DurableWrites(self._stored_hard_state)
 
     def on_ready(
         self, sim: ClusterView, node_id: NodeId, node: ConsensusNode, ready: Ready
@@ -70,11 +71,7 @@ class RaftSafety:
             for entry in write.entries:
                 self._check_chain(node_id, raft, entry)
             if TERM_KEY in write.metadata:
-                term, vote = write.metadata[TERM_KEY], write.metadata.get(VOTE_KEY)
-                if sim.storages[node_id].is_staged(write):
-                    self._unsynced.append((node_id, sim.incarnation[node_id], write, term, vote))
-                else:
-                    self._check_hard_state(node_id, term, vote)
+                self._hard_states.add(sim, node_id, write)
         if ready.committed and raft.role is Role.LEADER:
             commit_term = self.commit_term
             for entry in ready.committed:
@@ -94,8 +91,8 @@ class RaftSafety:
             )
 
     def after_step(self, sim: ClusterView) -> None:
-        if self._unsynced:
-            self._settle_hard_state(sim)
+        if self._hard_states:
+            self._hard_states.settle(sim)
         for node_id, node in sim.nodes.items():
             if node is None:
                 continue
@@ -112,18 +109,9 @@ class RaftSafety:
                 self.checked_leaders.add((node_id, term))
                 self._check_completeness(sim, node_id, raft)
 
-    def _settle_hard_state(self, sim: ClusterView) -> None:
-        """Check the hard-state writes that became durable; forget those a crash lost."""
-        keep = []
-        for item in self._unsynced:
-            node_id, incarnation, write, term, vote = item
-            if sim.nodes[node_id] is None or sim.incarnation[node_id] != incarnation:
-                continue  # lost with the crash
-            if sim.storages[node_id].is_staged(write):
-                keep.append(item)
-            else:
-                self._check_hard_state(node_id, term, vote)
-        self._unsynced = keep
+    def _stored_hard_state(self, sim: ClusterView, node_id: NodeId, write: Write) -> None:
+        metadata = write.metadata
+        self._check_hard_state(node_id, metadata[TERM_KEY], metadata.get(VOTE_KEY))
 
     def _check_chain(self, node_id: NodeId, raft: RaftNode, entry: Entry) -> None:
         prev_term = raft.log.term_at(entry.index - 1)

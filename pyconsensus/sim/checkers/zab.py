@@ -35,6 +35,7 @@ from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.types import Entry, MetaValue, NodeId
 from pyconsensus.protocols import get_protocol
 from pyconsensus.sim.checker import ClusterView, InvariantViolation
+from pyconsensus.sim.checkers.durable import DurableWrites
 from pyconsensus.sim.specs import ProtocolSpec, spec_of
 from pyconsensus.zab.config import ZabConfig
 from pyconsensus.zab.node import ZabNode
@@ -66,7 +67,7 @@ class ZabSafety:
         self.checked_delivery = 0  # highest index checked for Durable Quorum
         # Epoch writes still in flight (pipelined writes): they count as stored
         # only once durable, since a crash may legitimately lose them.
-        self._unsynced: list[tuple[NodeId, int, Write]] = []
+        self._epoch_writes = DurableWrites(self._stored_epochs)
 
     # -- the checker protocol --------------------------------------------
 
@@ -79,10 +80,7 @@ class ZabSafety:
             if write.entries:
                 self._check_accepted(node_id, zab, write.entries)
             if ACCEPTED_EPOCH_KEY in write.metadata or CURRENT_EPOCH_KEY in write.metadata:
-                if sim.storages[node_id].is_staged(write):
-                    self._unsynced.append((node_id, sim.incarnation[node_id], write))
-                else:
-                    self._check_epochs(node_id, write.metadata)
+                self._epoch_writes.add(sim, node_id, write)
             if zab.history.last_epoch > zab.current_epoch:
                 raise InvariantViolation(
                     "Durable Epochs",
@@ -110,8 +108,8 @@ class ZabSafety:
             )
 
     def after_step(self, sim: ClusterView) -> None:
-        if self._unsynced:
-            self._settle_epochs(sim)
+        if self._epoch_writes:
+            self._epoch_writes.settle(sim)
         for node_id, node in sim.nodes.items():
             if node is None:
                 continue
@@ -128,18 +126,8 @@ class ZabSafety:
             if epoch not in self.initial:
                 self._record_initial(epoch, node_id, zab)
 
-    def _settle_epochs(self, sim: ClusterView) -> None:
-        """Check the epoch writes that became durable; forget those a crash lost."""
-        keep = []
-        for item in self._unsynced:
-            node_id, incarnation, write = item
-            if sim.nodes[node_id] is None or sim.incarnation[node_id] != incarnation:
-                continue  # lost with the crash
-            if sim.storages[node_id].is_staged(write):
-                keep.append(item)
-            else:
-                self._check_epochs(node_id, write.metadata)
-        self._unsynced = keep
+    def _stored_epochs(self, sim: ClusterView, node_id: NodeId, write: Write) -> None:
+        self._check_epochs(node_id, write.metadata)
 
     # -- the properties ----------------------------------------------------
 
