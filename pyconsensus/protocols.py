@@ -52,13 +52,28 @@ class Protocol:
 C = TypeVar("C")
 
 
+def _default_of(field: Any) -> object:
+    """A field's default value (a factory's product, for a nested config)."""
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return default.factory()
+    return default
+
+
 def parse_options(config_class: type[C], options: Mapping[str, str], base: C | None = None) -> C:
     """An attrs config ``config_class`` (evolved from ``base``) with ``options``,
     each value parsed by the field's default type: ``true``/``false`` for
-    booleans, decimal for numbers. ``ConfigError`` names any unknown option."""
+    booleans, decimal for numbers; ``outer.inner`` sets a field of a nested
+    config (``transfer.chunk_size``). ``ConfigError`` names any unknown option."""
     fields = {f.name: f for f in attrs.fields(config_class)}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
+    nested: dict[str, dict[str, str]] = {}
     for name, text in options.items():
+        outer, dot, inner = name.partition(".")
+        if dot and outer in fields and attrs.has(type(_default_of(fields[outer]))):
+            # ``transfer.chunk_size``: a field of a nested config (TransferConfig)
+            nested.setdefault(outer, {})[inner] = text
+            continue
         field = fields.get(name)
         if field is None:
             known = ", ".join(sorted(fields))
@@ -78,6 +93,9 @@ def parse_options(config_class: type[C], options: Mapping[str, str], base: C | N
                 values[name] = text
         except ValueError:
             raise ConfigError(f"option {name}={text!r} is not a valid {kind.__name__}") from None
+    for outer, inner_options in nested.items():
+        current = getattr(base, outer) if base is not None else _default_of(fields[outer])
+        values[outer] = parse_options(type(current), inner_options, current)
     if base is None:
         return config_class(**values)
     return attrs.evolve(base, **values)  # type: ignore[misc]

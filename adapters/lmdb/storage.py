@@ -18,18 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import lmdb
 
 from pyconsensus.adapters.lmdb import records
-from pyconsensus.adapters.lmdb.snapshot_store import LmdbSnapshotStore
-from pyconsensus.core.errors import (
-    SnapshotRejected,
-    StorageCorruption,
-    StorageError,
-    StorageMismatch,
-)
+from pyconsensus.adapters.lmdb.snapshot_records import decode_meta, encode_meta
+from pyconsensus.adapters.lmdb.snapshots import FileSnapshotStore
+from pyconsensus.core.errors import StorageCorruption, StorageError, StorageMismatch
 from pyconsensus.core.ready import Write
-from pyconsensus.core.snapshots import SnapshotMeta, describe
+from pyconsensus.core.snapshots import SnapshotMeta, SnapshotStage
 from pyconsensus.core.types import Entry, MetaValue, NodeId, Snapshot
 
 FORMAT_VERSION: Final = 2
@@ -52,6 +49,8 @@ _NODE_KEY: Final = b"node_id"
 _INCARNATION_KEY: Final = b"incarnation"
 _LOG_KEY: Final = b"log"
 _SNAPSHOT_KEY: Final = b"snapshot"
+_CURRENT_KEY: Final = b"current"  # the SnapshotMeta of the current snapshot (files in snapshots/)
+SNAPSHOT_DIR: Final = "snapshots"
 _FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 _NEARLY_FULL: Final = 1 << 20  # free bytes under which a failed write counts as "disk full"
 
@@ -152,7 +151,8 @@ class LmdbStorage:
             self._env = _open_env(self.path, map_size=map_size, sync=sync)
             try:
                 self._open_databases()
-                self._load(verify_entries)
+                legacy = self._load(verify_entries)
+                self._files = self._open_snapshot_files(legacy)
             except BaseException:
                 self._env.close()
                 raise
@@ -198,19 +198,19 @@ class LmdbStorage:
             "%s: storage format 1 upgraded to %d (incarnation added)", self.path, FORMAT_VERSION
         )
 
-    def _load(self, verify_entries: int | None) -> None:
+    def _load(self, verify_entries: int | None) -> Snapshot | None:
+        """Load and check the bookkeeping; returns a snapshot stored whole
+        (before chunked snapshots), if there is one, for the caller to move."""
         with _lmdb_errors("open"), self._env.begin(buffers=True) as txn:
             self._check_format(txn.get(_FORMAT_KEY, db=self._meta))
             self._check_identity(txn)
             self._incarnation = self._load_incarnation(txn)
             self._metadata = self._load_metadata(txn)
             snapshot = self._load_snapshot(txn)
-            self._current = (describe(snapshot), snapshot.data) if snapshot is not None else None
-            self._store = LmdbSnapshotStore(
-                lambda write: self._env.begin(write=write), self._snap, lambda: self._current
-            )
-            self._floor = snapshot.index if snapshot is not None else 0
-            self._floor_term = snapshot.term if snapshot is not None else 0
+            self._current = self._load_current(txn)
+            floor = self._current if self._current is not None else snapshot
+            self._floor = floor.index if floor is not None else 0
+            self._floor_term = floor.term if floor is not None else 0
             self._first, self._last, self._count = self._check_log_state(txn)
             if self._count and self._first <= self._floor:
                 raise StorageCorruption(
@@ -218,6 +218,7 @@ class LmdbStorage:
                     f"{self._floor}; compaction was not applied completely"
                 )
             self._verify_entries(txn, verify_entries)
+        return snapshot
 
     def _check_format(self, stored: bytes | memoryview | None) -> None:
         raw = bytes(stored) if stored is not None else b""
@@ -269,6 +270,10 @@ class LmdbStorage:
         raw = txn.get(_SNAPSHOT_KEY, db=self._snap)
         return records.decode_snapshot(raw) if raw is not None else None
 
+    def _load_current(self, txn: Any) -> SnapshotMeta | None:
+        raw = txn.get(_CURRENT_KEY, db=self._snap)
+        return decode_meta(raw, "current snapshot") if raw is not None else None
+
     def _check_log_state(self, txn: Any) -> tuple[int, int, int]:
         """Compare the recorded (first, last, count) with what the B-tree holds."""
         raw = txn.get(_LOG_KEY, db=self._meta)
@@ -316,17 +321,47 @@ class LmdbStorage:
         return self._incarnation
 
     @property
-    def snapshots(self) -> LmdbSnapshotStore:
-        """This storage's snapshot store (a PLACEHOLDER: see its module)."""
-        return self._store
+    def snapshots(self) -> FileSnapshotStore:
+        """This node's snapshots: files in ``<path>/snapshots`` (see
+        ``FileSnapshotStore``); the current one is recorded here, in LMDB, by
+        the ``Write.snapshot`` that compacts the log to it."""
+        return self._files
+
+    def _open_snapshot_files(self, legacy: Snapshot | None) -> FileSnapshotStore:
+        files = FileSnapshotStore(self.path / SNAPSHOT_DIR, sync=self.sync)
+        if legacy is not None and self._current is None:
+            self._current = self._move_legacy_snapshot(files, legacy)
+        current = self._current
+        if current is not None:
+            if not files.holds(current):
+                raise StorageCorruption(
+                    f"{self.path}: the current snapshot (index {current.index}) is missing "
+                    f"from {SNAPSHOT_DIR}/ or does not match its metadata"
+                )
+            files.current = current
+        return files
+
+    def _move_legacy_snapshot(self, files: FileSnapshotStore, legacy: Snapshot) -> SnapshotMeta:
+        """A snapshot stored whole in LMDB (before chunked snapshots) becomes a
+        file snapshot, recorded as current in the transaction that drops the
+        old record."""
+        writer = files.create(legacy.index, legacy.term, None)
+        writer.write(legacy.data)
+        meta = writer.finish()
+        with _lmdb_errors("move the snapshot to its file"), self._env.begin(write=True) as txn:
+            txn.put(_CURRENT_KEY, encode_meta(meta), db=self._snap)
+            txn.delete(_SNAPSHOT_KEY, db=self._snap)
+        log.info("%s: snapshot at %d moved into %s/", self.path, meta.index, SNAPSHOT_DIR)
+        return meta
 
     def metadata(self) -> Mapping[str, MetaValue]:
         self._check_open()
         return dict(self._metadata)
 
     def snapshot(self) -> SnapshotMeta | None:
+        """The current snapshot's metadata (its bytes: ``snapshots.open``)."""
         self._check_open()
-        return self._current[0] if self._current is not None else None
+        return self._current
 
     def first_index(self) -> int:
         self._check_open()
@@ -374,6 +409,8 @@ class LmdbStorage:
     def write(self, write: Write) -> None:
         """Apply ``write`` in one LMDB transaction, in the order ``Write`` documents:
         snapshot (dropping entries up to its index), truncation, entries, metadata.
+        Its ``stage`` part goes to the snapshot files (``snapshots``) first, flushed
+        before the transaction; a write of a stage part alone needs no transaction.
 
         Returns once the transaction is committed (and flushed, with ``sync``).
         Invalid parts (an entry at or below the snapshot index, a value that
@@ -390,14 +427,26 @@ class LmdbStorage:
             )
         if write.is_empty():
             return
-        if write.stage is not None:
-            self._store.stage(write.stage)
+        stage = write.stage
+        if stage is None:
+            self._commit(write)
+            return
+        self._files.check_stage(stage.meta, stage.offset, stage.data)
+        rest = attrs.evolve(write, stage=None)
+        if rest.is_empty():
+            # Staged bytes alone need no transaction (a receiver's common write).
+            self._stage(stage.meta, stage.offset, stage.data)
+            return
+        self._commit(rest, stage)
+
+    def _commit(self, write: Write, stage: SnapshotStage | None = None) -> None:
+        """``write`` (without its stage part) in one LMDB transaction, after
+        ``stage`` is durably staged."""
         snapshot = write.snapshot
         if write.truncate_from is not None and type(write.truncate_from) is not int:
             raise StorageError(f"truncate_from must be an int, got {write.truncate_from!r}")
         floor = snapshot.index if snapshot is not None else self._floor
-        current = self._snapshot_to_record(snapshot)
-        snapshot_record = current[1] if current is not None else None
+        snapshot_key, snapshot_record = self._snapshot_record(snapshot)
         items, ascending = _encode_entries(write.entries, floor)
         metadata = [
             (_meta_key(key), records.encode_value(value, f"metadata {key!r}"))
@@ -411,12 +460,16 @@ class LmdbStorage:
             last_bound = min(last_bound, write.truncate_from - 1)
         append = ascending and bool(items) and records.key_index(items[0][0]) > last_bound
         shortcut = append and snapshot is None and write.truncate_from is None
+        if stage is not None:
+            # Staged bytes are flushed before the transaction: once it is
+            # durable, so are they (an earlier crash leaves extra staged bytes
+            # that no acknowledgement counted on - harmless).
+            self._stage(stage.meta, stage.offset, stage.data)
         try:
             with self._env.begin(write=True) as txn:
                 cursor = txn.cursor(db=self._log)
                 if snapshot_record is not None:
-                    txn.put(_SNAPSHOT_KEY, snapshot_record, db=self._snap)
-                    self._store.forget_pending(txn)
+                    txn.put(snapshot_key, snapshot_record, db=self._snap)
                     above = records.index_key(floor + 1) if floor < records.MAX_U64 else None
                     _delete_range(cursor, None, above)
                 if write.truncate_from is not None:
@@ -442,18 +495,32 @@ class LmdbStorage:
         self._first, self._last, self._count = first, last, count
         if snapshot is not None:
             self._floor, self._floor_term = snapshot.index, snapshot.term
-            self._current = (snapshot, current[0]) if current is not None else None
+        if snapshot is not None:
+            self._current = snapshot
+            self._files.make_current(snapshot)
         self._metadata.update(write.metadata)
 
-    def _snapshot_to_record(self, snapshot: SnapshotMeta | None) -> tuple[bytes, bytes] | None:
-        """The bytes of ``snapshot`` (complete in the store) and its record."""
+    def _snapshot_record(self, snapshot: SnapshotMeta | None) -> tuple[bytes, bytes | None]:
+        """Where and how ``Write.snapshot`` is recorded: the metadata of a
+        snapshot complete in ``snapshots``, under ``current``."""
         if snapshot is None:
-            return None
+            return _CURRENT_KEY, None
+        if not isinstance(snapshot, SnapshotMeta):
+            raise StorageError(f"cannot store snapshot {snapshot!r}: not a SnapshotMeta")
+        if not self._files.holds(snapshot):
+            raise StorageError(
+                f"snapshot at {snapshot.index} is not complete in the store: finish or "
+                "install it before the write that makes it current"
+            )
+        return _CURRENT_KEY, encode_meta(snapshot)
+
+    def _stage(self, meta: SnapshotMeta, offset: int, data: bytes) -> None:
         try:
-            data = self._store.bytes_of(snapshot)
-        except SnapshotRejected as exc:
-            raise StorageError(f"{self.path}: cannot make {snapshot} current: {exc}") from None
-        return data, records.encode_snapshot(Snapshot(snapshot.index, snapshot.term, data))
+            self._files.stage(meta, offset, data)
+        except OSError as exc:
+            self.failure = StorageError(f"{self.path}: staging snapshot bytes failed: {exc}")
+            log.error("%s", self.failure)
+            raise self.failure from exc
 
     def close(self) -> None:
         """Close the environment (flushing first when ``sync=False``) and release

@@ -25,6 +25,11 @@ is told its own id::
     [protocol_options]           # the core's tuning, e.g. RaftConfig fields
     election_ticks = 10
 
+    [protocol_options.transfer]  # outgoing snapshot transfers (core TransferConfig)
+    chunk_size = 1048576         # bytes of snapshot per message
+    max_transfers = 2            # snapshots sent at once (to different followers)
+    chunks_per_tick = 0          # rate cap over all transfers (0: the window only)
+
     [transport]                  # optional; the defaults suit a LAN
     max_frame_bytes = 16777216   # see docs/security.md for every limit
 
@@ -316,7 +321,7 @@ def parse_config(  # noqa: C901 - one flat check per key of the cluster file
         options = document["protocol_options"]
         if not isinstance(options, Mapping):
             raise ConfigError("[protocol_options] must be a table")
-        kwargs["protocol_options"] = {str(k): _option_text(v) for k, v in options.items()}
+        kwargs["protocol_options"] = _flat_options(options)
     if "data_dir" in document:
         root = Path(str(document["data_dir"]))
         if not root.is_absolute() and base_dir is not None:
@@ -407,6 +412,18 @@ def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     return float(value)
+
+
+def _flat_options(options: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``[protocol_options]`` as text; a sub-table (``[protocol_options.transfer]``)
+    gives dotted names (``transfer.chunk_size``)."""
+    flat: dict[str, str] = {}
+    for key, value in options.items():
+        if isinstance(value, Mapping):
+            flat.update(_flat_options(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = _option_text(value)
+    return flat
 
 
 def _option_text(value: object) -> str:

@@ -51,6 +51,7 @@ from pyconsensus.adapters.trio.client import (
     check_size,
     new_client_id,
 )
+from pyconsensus.adapters.trio.compaction import SnapshotDriver
 from pyconsensus.adapters.trio.config import Address, NodeConfig
 from pyconsensus.adapters.trio.connection import ConnectionLost, ConnectionPool, NotSent
 from pyconsensus.adapters.trio.errors import (
@@ -68,6 +69,7 @@ from pyconsensus.adapters.trio.metrics import NodeMetrics, require_prometheus
 from pyconsensus.adapters.trio.observe import Observer, TimedWrites
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
 from pyconsensus.adapters.trio.server import Server
+from pyconsensus.adapters.trio.snapshotting import LoopStallGauge
 from pyconsensus.adapters.trio.startup import claim_storage
 from pyconsensus.adapters.trio.tls import Tls
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, describe, raw_fileno
@@ -188,11 +190,19 @@ class Node:
             self.core,
             machine,
             snapshots=storage.snapshots,
-            compact_every=config.compact_every,
+            compact_every=0,  # the SnapshotDriver compacts, off the loop
             session_timeout_ms=round(config.session_timeout * 1000),
         )
         self.counters: Counter[str] = Counter()
         self.tls = Tls(config.tls, self.counters) if config.tls is not None else None
+        self.snapshots = SnapshotDriver(
+            self.core,
+            self.rsm,
+            storage,
+            compact_every=config.compact_every,
+            counters=self.counters,
+            wake=self._wake,
+        )
         self.session = ClientSession(new_client_id(self.rng))
         self._woken = False
         self._wakeup = Wakeup()
@@ -235,6 +245,8 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._pool: ConnectionPool | None = None
         self._runner: RequestRunner | None = None
+        self.stalls = LoopStallGauge(interval=0.005)
+        """The longest the event loop could not run a task (``max_ms``)."""
         self.leadership = LeaderWatch(config.node_id)
 
     @property
@@ -319,6 +331,7 @@ class Node:
         counters["storage.writes"] = self.writes
         counters["send.eager_syscalls"] = self.flusher.syscalls
         counters["requests.busy"] = self.admission.refused
+        counters["loop.max_stall_us"] = round(self.stalls.max_ms * 1000)
         return NodeStatus(
             node_id=self.node_id,
             protocol=self.config.protocol,
@@ -418,6 +431,7 @@ class Node:
         self.port = await nursery.start(self.server.run)
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
+        nursery.start_soon(self.stalls.run)
         where = f"{self.config.address.host}:{self.port}"
         self.observer.event(
             "node_started", f"{self.config.protocol} node listening on {where}", address=where
@@ -434,6 +448,7 @@ class Node:
         """Refuse new requests and release every waiter (their requests are
         indeterminate: they may still commit elsewhere)."""
         self.stopping = True
+        log.info("node %d: longest event-loop stall %.1f ms", self.node_id, self.stalls.max_ms)
         self.leadership.close()
         waiters = self._waiters
         self._waiters = {}
@@ -529,6 +544,9 @@ class Node:
                 observe(ready)
                 if metrics is not None:
                     metrics.batch(ready)
+                if ready.restore is not None:
+                    await self._restore_batch(ready, persisted)
+                    continue
                 if ready.early_messages:
                     self._send(ready.early_messages)
                 if early_apply:
@@ -541,7 +559,13 @@ class Node:
                     # Durable before anything else of this batch leaves the node.
                     self.writes += 1
                     if mode == "inline" or (
-                        mode == "auto" and not ready.early_messages and not in_flight
+                        mode == "auto"
+                        and not ready.early_messages
+                        and not in_flight
+                        # Snapshot chunks and compactions (which may free a
+                        # long log): flushed off the loop.
+                        and write.stage is None
+                        and write.snapshot is None
                     ):
                         storage.write(write)
                         if persisted is not None:
@@ -591,9 +615,34 @@ class Node:
             self._write_error = error  # the pump raises it: a node that cannot persist stops
         self._wake()
 
+    async def _restore_batch(self, ready: Ready, persisted: Callable[[Write], None] | None) -> None:
+        """A batch that restores a snapshot: every earlier write and its own
+        are made durable first (the snapshot's last chunk may be in them), then
+        the ``SnapshotDriver`` installs and restores it off the loop, then the
+        rest of the batch is applied."""
+        assert ready.restore is not None
+        if ready.early_messages:
+            self._send(ready.early_messages)
+        write = ready.write
+        self.flusher.flush()
+        if write is not None and not write.is_empty():
+            self.writes += 1
+            await self._writer.write(write)  # after every write in flight: one queue
+            if persisted is not None:
+                persisted(write)
+        else:
+            await self._writer.write(Write())  # a barrier behind the writes in flight
+        if ready.messages:
+            self._send(ready.messages)
+        await self.snapshots.restore(ready.restore)
+        self._apply(attrs.evolve(ready, restore=None))
+
     def _apply(self, ready: Ready) -> None:
-        """Restore, apply and answer (``ReplicatedStateMachine.handle``)."""
+        """Apply and answer (``ReplicatedStateMachine.handle``); start a
+        compaction off the loop when one is due."""
         outcomes = self.rsm.handle(ready)
+        if self._nursery is not None:
+            self.snapshots.maybe_start(self._nursery.start_soon)
         if outcomes:
             if self.metrics is not None:
                 self.metrics.answered(outcomes)

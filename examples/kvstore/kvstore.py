@@ -22,10 +22,13 @@ range      ``key`` (start), ``end`` (null: no end),     ``{"items": [[key, value
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from pyconsensus.rsm import kv
+from pyconsensus.rsm.streaming import SnapshotSource
 
 MAX_LIMIT = 1000
 """The most pairs one range answer holds (the shipped machine also bounds its bytes)."""
@@ -97,6 +100,22 @@ class KVStore:
 
     def snapshot(self) -> bytes:
         return self.store.snapshot()
+
+    # Streaming snapshots (pyconsensus.rsm.streaming): the runtime takes a
+    # point-in-time source here, in its loop, and reads it in a worker
+    # thread while commands go on applying; the KV machine freezes its map
+    # and keeps later changes in a copy-on-write overlay meanwhile, so a
+    # large store is never copied whole.
+    def snapshot_source(self) -> SnapshotSource:
+        return self.store.snapshot_source()
+
+    def restore_chunks(self, chunks: Iterable[bytes]) -> None:
+        stream = iter(chunks)
+        first = next(stream, b"")
+        if first[:1] == b"{":  # the earlier, all-JSON version: small, restore it whole
+            self.restore(first + b"".join(stream))
+            return
+        self.store.restore_chunks(itertools.chain((first,), stream))
 
     def restore(self, data: bytes) -> None:
         if data[:1] == b"{":  # a snapshot of the earlier, all-JSON version

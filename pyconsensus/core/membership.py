@@ -174,3 +174,12 @@ def cluster_membership(
     if node_id not in ids:
         raise ConfigError(f"node {node_id} is not among the members {sorted(ids)}")
     return Membership(ids)
+
+
+def membership_at(node: object, index: int) -> Membership | None:
+    """The configuration ``node`` had in force at ``index``, for the snapshot
+    taken there: cores that change membership offer ``membership_at``; for
+    the others (and clusters whose membership never changed) ``None``."""
+    ask = getattr(node, "membership_at", None)
+    result = ask(index) if ask is not None else None
+    return result if isinstance(result, Membership) else None

@@ -38,8 +38,12 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_left
+from collections.abc import Iterable, Iterator, MutableMapping
 
 import attrs
+
+from pyconsensus.rsm.cow import Overlay
+from pyconsensus.rsm.streaming import DEFAULT_PIECE_BYTES, ChunkReader, records
 
 _KEY_LEN = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -178,13 +182,18 @@ class KVStateMachine:
 
     ``max_answer_bytes`` bounds one ``range`` page; keep it below the
     transport's frame limit (``max_frame_bytes``) if you lower that.
+
+    It is a ``StreamingStateMachine``: ``snapshot_source()`` freezes the map
+    and sends later changes into a copy-on-write ``Overlay`` until the source
+    is closed, so a snapshot of any size is read in a worker thread without
+    the map being copied first (``pyconsensus.rsm.streaming``).
     """
 
     def __init__(self, *, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
         if max_answer_bytes < _PAGE_HEAD.size + _PAIR_OVERHEAD:
             raise ValueError(f"max_answer_bytes of {max_answer_bytes} cannot hold one pair")
         self.max_answer_bytes = max_answer_bytes
-        self.data: dict[bytes, bytes] = {}
+        self.data: MutableMapping[bytes, bytes] = {}
         # Keys in order, for ranges: built by the first range, then brought up
         # to date by the next from what was added and whether something was
         # removed meanwhile. A machine that never ranges keeps none of it.
@@ -318,15 +327,39 @@ class KVStateMachine:
             parts.append(_U32.pack(len(key)) + key + _U32.pack(len(value)) + value)
         return b"".join(parts)
 
+    def snapshot_source(self) -> KVSnapshotSource:
+        """A point-in-time source of the map (see ``KVSnapshotSource``); one
+        at a time: close it before asking for the next."""
+        if isinstance(self.data, Overlay):
+            raise RuntimeError("a snapshot source is open; close it before taking another")
+        frozen = self.data
+        assert isinstance(frozen, dict)
+        self.data = Overlay(frozen)
+        return KVSnapshotSource(self, frozen)
+
+    def restore_chunks(self, chunks: Iterable[bytes]) -> None:
+        """``restore`` from the bytes of a snapshot, in chunks of any size."""
+        reader = ChunkReader(chunks)
+        (count,) = _U32.unpack(reader.read_exact(_U32.size, "the key count"))
+        restored: dict[bytes, bytes] = {}
+        for key, value in records(reader.rest()):
+            restored[key] = value
+        if len(restored) != count:
+            raise ValueError(f"the snapshot holds {len(restored)} keys, its count says {count}")
+        self._replace(restored)
+
     def restore(self, data: bytes) -> None:
-        self.data = _parse_snapshot(data)
-        self._ordered = None
-        self._added = set()
-        self._removed = False
+        self._replace(_parse_snapshot(data))
 
     def verify_snapshot(self, data: bytes) -> None:
         """Raise ``ValueError`` unless ``restore`` would accept ``data``."""
         _parse_snapshot(data)
+
+    def _replace(self, restored: dict[bytes, bytes]) -> None:
+        self.data = restored
+        self._ordered = None
+        self._added = set()
+        self._removed = False
 
 
 def _parse_snapshot(data: bytes) -> dict[bytes, bytes]:
@@ -346,6 +379,38 @@ def _parse_snapshot(data: bytes) -> dict[bytes, bytes]:
     if offset != len(data):
         raise ValueError("truncated key-value snapshot, or trailing bytes after it")
     return restored
+
+
+class KVSnapshotSource:
+    """The key-value map as it was when the source was taken: ``chunks()``
+    reads the frozen map (safe in a worker thread: the machine's changes go to
+    its overlay meanwhile) in ``snapshot``'s layout, keys in the map's order
+    rather than sorted; ``close()`` folds the overlay back into the map."""
+
+    def __init__(self, machine: KVStateMachine, frozen: dict[bytes, bytes]) -> None:
+        self._machine = machine
+        self._frozen = frozen
+        self._overlay = machine.data
+
+    def chunks(self) -> Iterator[bytes]:
+        frozen = self._frozen
+        pack = _U32.pack
+        parts = [pack(len(frozen))]
+        size = 0
+        for key, value in frozen.items():
+            parts.append(pack(len(key)) + key + pack(len(value)) + value)
+            size += len(key) + len(value) + 8
+            if size >= DEFAULT_PIECE_BYTES:
+                yield b"".join(parts)
+                parts, size = [], 0
+        if parts:
+            yield b"".join(parts)
+
+    def close(self) -> None:
+        machine = self._machine
+        if machine.data is self._overlay:  # not replaced by a restore meanwhile
+            assert isinstance(self._overlay, Overlay)
+            machine.data = self._overlay.merged()
 
 
 def _error(reason: str) -> bytes:

@@ -19,6 +19,7 @@ from random import Random
 from typing import Generic, TypeVar
 
 from pyconsensus.core.errors import SnapshotRejected
+from pyconsensus.core.membership import membership_at
 from pyconsensus.core.node import ConsensusNode
 from pyconsensus.core.ready import Message, Ready, Reply
 from pyconsensus.core.snapshots import SnapshotMeta, install_and_open, write_snapshot
@@ -108,9 +109,7 @@ class Harness(Generic[N]):
         entries = storage.entries(index, index + 1)
         term = entries[0].term if entries else 0
         node = self.node(node_id)
-        # Cores that change membership say which configuration the snapshot records.
-        membership_at = getattr(node, "membership_at", None)
-        membership = membership_at(index) if membership_at is not None else None
+        membership = membership_at(node, index)
         meta = write_snapshot(storage.snapshots, index, term, data, membership)
         node.compact(index, meta)
         return meta

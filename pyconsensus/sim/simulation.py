@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from pyconsensus.core.errors import ConfigError
+from pyconsensus.core.membership import membership_at
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
 from pyconsensus.core.ready import Message, Ready, Reply, Write
 from pyconsensus.core.snapshots import write_snapshot
@@ -654,8 +655,7 @@ class Simulation:
         if applied - last >= self.config.compact_every:
             term = self.committed_log.terms.get(node_id, 0)
             data = encode_snapshot(applied, digest)
-            membership_at = getattr(node, "membership_at", None)
-            membership = membership_at(applied) if membership_at is not None else None
+            membership = membership_at(node, applied)
             meta = write_snapshot(self.storages[node_id].snapshots, applied, term, data, membership)
             node.compact(applied, meta)
             self._compacted[node_id] = applied

@@ -36,3 +36,22 @@ def spin(seconds: float) -> None:
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         pass
+
+
+def read_lines(fd: int, wanted: int | None) -> tuple[list[bytes], bytes]:
+    """Read a child's report lines until ``wanted`` arrived (``None``: until
+    EOF); returns them and what was left over. A line starting with ``error``
+    fails the test with the child's message."""
+    buffer = b""
+    found: list[bytes] = []
+    while wanted is None or len(found) < wanted:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"error"):
+                raise AssertionError(f"the child failed: {line.decode()}")
+            found.append(line)
+    return found, buffer

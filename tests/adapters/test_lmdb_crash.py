@@ -26,7 +26,7 @@ import pytest
 from pyconsensus.adapters.lmdb import LmdbStorage
 from pyconsensus.core.ready import Write
 from tests.adapters.crash_workload import SEQ_KEY, make_write, perform, shape_of
-from tests.adapters.forked import spawn_child, spin
+from tests.adapters.forked import read_lines, spawn_child, spin
 from tests.storage.conformance import Model
 
 SEEDS = range(8)
@@ -58,21 +58,8 @@ def spawn(path: Path, seed: int) -> tuple[int, int]:
 def read_acks(fd: int, wanted: int | None) -> tuple[int, bytes]:
     """Read acknowledgements until ``wanted`` arrived (``None``: until EOF).
     Returns the highest acknowledged sequence number and what was left over."""
-    buffer = b""
-    acked = 0
-    seen = 0
-    while wanted is None or seen < wanted:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.startswith(b"error"):
-                raise AssertionError(f"the writer failed: {line.decode()}")
-            acked = int(line)
-            seen += 1
-    return acked, buffer
+    lines, rest = read_lines(fd, wanted)
+    return max((int(line) for line in lines), default=0), rest
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -236,7 +236,7 @@ def test_a_missing_range_is_caught_at_open(filled: Path, raw: Any, gone: list[in
 
 
 def test_damaged_metadata_snapshot_or_bookkeeping_is_caught(filled: Path, raw: Any) -> None:
-    for db, key in [(b"hard", b"raft.term"), (b"snapshot", b"snapshot"), (b"meta", b"log")]:
+    for db, key in [(b"hard", b"raft.term"), (b"snapshot", b"current"), (b"meta", b"log")]:
         copy = filled.parent / f"copy-{db.decode()}"
         shutil.copytree(filled, copy)
 
@@ -490,7 +490,7 @@ def test_indices_reach_the_largest_u64(tmp_path: Path) -> None:
         assert (storage.first_index(), storage.last_index()) == (top + 1, top)
 
 
-# -- snapshots (placeholder store of issue 15) ----------------------------------------
+# -- snapshots (FileSnapshotStore, issue 15) ----------------------------------------
 
 
 def test_a_finished_snapshot_becomes_current_with_its_write_and_survives_a_reopen(

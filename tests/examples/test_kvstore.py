@@ -57,6 +57,24 @@ def test_a_snapshot_of_the_all_json_store_still_restores() -> None:
     assert json.loads(store.apply(_command("delete", "a"))) == {"ok": True}
 
 
+def test_the_store_streams_a_point_in_time_snapshot_while_it_goes_on_applying() -> None:
+    store = load_state_machine("kvstore:KVStore", EXAMPLE)
+    for key in ("a", "b", "c"):
+        store.apply(_command("put", key, value=key))
+    source = store.snapshot_source()
+    store.apply(_command("put", "a", value="changed"))
+    store.apply(_command("delete", "b"))
+    copy = load_state_machine("kvstore:KVStore", EXAMPLE)
+    copy.restore_chunks(source.chunks())
+    source.close()
+    assert json.loads(copy.query(_command("get", "a"))) == {"value": "a"}
+    assert json.loads(copy.query(_command("get", "b"))) == {"value": "b"}
+    assert json.loads(store.query(_command("get", "a"))) == {"value": "changed"}
+    legacy = load_state_machine("kvstore:KVStore", EXAMPLE)
+    legacy.restore_chunks([b'{"a": ', b'"1"}'])
+    assert json.loads(legacy.query(_command("get", "a"))) == {"value": "1"}
+
+
 async def test_the_cli_follows_range_pages_to_the_end() -> None:
     spec = importlib.util.spec_from_file_location("kvstore_cli", EXAMPLE / "kv.py")
     assert spec is not None and spec.loader is not None

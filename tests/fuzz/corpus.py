@@ -42,13 +42,13 @@ def sample(shape: shapes.Shape, rng: random.Random) -> Any:
 
 
 def _record(shape: shapes.Record, rng: random.Random) -> Any:
-    for _ in range(20):  # classes with validators refuse some values
+    for _ in range(500):  # classes with validators refuse some values (Membership: most)
         kwargs = {f.alias: sample(f.shape, rng) for f in shape.fields}
         try:
             return shape.cls(**kwargs)
         except ValueError:
             continue
-    raise AssertionError(f"no valid {shape.name} in 20 tries")
+    raise AssertionError(f"no valid {shape.name} in 500 tries")
 
 
 def samples(codec: Codec, seed: int = 0) -> dict[int, object]:

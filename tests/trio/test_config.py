@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from random import Random
 
+import attrs
 import pytest
 
 from pyconsensus.adapters.trio import Address, NodeConfig, load_config
@@ -154,3 +155,25 @@ def test_the_runtime_runs_zab_and_paxos_pipelined_unless_the_cluster_file_says_o
     assert pipelined(core)  # type: ignore[arg-type]
     core = _core(NodeConfig("c", 1, members, protocol=protocol, pipelined_writes=False))
     assert not pipelined(core)  # type: ignore[arg-type]
+
+
+def test_snapshot_transfer_limits_are_set_in_a_protocol_options_sub_table(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(
+        CLUSTER.replace('protocol = "zab"', 'protocol = "raft"').replace(
+            "[transport]",
+            "[protocol_options.transfer]\nchunk_size = 4194304\nmax_transfers = 1\n\n[transport]",
+        )
+    )
+    config = load_config(path, 1)
+    assert config.protocol_options["transfer.chunk_size"] == "4194304"
+    node = _protocol_spec(
+        attrs.evolve(config, protocol_options={"transfer.chunk_size": "4194304"})
+    ).factory(1, [1, 2, 3], MemoryStorage(), Random(1))
+    assert isinstance(node, RaftNode)
+    assert node.config.transfer.chunk_size == 4194304
+    assert node.config.transfer.max_transfers == 2  # the default, untouched
+    with pytest.raises(ConfigError, match="TransferConfig"):
+        _protocol_spec(attrs.evolve(config, protocol_options={"transfer.chunk": "1"}))

@@ -14,6 +14,7 @@ import attrs
 from pyconsensus.cli.bench.core import core_throughput, format_core
 from pyconsensus.cli.bench.linearizability import HistoryRun, format_lin, linearizability_check
 from pyconsensus.cli.bench.progress import Progress
+from pyconsensus.cli.bench.snapshot import register as register_snapshot
 from pyconsensus.protocols import CONSENSUS_PROTOCOLS
 
 
@@ -146,6 +147,7 @@ def register(commands: Any) -> None:
     memory.add_argument("--dir", default=None, help="where to create the storage")
     memory.add_argument("--json", action="store_true", help="print one JSON object")
     memory.set_defaults(run=run_memory)
+    register_snapshot(kinds)
 
 
 def _add_rounds(
