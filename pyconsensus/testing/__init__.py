@@ -8,7 +8,7 @@ The stable testing API of pyconsensus (docs/testing.md is the tutorial):
   nemesis and a linearizability check; a failure raises ``SimulationFailed``
   with the seed, a replay and a picture (``replay`` runs a replay again);
 - ``assert_linearizable(history, model)``;
-- ``check_determinism(machine, commands)`` (and ``hashseeds.
+- ``check_determinism(machine, commands)`` (and ``pyconsensus.cli.hashseeds.
   check_across_hash_seeds`` across processes);
 - ``strategies`` (needs Hypothesis): fault schedules, scenarios and command
   sequences for ``@given``;

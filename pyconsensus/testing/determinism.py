@@ -10,7 +10,7 @@ a digest of the state after every command. The first difference is reported
 with its log position and the usual culprits.
 
 Within one process a ``set`` of strings iterates the same way every time;
-across processes it does not (hash randomisation). ``pyconsensus.testing.
+across processes it does not (hash randomisation). ``pyconsensus.cli.
 hashseeds.check_across_hash_seeds`` repeats the run in child processes with
 different ``PYTHONHASHSEED`` values to catch that too.
 """
@@ -31,9 +31,10 @@ Digest = Callable[[StateMachine], bytes]
 
 CULPRITS = (
     "usual culprits: iterating a set or dict of strings (hash randomisation differs per "
-    "process), time.time()/datetime.now(), the global random module or uuid4(), floating-point "
-    "sums whose order depends on history (e.g. dict order after restore), and state that "
-    "snapshot() leaves out. apply() must depend only on the state and the command."
+    "process), reading the wall clock or today's date, an unseeded random generator or fresh "
+    "uuids, floating-point sums whose order depends on history (e.g. dict order after "
+    "restore), and state that snapshot() leaves out. apply() must depend only on the state "
+    "and the command."
 )
 
 

@@ -6,7 +6,7 @@ process and disagree with its replica on another machine. This module runs
 the commands in child Python processes, each with its own ``PYTHONHASHSEED``,
 and compares them with ``check_determinism``'s rules.
 
-This module starts processes; like the CLI it is outside the pure core.
+It starts processes, so it lives with the CLI, outside the pure core.
 ``factory`` names an importable callable as ``"package.module:name"``.
 """
 
@@ -50,7 +50,7 @@ def _run_child(reference: str, commands: Sequence[bytes], hash_seed: int) -> lis
     path = os.pathsep.join(p for p in sys.path if p)
     env = {**os.environ, "PYTHONHASHSEED": str(hash_seed), "PYTHONPATH": path}
     done = subprocess.run(
-        [sys.executable, "-m", "pyconsensus.testing.hashseeds"],
+        [sys.executable, "-m", "pyconsensus.cli.hashseeds"],
         input=request,
         capture_output=True,
         text=True,
