@@ -75,7 +75,7 @@ from pyconsensus.adapters.trio.tls import Tls
 from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, describe, raw_fileno
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
-from pyconsensus.core.node import ConsensusNode, PipelinedNode, pipelined
+from pyconsensus.core.node import ConsensusNode, PipelinedNode, ReportsReplication, pipelined
 from pyconsensus.core.ready import Ready, Write
 from pyconsensus.core.storage import Storage
 from pyconsensus.core.types import Role, Status
@@ -113,8 +113,8 @@ class PeerStatus:
     connected: bool
     """Whether this node's connection to the peer is up."""
     match_index: int | None
-    """The highest log index known to be replicated there (leaders of
-    protocols that track it, i.e. Raft); ``None`` otherwise."""
+    """The highest log index known to be held there, while this node leads
+    (``ReportsReplication``: Raft, ZAB and Paxos); ``None`` otherwise."""
     queued_frames: int
     sent_frames: int
     dropped_frames: int
@@ -306,12 +306,10 @@ class Node:
     def status(self) -> NodeStatus:
         """Role, term, leader, commit and applied index, and peers' progress."""
         core = self.core.status()
-        progress = getattr(self.core, "progress", None)
+        replicated = self.core.replication() if isinstance(self.core, ReportsReplication) else {}
         peers = []
         for peer, link in self.links.items():
-            match = None
-            if core.role is Role.LEADER and isinstance(progress, dict) and peer in progress:
-                match = getattr(progress[peer], "match", None)
+            match = replicated.get(peer)
             state = link.status()
             peers.append(
                 PeerStatus(

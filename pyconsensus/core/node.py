@@ -147,3 +147,20 @@ def pipelined(node: ConsensusNode) -> bool:
 NodeFactory = Callable[[NodeId, Sequence[NodeId], Storage, Random], ConsensusNode]
 """Builds a node: ``(node_id, members, storage, rng) -> node``. The simulator and
 drivers use it to start and restart nodes of any protocol."""
+
+
+@runtime_checkable
+class ReportsReplication(Protocol):
+    """A core whose leader knows how far each peer holds its log.
+
+    Drivers show it to operators (the runtime's ``PeerStatus.match_index``,
+    the ``pyconsensus_peer_match_index`` metric). A method, not a ``Status``
+    field, so that the status the simulator reads at every step stays cheap.
+    """
+
+    def replication(self) -> Mapping[NodeId, int]:
+        """While leading: each peer's highest log index known to be held
+        there (Raft's match index, a ZAB follower's acknowledged index, the
+        highest slot a Paxos acceptor accepted in this ballot). Empty
+        otherwise."""
+        ...

@@ -38,11 +38,12 @@ class Commander:
 class PeerState:
     """What a leader knows of one acceptor during its ballot."""
 
-    __slots__ = ("active", "read_round")
+    __slots__ = ("accepted", "active", "read_round")
 
     def __init__(self) -> None:
         self.active = False  # answered since the last quorum check
         self.read_round = 0  # highest read round it confirmed
+        self.accepted = 0  # highest slot it accepted in our ballot (for operators)
 
 
 class Leader(Proposer):
@@ -253,6 +254,7 @@ class Leader(Proposer):
         if peer is None:
             return
         peer.active = True
+        peer.accepted = max(peer.accepted, msg.last)
         if msg.last <= self.node.learned:
             return  # answers a catch-up or a retry of slots already chosen
         commander = self.commanders.get(msg.first)

@@ -309,6 +309,14 @@ class MultiPaxosNode:
             last_index=self.log.last_index,
         )
 
+    def replication(self) -> dict[NodeId, int]:
+        """While leading, the highest slot each acceptor accepted in our
+        ballot (``ReportsReplication``)."""
+        leader = self.proposer
+        if not isinstance(leader, Leader):
+            return {}
+        return {peer: state.accepted for peer, state in leader.peers.items()}
+
     @property
     def pipelined_writes(self) -> bool:
         """``PaxosConfig.pipelined_writes`` (see ``PipelinedNode``)."""

@@ -365,6 +365,12 @@ class RaftNode:
             pending_configuration=self._roles(pending) if pending is not None else (),
         )
 
+    def replication(self) -> dict[NodeId, int]:
+        """Each peer's match index while leading (``ReportsReplication``)."""
+        if self.role is not Role.LEADER:
+            return {}
+        return {peer: progress.match for peer, progress in self.progress.items()}
+
     def membership_at(self, index: int) -> Membership | None:
         """The configuration in force at ``index`` (for the snapshot taken
         there), or ``None`` while the membership never changed."""

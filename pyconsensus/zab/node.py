@@ -296,6 +296,14 @@ class ZabNode:
             last_index=self.history.last_index,
         )
 
+    def replication(self) -> dict[NodeId, int]:
+        """While established as leader, each synchronised follower's highest
+        acknowledged index (``ReportsReplication``)."""
+        leading = self.role
+        if not self.established or not isinstance(leading, Leading):
+            return {}
+        return {peer: lr.acked for peer, lr in leading.learners.items() if lr.synced}
+
     @property
     def snapshot(self) -> SnapshotMeta | None:
         """The latest snapshot this node holds."""
