@@ -10,13 +10,13 @@ A sender may be *eager* (given a ``Flusher``): instead of waking its writer task
 for every frame, it marks itself dirty, and whoever owns the flusher (the node's
 driver loop) calls ``Flusher.flush()`` at the end of a batch. Each dirty sender
 then writes what it has queued straight into its socket - one ``send`` system
-call, no task switch. Only what the kernel does not take at once (a full socket
-buffer) is left to the writer task.
+call, no task switch (through TLS too: ``TlsSocketStream.send_nowait``
+encrypts and writes in the same call). Only what the kernel does not take at
+once (a full socket buffer) is left to the writer task.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +28,12 @@ from pyconsensus.adapters.trio.loop import Wakeup
 from pyconsensus.core.errors import ConsensusError
 
 PREFIX: Final = struct.Struct(">I")
+
+DirectWrite = Callable[[bytes], int]
+"""Writes what it can of ``data`` into a stream at once and returns how many
+bytes it took; ``BlockingIOError`` if none (the caller keeps all of ``data``
+and offers it again, as a prefix of what it sends next), another ``OSError``
+if the connection is broken."""
 _RECEIVE_BYTES: Final = 1 << 18
 
 
@@ -206,7 +212,8 @@ class FrameSender:
         self._wakeup = Wakeup()
         self._closed = False
         self._flusher = flusher
-        self._fileno: int | None = None  # the socket, while ``run`` owns a stream and is idle
+        # Writes into the stream at once, while ``run`` owns a stream and is idle.
+        self._direct: DirectWrite | None = None
         self._sending = False
 
     def __len__(self) -> int:
@@ -235,15 +242,15 @@ class FrameSender:
         the kernel does not take is left to the writer task. True if a system
         call was made."""
         frames = self._frames
-        fileno = self._fileno
+        direct = self._direct
         if not frames:
             return False
-        if fileno is None or self._sending:
+        if direct is None or self._sending:
             self._wakeup.wake()  # not connected or mid-write: the writer takes it
             return False
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
-            sent = os.write(fileno, data)
+            sent = direct(data)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -272,11 +279,12 @@ class FrameSender:
         self._closed = True
         self._wakeup.wake()
 
-    async def run(self, stream: trio.abc.SendStream, fileno: int | None = None) -> None:
+    async def run(self, stream: trio.abc.SendStream, direct: DirectWrite | None = None) -> None:
         """Write queued frames to ``stream`` until ``close()``; stream errors propagate.
 
-        ``fileno`` is the socket under a plain stream (``transport.raw_fileno``):
-        an eager sender writes into it directly while this task is idle.
+        ``direct`` writes into ``stream`` without waiting
+        (``transport.direct_write``): an eager sender uses it while this task
+        is idle.
         Frames taken for a ``send_all`` that fails are lost (the connection
         broke under them); frames queued meanwhile stay for the next stream.
         """
@@ -285,8 +293,8 @@ class FrameSender:
                 while not self._frames:
                     if self._closed:
                         return
-                    if fileno is not None and self._flusher is not None:
-                        self._fileno = fileno
+                    if direct is not None and self._flusher is not None:
+                        self._direct = direct
                     await self._wakeup.park()
                 if self._closed:
                     return
@@ -301,4 +309,4 @@ class FrameSender:
                     self._sending = False
                 self.sent_frames += len(frames)
         finally:
-            self._fileno = None
+            self._direct = None

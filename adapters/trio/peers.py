@@ -40,7 +40,7 @@ from pyconsensus.adapters.trio.transport import (
     close,
     describe,
     dial,
-    raw_fileno,
+    direct_write,
 )
 from pyconsensus.service.messages import Hello
 
@@ -179,7 +179,7 @@ class PeerLink:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_close, stream, nursery.cancel_scope)
                 try:
-                    await self.sender.run(stream, raw_fileno(stream))
+                    await self.sender.run(stream, direct_write(stream))
                 except CONNECTION_ERRORS as exc:
                     lost = exc  # raised below: a nursery would wrap it in a group
                 nursery.cancel_scope.cancel()

@@ -72,7 +72,7 @@ from pyconsensus.adapters.trio.server import Server
 from pyconsensus.adapters.trio.snapshotting import LoopStallGauge
 from pyconsensus.adapters.trio.startup import claim_storage
 from pyconsensus.adapters.trio.tls import Tls
-from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, describe, raw_fileno
+from pyconsensus.adapters.trio.transport import CONNECTION_ERRORS, Stream, describe, direct_write
 from pyconsensus.adapters.trio.writer import StorageWriter
 from pyconsensus.core.errors import ConfigError, NotLeader
 from pyconsensus.core.node import ConsensusNode, PipelinedNode, ReportsReplication, pipelined
@@ -757,7 +757,7 @@ class Node:
         self, sender: FrameSender, stream: Stream, scope: trio.CancelScope
     ) -> None:
         try:
-            await sender.run(stream, raw_fileno(stream))
+            await sender.run(stream, direct_write(stream))
         except CONNECTION_ERRORS:
             pass
         finally:

@@ -108,6 +108,22 @@ class TlsSocketStream(trio.abc.Stream):
                 view = view[sent:]
             await trio.lowlevel.cancel_shielded_checkpoint()
 
+    def send_nowait(self, data: bytes) -> int:
+        """Encrypt and write ``data`` now, without waiting (``framing.DirectWrite``).
+
+        Returns ``len(data)``, or raises ``BlockingIOError`` when the socket
+        would block: OpenSSL may then have written part of it, and the next
+        write - by this method or ``send_all`` - must start with the same
+        bytes (it may carry more after them), which is what an eager
+        ``FrameSender`` does. Never while a ``send_all`` is under way."""
+        if self._closed:
+            raise OSError("the TLS stream is closed")
+        try:
+            sent: int = self.tls_socket.send(data)
+        except _WANT:
+            raise BlockingIOError("the TLS socket would block") from None
+        return sent
+
     async def wait_send_all_might_not_block(self) -> None:
         with self._alone("sending"):
             await trio.lowlevel.checkpoint_if_cancelled()

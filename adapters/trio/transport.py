@@ -7,14 +7,16 @@ dialler's side of the handshake - and a node accepting either (``listen``,
 used by ``server.Server``). Wrapping a stream in TLS (``tls.py``) therefore
 happens in ``dial`` and ``listen`` and nowhere else; the identity a
 certificate names is checked by the dialler here and by the server's
-handshake (``server.py``). ``raw_fileno`` tells the
-eager sender (``framing.FrameSender``) whether it may write frames straight
-into the socket: only a plain TCP stream allows it, a TLS stream must encrypt
-first and is written by its writer task.
+handshake (``server.py``). ``direct_write`` gives the
+eager sender (``framing.FrameSender``) a way to write frames straight into
+the connection from the driver loop: the socket of a plain TCP stream, or
+``TlsSocketStream.send_nowait``, which encrypts and writes in one call.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -22,10 +24,11 @@ import trio
 
 from pyconsensus.adapters.cbor import Codec, DecodeError
 from pyconsensus.adapters.trio.config import Address, TransportConfig
-from pyconsensus.adapters.trio.framing import FrameError, FrameReader, prefixed
+from pyconsensus.adapters.trio.framing import DirectWrite, FrameError, FrameReader, prefixed
 from pyconsensus.adapters.trio.identity import IdentityError
 from pyconsensus.adapters.trio.startup import AddressUnavailable, os_reason
 from pyconsensus.adapters.trio.tls import Tls, principal, serving_tls
+from pyconsensus.adapters.trio.tlsstream import TlsSocketStream
 from pyconsensus.service.messages import Hello, Refused, Welcome
 
 Stream = trio.abc.Stream
@@ -185,11 +188,14 @@ async def close(stream: Stream) -> None:
         await stream.aclose()
 
 
-def raw_fileno(stream: object) -> int | None:
-    """The socket under ``stream`` if frames may be written into it directly
-    (a plain TCP stream), else None."""
+def direct_write(stream: object) -> DirectWrite | None:
+    """How to write into ``stream`` without waiting (``framing.DirectWrite``):
+    a plain TCP stream's socket, or a ``TlsSocketStream``'s
+    ``send_nowait``; None for any other stream."""
+    if isinstance(stream, TlsSocketStream):
+        return stream.send_nowait
     socket = getattr(stream, "socket", None)
-    return None if socket is None else int(socket.fileno())
+    return None if socket is None else functools.partial(os.write, int(socket.fileno()))
 
 
 def remote(stream: object) -> str:
