@@ -97,6 +97,10 @@ def _context(config: TlsConfig, purpose: ssl.Purpose) -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_REQUIRED
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(config.cert), str(config.key))
+    # No TLS 1.3 session tickets: connections are long-lived and never resumed,
+    # and a ticket the other end never reads makes its close a reset.
+    if purpose is ssl.Purpose.CLIENT_AUTH:
+        context.num_tickets = 0
     return context
 
 

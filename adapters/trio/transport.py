@@ -201,7 +201,7 @@ def direct_write(stream: object) -> DirectWrite | None:
 def remote(stream: object) -> str:
     """``host:port`` of the other end (for logs)."""
     stream = getattr(stream, "transport_stream", stream)  # under trio.SSLStream, TCP
-    socket = getattr(stream, "socket", getattr(stream, "tls_socket", None))
+    socket = getattr(stream, "socket", None)
     try:
         host, port, *_ = socket.getpeername()  # type: ignore[union-attr]
     except (OSError, AttributeError):

@@ -62,7 +62,7 @@ async def test_an_eager_sender_writes_through_tls_and_the_writer_finishes_what_b
     task switch; when the socket fills up, the writer task carries on from the
     same bytes, and the other end receives every frame once, in order."""
     client, server = await pair_maker()
-    client.tls_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32_768)
+    client.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32_768)
     direct = direct_write(client)
     assert direct is not None
     blocked = 0
