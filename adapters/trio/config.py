@@ -177,6 +177,10 @@ class ObserveConfig:
     health_max_lag: int = attrs.field(default=1000, validator=_non_negative_int)
     """``/health`` calls a node caught up while it has applied all but at most
     this many of the entries its leader has committed."""
+    metrics_public: bool = False
+    """Allow ``metrics`` on a non-loopback address. The endpoint is plain HTTP
+    without authentication (metrics need the admin role everywhere else), so
+    by default it may listen on loopback only (docs/security.md)."""
 
 
 @attrs.frozen(slots=True)
@@ -272,6 +276,12 @@ class NodeConfig:
             raise ConfigError(
                 f"node {self.node_id} would listen on {self.address} in plaintext: configure "
                 "[tls] (docs/security.md) or set insecure = true"
+            )
+        metrics = self.observe.metrics
+        if metrics is not None and not self.observe.metrics_public and not is_loopback(metrics.host):
+            raise ConfigError(
+                f"node {self.node_id} would serve /metrics and /health on {metrics} without "
+                "authentication: use a loopback address or set metrics_public = true in [observe]"
             )
 
     @property
@@ -466,6 +476,7 @@ _OBSERVE_KEYS = {
     "no_leader_every_s": "no_leader_every_s",
     "metrics": "metrics",
     "health_max_lag": "health_max_lag",
+    "metrics_public": "metrics_public",
 }
 
 
