@@ -278,7 +278,8 @@ class NodeConfig:
                 "[tls] (docs/security.md) or set insecure = true"
             )
         metrics = self.observe.metrics
-        if metrics is not None and not self.observe.metrics_public and not is_loopback(metrics.host):
+        public = self.observe.metrics_public
+        if metrics is not None and not public and not is_loopback(metrics.host):
             raise ConfigError(
                 f"node {self.node_id} would serve /metrics and /health on {metrics} without "
                 "authentication: use a loopback address or set metrics_public = true in [observe]"
