@@ -48,6 +48,12 @@ async def _voters(members: dict[int, Address]) -> set[int]:
     return {m["id"] for m in listed if m["role"] == "voter"}
 
 
+async def _incarnations_recorded(members: dict[int, Address]) -> bool:
+    listed = (await _admin(members, "members"))["members"]
+    assert isinstance(listed, list)
+    return all(m["incarnation"] for m in listed)
+
+
 async def _wait_voters(members: dict[int, Address], wanted: set[int]) -> None:
     with trio.fail_after(60):
         while await _voters(members) != wanted:
@@ -134,9 +140,7 @@ async def test_a_node_whose_data_was_wiped_is_refused_then_replaced(tmp_path: Pa
             wiped = next(n for n in members if n != leader.node_id)
             # Every member's incarnation is in the configuration (trust on first sight).
             with trio.fail_after(60):
-                while not all(
-                    m["incarnation"] for m in (await _admin(members, "members"))["members"]
-                ):  # type: ignore[attr-defined]
+                while not await _incarnations_recorded(members):
                     await trio.sleep(0.1)
 
             async def replace() -> None:
