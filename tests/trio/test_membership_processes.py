@@ -9,7 +9,8 @@ import json
 import random
 import shutil
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,19 @@ async def _wait_voters(members: dict[int, Address], wanted: set[int]) -> None:
             await trio.sleep(0.1)
 
 
+async def _checked_under_load(
+    members: dict[int, Address],
+    change: Callable[[], Awaitable[None]],
+    final: dict[int, Address],
+) -> None:
+    """``change`` under load; then the history must be linearizable and the
+    ``final`` members must hold the same state."""
+    _linearizable(await _under_load(members, change))
+    await _same_state(final)
+
+
 async def _under_load(
-    cluster: LocalCluster, members: dict[int, Address], change: Callable[[], Awaitable[None]]
+    members: dict[int, Address], change: Callable[[], Awaitable[None]]
 ) -> History:
     """Four clients write and read while ``change`` runs, and a while after."""
     history = History()
@@ -111,12 +123,21 @@ async def _same_state(members: dict[int, Address]) -> None:
                 await trio.sleep(0.1)
 
 
+@asynccontextmanager
+async def _three_nodes(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[LocalCluster, dict[int, Address], int]]:
+    """Three node processes once they elected a leader: the cluster, its
+    members' addresses and the leader's id."""
+    async with open_local_cluster(tmp_path, settings=SETTINGS) as cluster:
+        async with cluster.client() as c:
+            leader = await cluster.wait_for_leader(c)
+        yield cluster, dict(cluster.members), leader.node_id
+
+
 async def test_a_cluster_grows_from_three_to_five_under_load(tmp_path: Path) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with open_local_cluster(tmp_path, settings=SETTINGS) as cluster:
-            members = dict(cluster.members)
-            async with cluster.client() as c:
-                await cluster.wait_for_leader(c)
+        async with _three_nodes(tmp_path) as (cluster, members, _):
             ports = free_ports(2)
             grown = members | {4: Address("127.0.0.1", ports[0]), 5: Address("127.0.0.1", ports[1])}
 
@@ -126,18 +147,13 @@ async def test_a_cluster_grows_from_three_to_five_under_load(tmp_path: Path) -> 
                     await cluster.start(node, extra=["--join", "--listen", listen])
                 await _wait_voters(members, {1, 2, 3, 4, 5})
 
-            history = await _under_load(cluster, members, grow)
-            _linearizable(history)
-            await _same_state(grown)
+            await _checked_under_load(members, grow, grown)
 
 
 async def test_a_node_whose_data_was_wiped_is_refused_then_replaced(tmp_path: Path) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with open_local_cluster(tmp_path, settings=SETTINGS) as cluster:
-            members = dict(cluster.members)
-            async with cluster.client() as c:
-                leader = await cluster.wait_for_leader(c)
-            wiped = next(n for n in members if n != leader.node_id)
+        async with _three_nodes(tmp_path) as (cluster, members, leader):
+            wiped = next(n for n in members if n != leader)
             # Every member's incarnation is in the configuration (trust on first sight).
             with trio.fail_after(60):
                 while not await _incarnations_recorded(members):
@@ -157,21 +173,16 @@ async def test_a_node_whose_data_was_wiped_is_refused_then_replaced(tmp_path: Pa
                 await cluster.start(wiped, extra=["--join"])  # re-added, a new incarnation
                 await _wait_voters(members, set(members))
 
-            history = await _under_load(cluster, members, replace)
-            _linearizable(history)
-            await _same_state(members)
+            await _checked_under_load(members, replace, members)
 
 
 async def test_leadership_moves_during_writes(tmp_path: Path) -> None:
     with trio.fail_after(TEST_BOUND):
-        async with open_local_cluster(tmp_path, settings=SETTINGS) as cluster:
-            members = dict(cluster.members)
-            async with cluster.client() as c:
-                first = await cluster.wait_for_leader(c)
+        async with _three_nodes(tmp_path) as (_, members, first):
             moved: list[int] = []
 
             async def transfer() -> None:
-                leader = first.node_id
+                leader = first
                 for _ in range(3):
                     target = next(n for n in sorted(members) if n != leader)
                     await _admin(members, "transfer-leader", target)
@@ -179,7 +190,5 @@ async def test_leadership_moves_during_writes(tmp_path: Path) -> None:
                     leader = target
                     await trio.sleep(0.3)
 
-            history = await _under_load(cluster, members, transfer)
+            await _checked_under_load(members, transfer, members)
             assert len(moved) == 3
-            _linearizable(history)
-            await _same_state(members)

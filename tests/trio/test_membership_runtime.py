@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trio
 
-from pyconsensus.adapters.trio import Address, NodeConfig, open_node
+from pyconsensus.adapters.trio import Address, Node, NodeConfig, open_node
 from pyconsensus.adapters.trio.admin import administer
 from pyconsensus.adapters.trio.identity import Principal, Role, forbidden
 from pyconsensus.adapters.trio.localcluster import free_ports
@@ -48,12 +48,18 @@ async def test_a_joining_node_becomes_a_learner_then_a_voter_and_serves(tmp_path
             assert await four.read(kv.get(b"k4")) == await leader.read(kv.get(b"k4"))
 
 
+async def _on_a_follower(nodes: dict[int, Node], operation: str) -> tuple[Node, int]:
+    """Run ``operation`` on the first follower; the leader and that follower's id."""
+    leader = the_leader(nodes)
+    follower = next(n for n in nodes if n != leader.node_id)
+    reply = await administer(addresses_of(nodes), "test", _admin(operation, follower))
+    assert reply.status == ReplyStatus.OK, reply
+    return leader, follower
+
+
 async def test_a_removed_node_disconnects_and_shuts_down_cleanly(tmp_path: Path) -> None:
     async with running_cluster(tmp_path) as nodes:
-        leader = the_leader(nodes)
-        gone = next(n for n in nodes if n != leader.node_id)
-        reply = await administer(addresses_of(nodes), "test", _admin("remove", gone))
-        assert reply.status == ReplyStatus.OK, reply
+        leader, gone = await _on_a_follower(nodes, "remove")
         await wait_for(lambda: nodes[gone].removed, timeout=10)
         await wait_for(lambda: gone not in leader.links)
         assert nodes[gone].counters["membership.removed"] == 1
@@ -62,10 +68,7 @@ async def test_a_removed_node_disconnects_and_shuts_down_cleanly(tmp_path: Path)
 
 async def test_transfer_leader_hands_over_to_the_named_voter(tmp_path: Path) -> None:
     async with running_cluster(tmp_path) as nodes:
-        leader = the_leader(nodes)
-        target = next(n for n in nodes if n != leader.node_id)
-        reply = await administer(addresses_of(nodes), "test", _admin("transfer-leader", target))
-        assert reply.status == ReplyStatus.OK, reply
+        _, target = await _on_a_follower(nodes, "transfer-leader")
         assert the_leader(nodes).node_id == target
 
 
