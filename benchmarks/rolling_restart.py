@@ -10,7 +10,9 @@ transfer-leader``); without, its stop costs an election. Measured: the
 longest write pause (the longest time no write completed, over all clients),
 the slowest single write, and the writes that failed (``Unavailable`` or
 ``IndeterminateResult`` after the client's retries). Rounds interleave the two
-variants; the medians are printed (docs/benchmarks.md).
+variants; the medians are printed (docs/benchmarks.md). ``--keep DIR`` keeps
+every round's node logs (``DIR/<variant>-<round>/node-N.log``) to look into a
+stall.
 """
 
 from __future__ import annotations
@@ -101,9 +103,14 @@ async def one_round(root: Path, transfer: bool) -> tuple[float, float, int, int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each variant")
-    rounds = parser.parse_args().rounds
+    parser.add_argument(
+        "--keep", default=None, help="keep the node logs and data in this directory"
+    )
+    args = parser.parse_args()
+    rounds = args.rounds
     results: dict[str, list[tuple[float, float, int, int]]] = {"transfer": [], "no-transfer": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep if args.keep is not None else scratch
         for number in range(rounds):
             for name, rows in results.items():
                 root = Path(tmp) / f"{name}-{number}"
