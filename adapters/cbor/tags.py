@@ -97,6 +97,7 @@ SERVICE: Final[Mapping[int, type]] = {
     0x95: service.Reply,
     0x96: service.StatusRequest,
     0x97: service.StatusReply,
+    0x98: service.AdminRequest,
 }
 
 PROTOCOLS: Final[Mapping[str, Mapping[int, type]]] = {

@@ -177,6 +177,10 @@ class ObserveConfig:
     health_max_lag: int = attrs.field(default=1000, validator=_non_negative_int)
     """``/health`` calls a node caught up while it has applied all but at most
     this many of the entries its leader has committed."""
+    metrics_public: bool = False
+    """Allow ``metrics`` on a non-loopback address. The endpoint is plain HTTP
+    without authentication (metrics need the admin role everywhere else), so
+    by default it may listen on loopback only (docs/security.md)."""
 
 
 @attrs.frozen(slots=True)
@@ -244,11 +248,23 @@ class NodeConfig:
     """Allow a plaintext listener on a non-loopback address (never in production)."""
     observe: ObserveConfig = attrs.field(factory=ObserveConfig)
     """Logs, metrics and health (``[observe]``; docs/operations.md)."""
+    join: bool = False
+    """Join the running cluster of ``members`` as a new node (``pyconsensus
+    node --join``): start as a non-member, ask to be added as a learner, never
+    form a cluster of its own (docs/membership.md). Needs ``listen`` when the
+    node is not among ``members``."""
+    auto_promote: bool = True
+    """With ``join``: ask to be promoted to voter once caught up (False: stay
+    a learner until an operator promotes it)."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.cluster_id, str) or not self.cluster_id:
             raise ConfigError("cluster_id must be a non-empty string")
-        if self.node_id not in self.members:
+        if self.join and self.node_id not in self.members and self.listen is None:
+            raise ConfigError(
+                f"node {self.node_id} joins the cluster: give the address it listens on (--listen)"
+            )
+        if self.node_id not in self.members and not self.join:
             raise ConfigError(
                 f"node {self.node_id} is not among the members {sorted(self.members)}"
             )
@@ -260,6 +276,13 @@ class NodeConfig:
             raise ConfigError(
                 f"node {self.node_id} would listen on {self.address} in plaintext: configure "
                 "[tls] (docs/security.md) or set insecure = true"
+            )
+        metrics = self.observe.metrics
+        public = self.observe.metrics_public
+        if metrics is not None and not public and not is_loopback(metrics.host):
+            raise ConfigError(
+                f"node {self.node_id} would serve /metrics and /health on {metrics} without "
+                "authentication: use a loopback address or set metrics_public = true in [observe]"
             )
 
     @property
@@ -299,12 +322,19 @@ _TOP_KEYS = {
 
 
 def parse_config(  # noqa: C901 - one flat check per key of the cluster file
-    document: Mapping[str, Any], node_id: int, base_dir: Path | None = None
+    document: Mapping[str, Any],
+    node_id: int,
+    base_dir: Path | None = None,
+    *,
+    join: bool = False,
+    listen: Address | None = None,
 ) -> NodeConfig:
     """The ``NodeConfig`` of ``node_id`` from a parsed cluster file.
 
     ``base_dir`` resolves a relative ``data_dir`` (the file's directory).
     ``listen`` may be a table of per-node overrides (``[listen] 1 = "..."``).
+    ``join``: this node joins the cluster the file describes
+    (``NodeConfig.join``); ``listen`` overrides where it listens.
     """
     unknown = set(document) - _TOP_KEYS
     if unknown:
@@ -365,6 +395,10 @@ def parse_config(  # noqa: C901 - one flat check per key of the cluster file
         kwargs["tls"] = parse_tls_table(document["tls"], node_id, base_dir)
     if "observe" in document:
         kwargs["observe"] = parse_observe(document["observe"], node_id)
+    if join:
+        kwargs["join"] = True
+    if listen is not None:
+        kwargs["listen"] = listen
     return NodeConfig(**kwargs)
 
 
@@ -402,10 +436,14 @@ def load_document(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
-def load_config(path: str | Path, node_id: int) -> NodeConfig:
-    """The ``NodeConfig`` of ``node_id`` from the cluster file at ``path``."""
+def load_config(
+    path: str | Path, node_id: int, *, join: bool = False, listen: Address | None = None
+) -> NodeConfig:
+    """The ``NodeConfig`` of ``node_id`` from the cluster file at ``path``
+    (``join``, ``listen``: see ``parse_config``)."""
     path = Path(path)
-    return parse_config(load_document(path), node_id, path.resolve().parent)
+    document = load_document(path)
+    return parse_config(document, node_id, path.resolve().parent, join=join, listen=listen)
 
 
 def _number(value: object, name: str) -> float:
@@ -439,6 +477,7 @@ _OBSERVE_KEYS = {
     "no_leader_every_s": "no_leader_every_s",
     "metrics": "metrics",
     "health_max_lag": "health_max_lag",
+    "metrics_public": "metrics_public",
 }
 
 

@@ -23,7 +23,14 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import attrs
 
-from pyconsensus.service.messages import Query, Reply, ReplyStatus, StatusRequest, Submit
+from pyconsensus.service.messages import (
+    AdminRequest,
+    Query,
+    Reply,
+    ReplyStatus,
+    StatusRequest,
+    Submit,
+)
 
 SCHEME = "pyconsensus"
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -196,6 +203,8 @@ def action_of(request: object) -> Action | None:
         return Action.READ
     if isinstance(request, StatusRequest):
         return Action.STATUS if request.detail == 0 else Action.STATUS_DETAIL
+    if isinstance(request, AdminRequest):
+        return Action.ADMIN
     return None
 
 

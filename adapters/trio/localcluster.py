@@ -26,7 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -144,15 +144,16 @@ class LocalCluster:
             "--exit-with-parent",
         ]
 
-    async def start(self, node_id: int) -> None:
+    async def start(self, node_id: int, *, extra: Sequence[str] = ()) -> None:
         """Start (or restart) node ``node_id``'s process; returns once it runs
-        (not necessarily listening yet - see ``wait_until_serving``)."""
+        (not necessarily listening yet - see ``wait_until_serving``).
+        ``extra``: more ``pyconsensus node`` arguments (``--join``...)."""
         old = self.processes.get(node_id)
         if old is not None and old.returncode is None:
             raise RuntimeError(f"node {node_id} is already running (pid {old.pid})")
         with self.log_path(node_id).open("ab") as log:
             process = await trio.lowlevel.open_process(
-                self.command(node_id),
+                [*self.command(node_id), *extra],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,

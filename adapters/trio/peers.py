@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -71,6 +71,9 @@ class LinkSettings:
     """Makes the links' senders eager (``framing.Flusher``)."""
     tls: Tls | None = None
     """Mutual TLS for the links (``tls.py``); None: plaintext."""
+    refused: Callable[[int, str], None] | None = None
+    """Told ``(peer, kind)`` of each handshake: ``"welcome"`` when the peer
+    took it, else why it refused (``HandshakeRefused.reason``)."""
 
 
 class PeerLink:
@@ -85,6 +88,7 @@ class PeerLink:
         self.counters = settings.counters
         self.rng = settings.rng
         self.tls = settings.tls
+        self.refused = settings.refused
         self.sender = FrameSender(
             config.send_queue_frames, config.send_queue_bytes, settings.flusher
         )
@@ -147,6 +151,8 @@ class PeerLink:
                 dialled = await self._dial()
                 if dialled is None:
                     return False
+                if self.refused is not None:
+                    self.refused(self.peer_id, "welcome")
                 await self._send_until_lost(dialled.stream)
             finally:
                 self._connection = None
@@ -159,11 +165,20 @@ class PeerLink:
                 self.peer_id, self.address, self.hello, self.codec, self.config, tls=self.tls
             )
         except HandshakeRefused as exc:
-            if exc.reason == "refused":
+            if exc.reason in ("refused", "not_member", "wrong_incarnation"):
                 self.counters["handshake.refused_by_peer"] += 1
             elif exc.reason == "wrong_node":
                 self.counters["handshake.wrong_peer"] += 1
-            self._problem(str(exc))
+            if exc.reason == "wrong_incarnation":
+                # A wiped data directory: say so loudly, once per message.
+                self.counters["handshake.refused_incarnation"] += 1
+                if str(exc) != self._last_problem:
+                    log.error("%s", exc)
+                    self._last_problem = str(exc)
+            else:
+                self._problem(str(exc))
+            if self.refused is not None:
+                self.refused(self.peer_id, exc.reason)
         except NotSent as exc:
             self._problem(str(exc))
         return None

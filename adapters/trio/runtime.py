@@ -63,8 +63,10 @@ from pyconsensus.adapters.trio.errors import (
 from pyconsensus.adapters.trio.framing import Flusher, FrameReader, FrameSender, prefixed
 from pyconsensus.adapters.trio.http import node_handler, serve_http
 from pyconsensus.adapters.trio.identity import Principal, bound_client_id, forbidden
+from pyconsensus.adapters.trio.joining import join_cluster
 from pyconsensus.adapters.trio.leadership import LeaderChange, LeaderChanges, LeaderWatch
 from pyconsensus.adapters.trio.loop import Wakeup, yield_to_others
+from pyconsensus.adapters.trio.members import MemberDriver, joining_options
 from pyconsensus.adapters.trio.metrics import NodeMetrics, require_prometheus
 from pyconsensus.adapters.trio.observe import Observer, TimedWrites
 from pyconsensus.adapters.trio.peers import LinkSettings, PeerSet
@@ -87,6 +89,7 @@ from pyconsensus.rsm.sessions import ClientSession
 from pyconsensus.service import messages as service
 from pyconsensus.service.messages import (
     WIRE_VERSION,
+    AdminRequest,
     ConnectionKind,
     Hello,
     Query,
@@ -184,7 +187,7 @@ class Node:
         self.codec = codec
         spec = _protocol_spec(config)
         self.core: ConsensusNode = spec.factory(
-            config.node_id, sorted(config.members), storage, self.rng
+            config.node_id, sorted({*config.members, config.node_id}), storage, self.rng
         )
         self.rsm = ReplicatedStateMachine(
             self.core,
@@ -208,11 +211,23 @@ class Node:
         self._wakeup = Wakeup()
         self.flusher = Flusher(self._wake)
         hello = Hello(
-            config.cluster_id, ConnectionKind.PEER, config.node_id, config.protocol, WIRE_VERSION
+            config.cluster_id,
+            ConnectionKind.PEER,
+            config.node_id,
+            config.protocol,
+            WIRE_VERSION,
+            storage.incarnation,
         )
         self.links = PeerSet(
             LinkSettings(
-                hello, codec, config.transport, self.counters, self.rng, self.flusher, self.tls
+                hello,
+                codec,
+                config.transport,
+                self.counters,
+                self.rng,
+                self.flusher,
+                self.tls,
+                self._refused_by_peer,
             )
         )
         for peer, address in config.peers.items():
@@ -248,10 +263,29 @@ class Node:
         self.stalls = LoopStallGauge(interval=0.005)
         """The longest the event loop could not run a task (``max_ms``)."""
         self.leadership = LeaderWatch(config.node_id)
+        self.members = MemberDriver(
+            config.node_id,
+            self.core,
+            storage.incarnation,
+            config.members,
+            self.counters,
+            connect=self._connect_peer,
+            disconnect=self.remove_peer,
+            connected=lambda: frozenset(self.links),
+            wake=self._wake,
+            on_removed=self._removed,
+        )
+        self.removed = False
+        """Whether the node stopped because it was removed from the cluster."""
 
     @property
     def node_id(self) -> int:
         return self.config.node_id
+
+    @property
+    def incarnation(self) -> str:
+        """This node's storage incarnation (what its handshakes show)."""
+        return self.storage.incarnation
 
     # ------------------------------------------------------------------
     # Application API
@@ -404,6 +438,30 @@ class Node:
         self.links.remove(peer_id)
         self.server.drop_peer(peer_id)
 
+    def _connect_peer(self, peer_id: int, address: Address) -> None:
+        """A member of the configuration: dial it, and reach it as a client too."""
+        self.links.add(peer_id, address)
+        if self._pool is not None:
+            self._pool.addresses[peer_id] = address
+
+    def _refused_by_peer(self, peer_id: int, reason: str) -> None:
+        if reason == "not_member":
+            self.members.refused_as_stranger(peer_id)
+        elif reason == "welcome":
+            self.members.connected_to(peer_id)
+
+    def _removed(self, reason: str) -> None:
+        """This node is no longer a member: stop cleanly (``open_node``'s block ends)."""
+        self.removed = True
+        self.observer.event("node_removed", f"{reason}; shutting down", logging.WARNING)
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        self._stop()
+
+    async def administer(self, request: AdminRequest) -> Reply:
+        """Run a membership operation (``members.py``) at this node."""
+        return await self.members.administer(request, self.config.request_timeout)
+
     # ------------------------------------------------------------------
     # Lifecycle
 
@@ -430,6 +488,8 @@ class Node:
         await nursery.start(self.links.run)
         nursery.start_soon(self._ticker)
         nursery.start_soon(self.stalls.run)
+        if self.config.join:
+            nursery.start_soon(join_cluster, self, self._pool)
         where = f"{self.config.address.host}:{self.port}"
         self.observer.event(
             "node_started", f"{self.config.protocol} node listening on {where}", address=where
@@ -489,6 +549,7 @@ class Node:
             # down for lack of acknowledgements that are already here).
             await yield_to_others()
             self.core.tick()
+            self.members.tick()
             status = self.core.status()
             self.leadership.check(status)
             self._wake()
@@ -583,6 +644,7 @@ class Node:
                         self._send(ready.messages)
                 if not early_apply:
                     self._apply(ready)
+            self.members.sync()
             flush()
             if admission and not in_flight:
                 # More client work waits: let ticks and peer messages in first.
@@ -638,6 +700,8 @@ class Node:
     def _apply(self, ready: Ready) -> None:
         """Apply and answer (``ReplicatedStateMachine.handle``); start a
         compaction off the loop when one is due."""
+        if ready.replies:
+            self.members.replies(ready)
         outcomes = self.rsm.handle(ready)
         if self._nursery is not None:
             self.snapshots.maybe_start(self._nursery.start_soon)
@@ -733,6 +797,9 @@ class Node:
     def is_peer(self, node_id: int) -> bool:
         return node_id in self.links
 
+    def identity_problem(self, node_id: int, incarnation: str) -> str | None:
+        return self.members.identity_problem(node_id, incarnation)
+
     async def serve_client(self, stream: Stream, reader: FrameReader, who: Principal) -> None:
         transport = self.config.transport
         sender = FrameSender(transport.send_queue_frames, transport.send_queue_bytes, self.flusher)
@@ -806,6 +873,9 @@ class Node:
                     self._serve_request(request, connection)
             elif isinstance(request, StatusRequest):
                 connection.send(self._status_reply(request))
+            elif isinstance(request, AdminRequest) and self._nursery is not None:
+                connection.start()
+                self._nursery.start_soon(self._serve_admin, request, connection)
             else:
                 counters["frames.unexpected"] += 1
 
@@ -841,6 +911,12 @@ class Node:
 
         if not self._admit(request, done):
             connection.answer(_refusal(request.request_id, "busy", "node busy, retry later"))
+
+    async def _serve_admin(self, request: AdminRequest, connection: _ClientState) -> None:
+        self.counters["requests.admin"] += 1
+        reply = await self.administer(request)
+        if not connection.closed:
+            connection.answer(reply)
 
     async def _forward(
         self, request: Submit | Query, leader: int, connection: _ClientState
@@ -906,6 +982,8 @@ def _protocol_spec(config: NodeConfig) -> ProtocolSpec:
     lone write costs half the messages - see docs/runtime.md)."""
     spec = get_protocol(config.protocol)
     options = dict(config.protocol_options)
+    if config.join:
+        options.update(joining_options(config))
     defaults = {"broadcast_commit": "false"}
     if config.pipelined_writes:
         defaults["pipelined_writes"] = "true"

@@ -61,6 +61,11 @@ class Handler(Protocol):
         """Whether ``node_id`` is one of this node's peers now."""
         ...
 
+    def identity_problem(self, node_id: int, incarnation: str) -> str | None:
+        """Why the peer ``node_id`` showing storage ``incarnation`` is refused
+        (the configuration records another: its data was wiped), or None."""
+        ...
+
     async def serve_client(self, stream: Stream, reader: FrameReader, who: Principal) -> None:
         """Serve a client connection after its handshake (``who``: its identity)."""
         ...
@@ -215,6 +220,7 @@ class Server:
                 return f"node {hello.node_id} is not a member"
             if self.isolated:
                 return "this node is isolated (fault injection)"
+            return self.handler.identity_problem(hello.node_id, hello.incarnation)
         return None
 
     def _identify(self, stream: Stream, hello: Hello) -> tuple[Principal, str | None]:

@@ -56,8 +56,24 @@ class HandshakeRefused(NotSent):
     ``"wrong_node"`` or ``"unexpected"``."""
 
     def __init__(self, message: str, reason: str = "refused") -> None:
+        # More precise kinds of "refused": "not_member" (the node does not
+        # count us as a member), "wrong_incarnation" (our storage is not the
+        # one the configuration records).
         self.reason = reason
         super().__init__(message)
+
+
+REJOIN_HINT = "re-add/replace this node through a membership change"
+"""Ends a refusal for a wiped (new) incarnation; ``refusal_kind`` looks for it."""
+
+
+def refusal_kind(reason: str) -> str:
+    """The ``HandshakeRefused.reason`` of a ``Refused`` frame's text."""
+    if REJOIN_HINT in reason:
+        return "wrong_incarnation"
+    if reason.endswith(" is not a member"):
+        return "not_member"
+    return "refused"
 
 
 @attrs.frozen(slots=True)
@@ -109,7 +125,9 @@ async def dial(
         return Dialled(stream, reader, answer)
     await close(stream)
     if isinstance(answer, Refused):
-        raise HandshakeRefused(f"node {node_id} at {address} refused us: {answer.reason}")
+        raise HandshakeRefused(
+            f"node {node_id} at {address} refused us: {answer.reason}", refusal_kind(answer.reason)
+        )
     if isinstance(answer, Welcome):
         raise HandshakeRefused(
             f"{address} is node {answer.node_id}, but the configuration says "

@@ -1,5 +1,6 @@
 """The ``pyconsensus`` command: ``demo`` (a real cluster), ``node`` (one node of a
-service), ``status`` (a table of a running cluster), ``sim`` sweeps, ``bench``
+service), ``status`` (a table of a running cluster), ``admin`` (membership of a running
+cluster), ``sim`` sweeps, ``bench``
 benchmarks and ``certs`` (a development CA)."""
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ import sys
 from collections.abc import Sequence
 
 from pyconsensus import __version__
-from pyconsensus.cli import bench, certs_command, demo_command, node_command, sim_command, status
+from pyconsensus.cli import (
+    admin_command,
+    bench,
+    certs_command,
+    demo_command,
+    node_command,
+    sim_command,
+    status,
+)
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -49,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.register(commands)
     node_command.register(commands)
     status.register(commands)
+    admin_command.register(commands)
     sim_command.register(commands)
     bench.register(commands)
     certs_command.register(commands)

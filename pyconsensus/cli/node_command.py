@@ -45,6 +45,20 @@ def register(commands: Any) -> None:
         help="serve /metrics and /health at host:port, or a port on 127.0.0.1 "
         "(default: [observe] metrics; needs the metrics extra)",
     )
+    parser.add_argument(
+        "--join",
+        action="store_true",
+        help="join the running cluster of the file's members as a new node: start as a "
+        "learner (never bootstrap a cluster of its own), promoted once caught up",
+    )
+    parser.add_argument(
+        "--listen", metavar="ADDRESS", default=None, help="host:port this node listens on"
+    )
+    parser.add_argument(
+        "--stay-learner",
+        action="store_true",
+        help="with --join: stay a learner until an operator promotes it",
+    )
     # For tests and the demo: fault injection by signal, and a lifeline to the parent.
     parser.add_argument("--fault-signals", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
@@ -92,12 +106,11 @@ def run_node(args: argparse.Namespace) -> int:
         return 2
     import trio  # noqa: PLC0415 (see demo_command.run_demo)
 
-    from pyconsensus.adapters.trio import load_config  # noqa: PLC0415
     from pyconsensus.adapters.trio.events import configure_logging  # noqa: PLC0415
     from pyconsensus.cli.node_service import Serving, serve  # noqa: PLC0415
 
     try:
-        config = with_observe_options(load_config(args.config, args.id), args)
+        config = with_observe_options(_node_config(args), args)
         configure_logging(args.log_level, config.observe.log_format, args.id)
         machine = load_state_machine(config.state_machine, Path(args.config).resolve().parent)
     except ConfigError as exc:
@@ -121,6 +134,20 @@ def run_node(args: argparse.Namespace) -> int:
             return 1
         return _refuse(f"pyconsensus node: {one_line(exc)}")
     return 0
+
+
+def _node_config(args: argparse.Namespace) -> Any:
+    """The node's configuration from the cluster file and ``--join``/``--listen``."""
+    import attrs  # noqa: PLC0415
+
+    from pyconsensus.adapters.trio import load_config  # noqa: PLC0415
+    from pyconsensus.adapters.trio.config import Address  # noqa: PLC0415
+
+    if args.stay_learner and not args.join:
+        raise ConfigError("--stay-learner goes with --join")
+    listen = Address.parse(args.listen) if args.listen is not None else None
+    config = load_config(args.config, args.id, join=args.join, listen=listen)
+    return attrs.evolve(config, auto_promote=not args.stay_learner) if args.join else config
 
 
 def one_line(error: BaseException) -> str:

@@ -19,15 +19,21 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from pyconsensus.core.errors import MembershipChangeRefused
-from pyconsensus.core.membership import Membership
+from pyconsensus.core.membership import MemberInfo, Membership
 from pyconsensus.core.types import MemberRole, NodeId, RequestId, Roles
 
 
 @attrs.frozen(slots=True)
 class OneMemberChange:
-    """A change that concerns one member, ``node`` (the base of the next four)."""
+    """A change that concerns one member, ``node`` (the base of the next four).
+
+    ``incarnation`` and ``address``, when given to a change that adds a member,
+    go into the configuration's directory (``MemberInfo``); empty: unknown
+    (the runtime records the incarnation at the member's first handshake)."""
 
     node: NodeId
+    incarnation: str = attrs.field(default="", kw_only=True)
+    address: str = attrs.field(default="", kw_only=True)
 
 
 class AddVoter(OneMemberChange):
@@ -61,9 +67,22 @@ class ReplaceMember:
 
     old: NodeId
     new: NodeId
+    incarnation: str = attrs.field(default="", kw_only=True)
+    """The new member's (see ``OneMemberChange``)."""
+    address: str = attrs.field(default="", kw_only=True)
 
 
-MembershipChange = AddVoter | AddLearner | PromoteLearner | RemoveMember | ReplaceMember
+@attrs.frozen(slots=True)
+class RecordIdentity:
+    """Record ``info`` (incarnation, address) for a current member in the
+    configuration's directory; who votes and learns does not change."""
+
+    info: MemberInfo
+
+
+MembershipChange = (
+    AddVoter | AddLearner | PromoteLearner | RemoveMember | ReplaceMember | RecordIdentity
+)
 
 
 @runtime_checkable
@@ -107,12 +126,19 @@ def target(current: Membership, change: MembershipChange) -> Membership:
     Raises ``MembershipChangeRefused`` for a change that makes no sense here."""
     if current.is_joint:
         raise MembershipChangeRefused("a joint configuration is still being left")
+    if isinstance(change, RecordIdentity):
+        _require(change.info.node in current.members, f"node {change.info.node} is not a member")
+        _require(change.info.problem() is None, f"bad identity {change.info.encode()!r}")
+        return current.with_info(change.info)
     voters, learners = set(current.voters), set(current.learners)
+    joining: MemberInfo | None = None
     if isinstance(change, ReplaceMember):
         _require(change.old in voters, f"node {change.old} is not a voter")
         _require(change.new not in current.members, f"node {change.new} is already a member")
         voters.discard(change.old)
         voters.add(change.new)
+        if change.incarnation or change.address:
+            joining = MemberInfo(change.new, change.incarnation, change.address)
     elif isinstance(change, RemoveMember):
         _require(change.node in current.members, f"node {change.node} is not a member")
         voters.discard(change.node)
@@ -125,14 +151,40 @@ def target(current: Membership, change: MembershipChange) -> Membership:
         _require(change.node not in voters, f"node {change.node} is already a voter")
         learners.discard(change.node)
         voters.add(change.node)
+        joining = _joining(current, change)
     elif isinstance(change, AddLearner):
         _require(change.node not in current.members, f"node {change.node} is already a member")
         learners.add(change.node)
+        joining = _joining(current, change)
     else:
         raise TypeError(f"not a membership change: {change!r}")
     _require(bool(voters), "the last voter cannot be removed")
     _require(all(type(n) is int and n >= 0 for n in voters | learners), "bad member id")
-    return Membership(voters, learners=learners)
+    return _with_directory(Membership(voters, learners=learners), current, joining)
+
+
+def _joining(current: Membership, change: OneMemberChange) -> MemberInfo | None:
+    """The directory entry an added member brings (None: it brings nothing new)."""
+    if not (change.incarnation or change.address):
+        return None
+    old = current.info(change.node)
+    return MemberInfo(
+        change.node,
+        change.incarnation or (old.incarnation if old is not None else ""),
+        change.address or (old.address if old is not None else ""),
+    )
+
+
+def _with_directory(
+    wanted: Membership, current: Membership, joining: MemberInfo | None
+) -> Membership:
+    """``wanted`` with the entries of ``current``'s directory that remain members,
+    and the joining member's entry."""
+    result = attrs.evolve(wanted, directory=current.directory_of(wanted.members))
+    if joining is not None:
+        _require(joining.problem() is None, f"bad identity {joining.encode()!r}")
+        result = result.with_info(joining)
+    return result
 
 
 def transition(current: Membership, wanted: Membership) -> Membership:
@@ -144,12 +196,16 @@ def transition(current: Membership, wanted: Membership) -> Membership:
     # Outgoing voters that stay as learners keep voting in the outgoing half
     # until the joint configuration is left (etcd's LearnersNext).
     demoted = wanted.learners & current.voters
+    everyone = wanted.members | current.voters
+    directory = {info.node: info for info in current.directory_of(everyone)}
+    directory.update({info.node: info for info in wanted.directory})
     return Membership(
         wanted.voters,
         voters_outgoing=current.voters,
         learners=wanted.learners - demoted,
         learners_next=demoted,
         auto_leave=True,
+        directory=directory.values(),
     )
 
 

@@ -10,7 +10,11 @@ The shape follows the needs of membership change (joint consensus, learners):
 * ``learners_next`` - outgoing voters that become learners once the joint
   configuration is left (they still vote in the outgoing half until then);
 * ``auto_leave`` - whether the leader leaves the joint configuration by itself
-  once it is committed.
+  once it is committed;
+* ``directory`` - what the cluster knows of each member as a node: its
+  storage's incarnation id and its address (``MemberInfo``; issue 14's node
+  identity). Members added before it existed, and simulated clusters, have no
+  entry; the runtime fills them in.
 
 Today every cluster is a fixed set of voters (``Membership(voters)``); the
 other fields exist so that changing membership later changes no signatures.
@@ -19,6 +23,7 @@ other fields exist so that changing membership later changes no signatures.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import attrs
@@ -30,6 +35,39 @@ from pyconsensus.core.types import NodeId
 
 def _ids(values: Iterable[NodeId]) -> frozenset[NodeId]:
     return frozenset(values)
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9._:\[\]-]*$")
+"""What an incarnation or address may contain: nothing of the encoding's separators."""
+
+
+@attrs.frozen(slots=True)
+class MemberInfo:
+    """One member as a node: the incarnation id of its storage (empty: not
+    known yet) and the address it serves at (empty: the cluster file's)."""
+
+    node: NodeId
+    incarnation: str = ""
+    address: str = ""
+
+    def encode(self) -> str:
+        return f"{self.node}@{self.incarnation}@{self.address}"
+
+    @classmethod
+    def decode(cls, text: str) -> MemberInfo:
+        parts = text.split("@")
+        if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()):
+            raise ValueError(f"not a member's entry: {text!r}")
+        return cls(int(parts[0]), parts[1], parts[2])
+
+    def problem(self) -> str | None:
+        if not (_TOKEN.match(self.incarnation) and _TOKEN.match(self.address)):
+            return f"member {self.node}'s incarnation or address has a bad character"
+        return None
+
+
+def _directory(values: Iterable[MemberInfo]) -> tuple[MemberInfo, ...]:
+    return tuple(sorted(values, key=lambda info: info.node))
 
 
 @attrs.frozen(slots=True)
@@ -47,6 +85,7 @@ class Membership:
     learners: frozenset[NodeId] = attrs.field(default=frozenset(), converter=_ids)
     learners_next: frozenset[NodeId] = attrs.field(default=frozenset(), converter=_ids)
     auto_leave: bool = False
+    directory: tuple[MemberInfo, ...] = attrs.field(default=(), converter=_directory)
 
     def __attrs_post_init__(self) -> None:
         problem = self._problem()
@@ -65,6 +104,16 @@ class Membership:
             return "learners_next must be outgoing voters that leave the voters"
         if not self.voters_outgoing and (self.learners_next or self.auto_leave):
             return "learners_next and auto_leave belong to a joint configuration"
+        return self._directory_problem(everyone)
+
+    def _directory_problem(self, everyone: frozenset[NodeId]) -> str | None:
+        nodes = [info.node for info in self.directory]
+        if len(set(nodes)) != len(nodes) or not set(nodes) <= everyone:
+            return "the directory lists each member at most once, and members only"
+        for info in self.directory:
+            problem = info.problem()
+            if problem is not None:
+                return problem
         return None
 
     # -- questions -------------------------------------------------------
@@ -106,22 +155,45 @@ class Membership:
     def left_joint(self) -> Membership:
         """The configuration after leaving the joint one: the incoming voters
         alone, with ``learners_next`` turned into learners."""
-        return Membership(self.voters, learners=self.learners | self.learners_next)
+        learners = self.learners | self.learners_next
+        return Membership(
+            self.voters, learners=learners, directory=self.directory_of(self.voters | learners)
+        )
+
+    def info(self, node: NodeId) -> MemberInfo | None:
+        """What the directory records of ``node`` (None: nothing)."""
+        for info in self.directory:
+            if info.node == node:
+                return info
+        return None
+
+    def directory_of(self, nodes: frozenset[NodeId]) -> tuple[MemberInfo, ...]:
+        """The directory's entries of ``nodes`` only."""
+        return tuple(info for info in self.directory if info.node in nodes)
+
+    def with_info(self, info: MemberInfo) -> Membership:
+        """This configuration with ``info`` replacing ``info.node``'s entry."""
+        kept = [other for other in self.directory if other.node != info.node]
+        return attrs.evolve(self, directory=(*kept, info))
 
     # -- durable form ----------------------------------------------------
 
     def encode(self) -> str:
         """Canonical text for durable metadata and snapshots, e.g.
-        ``voters=1,2,3;outgoing=;learners=4;learners_next=;auto_leave=0``."""
-        return ";".join(
-            [
-                "voters=" + _join(self.voters),
-                "outgoing=" + _join(self.voters_outgoing),
-                "learners=" + _join(self.learners),
-                "learners_next=" + _join(self.learners_next),
-                f"auto_leave={int(bool(self.auto_leave))}",
-            ]
-        )
+        ``voters=1,2,3;outgoing=;learners=4;learners_next=;auto_leave=0``,
+        followed by ``;directory=1@<incarnation>@<address>,...`` only when the
+        directory has entries (so texts written before it existed, and those of
+        clusters that never use it, stay as they were)."""
+        parts = [
+            "voters=" + _join(self.voters),
+            "outgoing=" + _join(self.voters_outgoing),
+            "learners=" + _join(self.learners),
+            "learners_next=" + _join(self.learners_next),
+            f"auto_leave={int(bool(self.auto_leave))}",
+        ]
+        if self.directory:
+            parts.append("directory=" + ",".join(info.encode() for info in self.directory))
+        return ";".join(parts)
 
     @classmethod
     def decode(cls, text: str) -> Membership:
@@ -129,8 +201,12 @@ class Membership:
         if type(text) is not str:
             raise ValueError(f"a membership is encoded as text, not {type(text).__name__}")
         fields = dict(part.partition("=")[::2] for part in text.split(";"))
+        has_directory = "directory" in fields
+        directory = fields.pop("directory", "")
         if list(fields) != ["voters", "outgoing", "learners", "learners_next", "auto_leave"]:
             raise ValueError(f"not an encoded membership: {text!r}")
+        if has_directory and (not directory or not text.endswith(";directory=" + directory)):
+            raise ValueError(f"a directory is non-empty and last in a membership: {text!r}")
         if fields["auto_leave"] not in ("0", "1"):
             raise ValueError(f"auto_leave must be 0 or 1 in {text!r}")
         try:
@@ -140,6 +216,7 @@ class Membership:
                 _split(fields["learners"]),
                 _split(fields["learners_next"]),
                 fields["auto_leave"] == "1",
+                [MemberInfo.decode(entry) for entry in directory.split(",") if directory],
             )
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc

@@ -18,10 +18,11 @@ import enum
 
 import attrs
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 """Version of this handshake and request/reply protocol. A node refuses a
 ``Hello`` with any other version (the CBOR frame format has its own version
-byte, checked on every frame)."""
+byte, checked on every frame). Version 2 added ``Hello.incarnation`` and
+``AdminRequest``."""
 
 
 class ConnectionKind(enum.IntEnum):
@@ -43,6 +44,10 @@ class Hello:
     """The consensus protocol the dialler runs (``raft``, ``zab``, ``paxos``);
     empty for a client that does not care."""
     wire_version: int
+    incarnation: str = ""
+    """The dialling node's storage incarnation (empty for a client): a peer
+    checks it against the configuration's directory, so that a node whose data
+    directory was wiped cannot speak as its old self."""
 
 
 @attrs.frozen(slots=True)
@@ -143,3 +148,35 @@ class StatusReply:
     last_index: int
     digest: bytes
     state: bytes
+
+
+ADMIN_OPERATIONS = (
+    "add-learner",
+    "add-voter",
+    "promote",
+    "remove",
+    "replace",
+    "transfer-leader",
+    "members",
+)
+"""What an ``AdminRequest`` may ask for."""
+
+
+@attrs.frozen(slots=True)
+class AdminRequest:
+    """A membership or leadership operation (needs the ``admin`` role with TLS).
+
+    ``operation`` is one of ``ADMIN_OPERATIONS``; ``node`` the member concerned
+    (the old one for ``replace``, the target of ``transfer-leader``; -1 for
+    ``members``), ``other`` the new member of a ``replace`` (-1 otherwise);
+    ``address`` and ``incarnation`` describe an added member (empty: the
+    cluster file's address; the incarnation its first handshake shows). The
+    answer is a ``Reply``: for ``members`` its ``result`` is a JSON document.
+    """
+
+    request_id: int
+    operation: str
+    node: int
+    other: int
+    address: str
+    incarnation: str

@@ -15,15 +15,20 @@ import trio
 from pyconsensus.adapters.cbor import decode, encode
 from pyconsensus.adapters.trio import Node
 from pyconsensus.adapters.trio.framing import FrameReader, prefixed
+from pyconsensus.core.storage import DEFAULT_INCARNATION
 from pyconsensus.service.messages import WIRE_VERSION, ConnectionKind, Hello
 
 BOUND_S = 10.0
 """How long any single wait on a node may take before the test fails."""
 
 
-def peer_hello(node_id: int, protocol: str = "raft") -> Hello:
-    """The handshake of a node claiming to be member ``node_id`` of cluster ``test``."""
-    return Hello("test", ConnectionKind.PEER, node_id, protocol, WIRE_VERSION)
+def peer_hello(
+    node_id: int, protocol: str = "raft", incarnation: str = DEFAULT_INCARNATION
+) -> Hello:
+    """The handshake of a node claiming to be member ``node_id`` of cluster
+    ``test`` (by default with the incarnation of the test clusters' memory
+    storage, which the leader records in the configuration)."""
+    return Hello("test", ConnectionKind.PEER, node_id, protocol, WIRE_VERSION, incarnation)
 
 
 def client_hello(protocol: str = "") -> Hello:

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from pyconsensus.adapters.trio import Address, NodeConfig, load_config
-from pyconsensus.adapters.trio.config import DEFAULT_STATE_MACHINE
+from pyconsensus.adapters.trio.config import DEFAULT_STATE_MACHINE, ObserveConfig
 from pyconsensus.adapters.trio.runtime import _protocol_spec
 from pyconsensus.core.errors import ConfigError
 from pyconsensus.core.node import pipelined
@@ -177,3 +177,18 @@ def test_snapshot_transfer_limits_are_set_in_a_protocol_options_sub_table(
     assert node.config.transfer.max_transfers == 2  # the default, untouched
     with pytest.raises(ConfigError, match="TransferConfig"):
         _protocol_spec(attrs.evolve(config, protocol_options={"transfer.chunk": "1"}))
+
+
+@pytest.mark.parametrize("host", ["10.1.2.3", "0.0.0.0", "node1.example"])
+def test_metrics_on_a_non_loopback_address_need_an_explicit_opt_in(host: str) -> None:
+    members = {1: Address("127.0.0.1", 7101)}
+    observe = ObserveConfig(metrics=Address(host, 9101))
+    with pytest.raises(ConfigError, match="metrics_public = true"):
+        NodeConfig("c", 1, members, observe=observe)
+    public = ObserveConfig(metrics=Address(host, 9101), metrics_public=True)
+    assert NodeConfig("c", 1, members, observe=public).observe.metrics_public
+
+
+def test_metrics_on_loopback_need_no_opt_in() -> None:
+    observe = ObserveConfig(metrics=Address("127.0.0.1", 9101))
+    assert NodeConfig("c", 1, {1: Address("127.0.0.1", 7101)}, observe=observe)
